@@ -1,0 +1,121 @@
+"""JSON API v1. Errors are always JSON: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy import func, select, text
+
+from compliance.api.auth import api_require
+from compliance.cases.models import SEVERITIES, STATES, Case
+from compliance.cases.operations import get_case
+from compliance.errors import InvalidInput
+from compliance.extensions import csrf, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked in api_actor()
+MAX_PER_PAGE = 200
+
+
+def case_json(case: Case, detail: bool = False) -> dict[str, Any]:
+    data = {
+        "ref": case.ref,
+        "title": case.title,
+        "state": case.state,
+        "severity": case.severity,
+        "confidence": case.confidence,
+        "owner": case.owner.email if case.owner else None,
+        "legal_hold": case.legal_hold,
+        "incident_start": case.incident_start.isoformat() if case.incident_start else None,
+        "incident_end": case.incident_end.isoformat() if case.incident_end else None,
+        "next_review_at": case.next_review_at.isoformat() if case.next_review_at else None,
+        "created_at": case.created_at.isoformat(),
+        "updated_at": case.updated_at.isoformat(),
+        "url": url_for("api.case_detail", ref=case.ref, _external=False),
+    }
+    if detail:
+        data |= {
+            "summary": case.summary,
+            "suspected_actor": case.suspected_actor,
+            "jurisdiction": case.jurisdiction,
+            "estimated_queries": case.estimated_queries,
+            "targeted_domains": case.targeted_domains,
+            "chosen_actions": case.chosen_actions,
+            "outcome": case.outcome,
+            "version": case.version,
+            "transitions": [
+                {
+                    "from": t.from_state,
+                    "to": t.to_state,
+                    "actor": t.actor,
+                    "reason": t.reason,
+                    "at": t.occurred_at.isoformat(),
+                }
+                for t in case.transitions
+            ],
+        }
+    return data
+
+
+def pagination() -> tuple[int, int]:
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 50))
+    except ValueError as error:
+        raise InvalidInput("page and per_page must be integers") from error
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"page ≥ 1 and 1 ≤ per_page ≤ {MAX_PER_PAGE}")
+    return page, per_page
+
+
+def paginated(items: list[Any], page: int, per_page: int, total: int, endpoint: str, **kw: Any):
+    has_next = page * per_page < total
+    return jsonify(
+        {
+            "items": items,
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "next": url_for(endpoint, page=page + 1, per_page=per_page, **kw) if has_next else None,
+        }
+    )
+
+
+@bp.get("/health")
+def health():
+    db.session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/cases")
+@api_require("read")
+def cases():
+    page, per_page = pagination()
+    query = select(Case)
+    state = request.args.get("state")
+    if state:
+        if state not in STATES:
+            raise InvalidInput("unknown state", details=[{"field": "state", "message": state}])
+        query = query.where(Case.state == state)
+    severity = request.args.get("severity")
+    if severity:
+        if severity not in SEVERITIES:
+            raise InvalidInput("unknown severity", [{"field": "severity", "message": severity}])
+        query = query.where(Case.severity == severity)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(
+        query.order_by(Case.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    extra = {k: v for k, v in (("state", state), ("severity", severity)) if v}
+    response = paginated([case_json(c) for c in rows], page, per_page, total, "api.cases", **extra)
+    db.session.commit()  # records the token's last use
+    return response
+
+
+@bp.get("/cases/<ref>")
+@api_require("read")
+def case_detail(ref: str):
+    response = jsonify(case_json(get_case(ref), detail=True))
+    db.session.commit()
+    return response

@@ -1,0 +1,167 @@
+"""Cases, their workflow history, notes (with revisions) and reference counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from compliance.auth.models import User
+from compliance.db import BigId, utcnow
+from compliance.extensions import db
+
+STATES = (
+    "reported",
+    "triage",
+    "investigating",
+    "legal_review",
+    "approved",
+    "action_taken",
+    "monitoring",
+    "closed",
+    "dismissed",
+)
+OPEN_STATES = STATES[:7]
+SEVERITIES = ("low", "medium", "high", "critical")
+ACTIONS = ("takedown", "referral")
+DOMAINS = ("coding", "mathematics", "science", "reasoning", "creative_writing", "other")
+
+
+class Case(db.Model):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(20), default="reported")
+    severity: Mapped[str] = mapped_column(String(10), default="medium")
+    confidence: Mapped[float | None] = mapped_column(Float)
+    suspected_actor: Mapped[str | None] = mapped_column(String(300))
+    jurisdiction: Mapped[str | None] = mapped_column(String(200))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    incident_start: Mapped[datetime | None]
+    incident_end: Mapped[datetime | None]
+    estimated_queries: Mapped[int | None] = mapped_column(BigInteger)
+    targeted_domains: Mapped[list[str]] = mapped_column(default=list)
+    chosen_actions: Mapped[list[str]] = mapped_column(default=list)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    next_review_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+    transitions: Mapped[list[CaseTransition]] = relationship(
+        back_populates="case", order_by="CaseTransition.id", cascade="all, delete-orphan"
+    )
+    notes: Mapped[list[CaseNote]] = relationship(
+        back_populates="case", order_by="CaseNote.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_cases_state_updated_at", "state", "updated_at"),
+        Index("ix_cases_owner_id_state", "owner_id", "state"),
+        Index("ix_cases_severity", "severity"),
+        Index("ix_cases_next_review_at", "next_review_at"),
+        Index("ix_cases_created_at", "created_at"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def snapshot(self) -> dict[str, Any]:
+        """The editable fields, as the audit trail records them before and after a change."""
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "state": self.state,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "suspected_actor": self.suspected_actor,
+            "jurisdiction": self.jurisdiction,
+            "owner_id": self.owner_id,
+            "incident_start": self.incident_start,
+            "incident_end": self.incident_end,
+            "estimated_queries": self.estimated_queries,
+            "targeted_domains": list(self.targeted_domains or []),
+            "chosen_actions": list(self.chosen_actions or []),
+            "outcome": self.outcome,
+            "legal_hold": self.legal_hold,
+            "legal_hold_reason": self.legal_hold_reason,
+            "next_review_at": self.next_review_at,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Case {self.ref} {self.state}>"
+
+
+class CaseTransition(db.Model):
+    """One workflow step: who moved the case, from where to where, when and why."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(300))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="transitions")
+
+
+class CaseNote(db.Model):
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    privileged: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    case: Mapped[Case] = relationship(back_populates="notes")
+    revisions: Mapped[list[CaseNoteRevision]] = relationship(
+        back_populates="note", order_by="CaseNoteRevision.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseNoteRevision(db.Model):
+    """An earlier text of a note: edits never overwrite what was written."""
+
+    __tablename__ = "case_note_revisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    note_id: Mapped[int] = mapped_column(
+        ForeignKey("case_notes.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(300))
+    edited_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    note: Mapped[CaseNote] = relationship(back_populates="revisions")
+
+
+class CaseRefCounter(db.Model):
+    """The last case number issued per year, so refs are DIST-2026-0001, -0002, ..."""
+
+    __tablename__ = "case_ref_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(default=0)

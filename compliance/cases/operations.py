@@ -1,0 +1,350 @@
+"""Business rules for cases: creation, edits, workflow transitions, notes and legal hold.
+
+Operations flush and write their audit event in the caller's transaction; they never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from compliance.audit.chain import diff, record
+from compliance.auth.actor import Actor
+from compliance.auth.permissions import can
+from compliance.cases.models import (
+    DOMAINS,
+    SEVERITIES,
+    Case,
+    CaseNote,
+    CaseNoteRevision,
+    CaseRefCounter,
+    CaseTransition,
+)
+from compliance.cases.workflow import TransitionRequest, find_transition
+from compliance.db import utcnow
+from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WorkflowRefused
+from compliance.extensions import db
+
+EDITABLE_FIELDS = (
+    "title",
+    "summary",
+    "severity",
+    "confidence",
+    "suspected_actor",
+    "jurisdiction",
+    "owner_id",
+    "incident_start",
+    "incident_end",
+    "estimated_queries",
+    "targeted_domains",
+)
+
+# Other capabilities register here to react when a case enters a state (reviews reschedule).
+state_entered_hooks: list[Callable[[Case, Actor], None]] = []
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not can(actor, permission):
+        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
+
+
+def get_case(ref: str) -> Case:
+    case = db.session.scalar(select(Case).where(Case.ref == ref))
+    if case is None:
+        raise NotFound(f"no case {ref}")
+    return case
+
+
+def next_case_ref(prefix: str, now: datetime | None = None) -> str:
+    """Issue the next reference for this year (DIST-2026-0042), safe under concurrent writers."""
+    year = (now or utcnow()).year
+    number = db.session.scalar(
+        update(CaseRefCounter)
+        .where(CaseRefCounter.year == year)
+        .values(last_number=CaseRefCounter.last_number + 1)
+        .returning(CaseRefCounter.last_number)
+    )
+    if number is None:
+        with db.session.begin_nested():
+            db.session.add(CaseRefCounter(year=year, last_number=1))
+        number = 1
+    return f"{prefix}-{year}-{number:04d}"
+
+
+def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    clean = dict(fields)
+    if "title" in clean:
+        clean["title"] = (clean["title"] or "").strip()
+        if not clean["title"]:
+            errors["title"] = "a title is required"
+        elif len(clean["title"]) > 300:
+            errors["title"] = "at most 300 characters"
+    if "severity" in clean and clean["severity"] not in SEVERITIES:
+        errors["severity"] = "one of " + ", ".join(SEVERITIES)
+    confidence = clean.get("confidence")
+    if confidence is not None and not 0 <= confidence <= 1:
+        errors["confidence"] = "between 0 and 1"
+    volume = clean.get("estimated_queries")
+    if volume is not None and volume < 0:
+        errors["estimated_queries"] = "cannot be negative"
+    start, end = clean.get("incident_start"), clean.get("incident_end")
+    if start and end and start > end:
+        errors["incident_end"] = "the incident cannot end before it starts"
+    unknown = set(clean.get("targeted_domains") or []) - set(DOMAINS)
+    if unknown:
+        errors["targeted_domains"] = "unknown domain(s): " + ", ".join(sorted(unknown))
+    if errors:
+        raise InvalidInput("some fields are not valid", details=errors)
+    return clean
+
+
+def create_case(actor: Actor, *, ref_prefix: str = "DIST", **fields: Any) -> Case:
+    """Open a case in `reported`."""
+    _require(actor, "case.create")
+    fields = _validate_fields({"title": fields.pop("title", ""), **fields})
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
+    case = Case(ref=next_case_ref(ref_prefix), state="reported", created_by=actor.label, **fields)
+    case.targeted_domains = list(fields.get("targeted_domains") or [])
+    db.session.add(case)
+    db.session.flush()
+    record(
+        "case.created",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff({}, case.snapshot()),
+    )
+    for hook in state_entered_hooks:
+        hook(case, actor)
+    return case
+
+
+def _check_version(case: Case, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != case.version:
+        raise Conflict(
+            f"{case.ref} was changed by someone else while you were editing "
+            "(reload the page to see their changes, then apply yours again)"
+        )
+
+
+def update_case(
+    case: Case, actor: Actor, fields: dict[str, Any], expected_version: int | None = None
+) -> Case:
+    """Edit a case's details; a stale version is a conflict, never a silent overwrite."""
+    _require(actor, "case.edit")
+    _check_version(case, expected_version)
+    if not case.is_open:
+        raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before editing")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
+    merged = {k: getattr(case, k) for k in ("incident_start", "incident_end")} | fields
+    _validate_fields(merged)
+    before = case.snapshot()
+    for key, value in fields.items():
+        setattr(case, key, value)
+    changes = diff(before, case.snapshot())
+    if not changes:
+        return case
+    db.session.flush()
+    record(
+        "case.updated",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=changes,
+    )
+    return case
+
+
+def transition_case(
+    case: Case,
+    target: str,
+    actor: Actor,
+    request: TransitionRequest | None = None,
+    expected_version: int | None = None,
+) -> CaseTransition:
+    """Move a case along the workflow, or refuse and say which rule stops it."""
+    request = request or TransitionRequest()
+    _check_version(case, expected_version)
+    transition = find_transition(case.state, target)
+    if transition is None:
+        raise WorkflowRefused(f"{case.ref} cannot move from {case.state} to {target}")
+    if not actor.has_role(*transition.roles):
+        allowed = " or ".join(sorted(transition.roles))
+        raise PermissionDenied(
+            f"only {allowed} may move a case from {case.state} to {target}"
+            f" ({actor.role or 'a token'} may not)"
+        )
+    failures = [m for guard in transition.guards if (m := guard(case, actor, request))]
+    if failures:
+        raise WorkflowRefused(f"cannot move {case.ref} to {target}: " + "; ".join(failures))
+
+    before = case.snapshot()
+    source = case.state
+    case.state = target
+    if target == "approved":
+        case.chosen_actions = sorted(set(request.actions))
+    if target == "closed":
+        case.outcome = request.outcome.strip()
+    step = CaseTransition(
+        case=case,
+        from_state=source,
+        to_state=target,
+        actor=actor.label,
+        actor_name=actor.name,
+        actor_user_id=actor.user_id,
+        reason=(request.reason or "").strip() or None,
+    )
+    db.session.add(step)
+    for hook in state_entered_hooks:
+        hook(case, actor)
+    db.session.flush()
+    record(
+        "case.transition",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff(before, case.snapshot()),
+        details={"from": source, "to": target, "reason": step.reason, "transition_id": step.id},
+    )
+    return step
+
+
+def _note_fingerprint(body: str) -> dict[str, Any]:
+    # The audit trail is read by auditors, who must not read privileged text: it records a
+    # fingerprint of the text; the text itself and its revisions stay in the notes tables.
+    return {"sha256": hashlib.sha256(body.encode()).hexdigest(), "length": len(body)}
+
+
+def add_note(case: Case, actor: Actor, body: str, privileged: bool = False) -> CaseNote:
+    """Add a Markdown note; privileged (attorney-client) notes are for counsel only."""
+    _require(actor, "note.add")
+    if privileged:
+        _require(actor, "note.privileged")
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("the note is empty", details={"body": "write something"})
+    note = CaseNote(
+        case=case, author_id=actor.user_id, author=actor.label, body=body, privileged=privileged
+    )
+    db.session.add(note)
+    db.session.flush()
+    record(
+        "note.added",
+        actor=actor,
+        object_type="note",
+        object_id=note.id,
+        case=case,
+        details={"privileged": privileged, "text": _note_fingerprint(body)},
+    )
+    return note
+
+
+def edit_note(
+    note: CaseNote, actor: Actor, body: str, expected_version: int | None = None
+) -> CaseNote:
+    """Change a note's text; the previous text is kept as a revision."""
+    _require(actor, "note.add")
+    if note.privileged:
+        _require(actor, "note.privileged")
+    if note.author != actor.label and not actor.has_role("counsel"):
+        raise PermissionDenied("only the author or counsel may edit a note")
+    if expected_version is not None and expected_version != note.version:
+        raise Conflict("the note was edited by someone else meanwhile; reload and try again")
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("the note is empty", details={"body": "write something"})
+    if body == note.body:
+        return note
+    db.session.add(CaseNoteRevision(note=note, body=note.body, edited_by=actor.label))
+    before = _note_fingerprint(note.body)
+    note.body = body
+    note.updated_at = utcnow()
+    db.session.flush()
+    record(
+        "note.edited",
+        actor=actor,
+        object_type="note",
+        object_id=note.id,
+        case=note.case,
+        changes={"text": {"before": before, "after": _note_fingerprint(body)}},
+        details={"privileged": note.privileged},
+    )
+    return note
+
+
+def visible_notes(case: Case, actor: Actor) -> list[CaseNote]:
+    """Notes this actor may read: privileged ones only for counsel."""
+    show_privileged = can(actor, "note.privileged")
+    return [n for n in case.notes if show_privileged or not n.privileged]
+
+
+def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> None:
+    """Reading privileged notes is itself recorded (who saw privileged material, when)."""
+    ids = [n.id for n in notes if n.privileged]
+    if ids:
+        record(
+            "note.privileged_viewed",
+            actor=actor,
+            object_type="case",
+            object_id=case.id,
+            case=case,
+            details={"note_ids": ids},
+        )
+
+
+def place_hold(case: Case, actor: Actor, reason: str) -> Case:
+    """Put the case under legal hold: its records may not be deleted until released."""
+    _require(actor, "hold.manage")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a legal hold needs a reason", details={"reason": "required"})
+    if case.legal_hold:
+        raise Conflict(f"{case.ref} is already under legal hold")
+    before = case.snapshot()
+    case.legal_hold, case.legal_hold_reason = True, reason
+    db.session.flush()
+    record(
+        "hold.placed",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff(before, case.snapshot()),
+        details={"reason": reason},
+    )
+    return case
+
+
+def release_hold(case: Case, actor: Actor, reason: str) -> Case:
+    """Release the legal hold, recording why."""
+    _require(actor, "hold.manage")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("releasing a hold needs a reason", details={"reason": "required"})
+    if not case.legal_hold:
+        raise Conflict(f"{case.ref} is not under legal hold")
+    before = case.snapshot()
+    case.legal_hold, case.legal_hold_reason = False, None
+    db.session.flush()
+    record(
+        "hold.released",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff(before, case.snapshot()),
+        details={"reason": reason},
+    )
+    return case

@@ -1,0 +1,24 @@
+"""Facts about a case that workflow guards need from other capabilities.
+
+Each function answers from that capability's tables. A capability that does not exist yet
+answers "nothing", so the guard that depends on it refuses rather than lets a case through.
+"""
+
+from __future__ import annotations
+
+from compliance.cases.models import Case
+
+
+def evidence_count(case: Case) -> int:
+    """Evidence items attached to the case (findings and uploaded files)."""
+    return 0
+
+
+def clause_link_count(case: Case) -> int:
+    """Terms-of-service clauses cited against the case."""
+    return 0
+
+
+def sent_packet_types(case: Case) -> set[str]:
+    """Types of final (non-draft) packets built for the case and marked sent."""
+    return set()

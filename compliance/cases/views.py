@@ -1,0 +1,281 @@
+"""Case pages: list, create, the case file with its tabs, edits, workflow, notes, holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from compliance.audit.models import AuditEvent
+from compliance.auth.models import User
+from compliance.auth.permissions import can, current_actor, require
+from compliance.cases import operations
+from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
+from compliance.cases.models import SEVERITIES, STATES, Case, CaseNote
+from compliance.cases.tabs import TABS, ordered_tabs, register_tab
+from compliance.cases.workflow import TransitionRequest, options_for
+from compliance.errors import OperationError
+from compliance.extensions import db
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+PER_PAGE = 25
+
+
+def _owner_choices() -> list[tuple[int, str]]:
+    users = db.session.scalars(
+        select(User).where(User.role.in_(("analyst", "counsel")), User.active).order_by(User.name)
+    )
+    return [(0, "— unassigned —")] + [(u.id, f"{u.name} ({u.role})") for u in users]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _form_fields(form: CaseForm) -> dict[str, Any]:
+    return {
+        "title": form.title.data,
+        "summary": form.summary.data or "",
+        "severity": form.severity.data,
+        "confidence": float(form.confidence.data) if form.confidence.data is not None else None,
+        "suspected_actor": form.suspected_actor.data or None,
+        "jurisdiction": form.jurisdiction.data or None,
+        "owner_id": form.owner_id.data or None,
+        "incident_start": _aware(form.incident_start.data),
+        "incident_end": _aware(form.incident_end.data),
+        "estimated_queries": form.estimated_queries.data,
+        "targeted_domains": list(form.targeted_domains.data or []),
+    }
+
+
+def _apply_errors(form: CaseForm, error: OperationError) -> None:
+    for name, message in (error.details or {}).items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+    flash(error.message, "error")
+
+
+@bp.route("/")
+@require("case.view")
+def index():
+    filters = {
+        "state": request.args.get("state") or None,
+        "severity": request.args.get("severity") or None,
+        "owner": request.args.get("owner", type=int),
+    }
+    query = select(Case)
+    if filters["state"] in STATES:
+        query = query.where(Case.state == filters["state"])
+    if filters["severity"] in SEVERITIES:
+        query = query.where(Case.severity == filters["severity"])
+    if filters["owner"]:
+        query = query.where(Case.owner_id == filters["owner"])
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    cases = db.session.scalars(
+        query.order_by(Case.updated_at.desc(), Case.id.desc())
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    return render_template(
+        "cases/list.html",
+        cases=cases,
+        filters=filters,
+        page=page,
+        total=total,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+        states=STATES,
+        severities=SEVERITIES,
+        owners=_owner_choices()[1:],
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require("case.create")
+def create():
+    form = CaseForm()
+    form.owner_id.choices = _owner_choices()
+    if form.validate_on_submit():
+        try:
+            case = operations.create_case(
+                current_actor(),
+                ref_prefix=current_app.config["CASE_REF_PREFIX"],
+                **_form_fields(form),
+            )
+        except OperationError as error:
+            db.session.rollback()
+            _apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"Case {case.ref} opened.", "success")
+            return redirect(url_for("cases.view", ref=case.ref))
+    return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
+
+
+@bp.route("/<ref>")
+@require("case.view")
+def view(ref: str):
+    case = operations.get_case(ref)
+    actor = current_actor()
+    tab_key = request.args.get("tab", "overview")
+    tab = TABS.get(tab_key)
+    if tab is None or not can(current_user, tab.permission):
+        abort(404)
+    context = tab.context(case, actor)
+    db.session.commit()  # a tab may record a read that matters (privileged notes viewed)
+    return render_template(
+        "cases/view.html",
+        case=case,
+        actor=actor,
+        tabs=[t for t in ordered_tabs() if can(current_user, t.permission)],
+        tab=tab,
+        options=options_for(case, actor),
+        transition_form=TransitionForm(),
+        **context,
+    )
+
+
+@bp.route("/<ref>/edit", methods=["GET", "POST"])
+@require("case.edit")
+def edit(ref: str):
+    case = operations.get_case(ref)
+    form = CaseForm(obj=case)
+    form.owner_id.choices = _owner_choices()
+    if request.method == "GET":
+        form.version.data = case.version
+        form.owner_id.data = case.owner_id or 0
+    if form.validate_on_submit():
+        try:
+            operations.update_case(
+                case,
+                current_actor(),
+                _form_fields(form),
+                expected_version=int(form.version.data or 0) or None,
+            )
+        except OperationError as error:
+            db.session.rollback()
+            if error.status == 409:
+                raise
+            _apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash("Changes saved.", "success")
+            return redirect(url_for("cases.view", ref=case.ref))
+    return render_template("cases/form.html", form=form, case=case), 200 if not form.errors else 422
+
+
+@bp.route("/<ref>/transition", methods=["POST"])
+@require("case.view")
+def transition(ref: str):
+    case = operations.get_case(ref)
+    form = TransitionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    request_data = TransitionRequest(
+        reason=form.reason.data, actions=tuple(form.actions.data or ()), outcome=form.outcome.data
+    )
+    try:
+        step = operations.transition_case(
+            case,
+            form.target.data,
+            current_actor(),
+            request_data,
+            expected_version=int(form.version.data or 0) or None,
+        )
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("cases.view", ref=ref))
+    db.session.commit()
+    flash(f"{case.ref} moved from {step.from_state} to {step.to_state}.", "success")
+    return redirect(url_for("cases.view", ref=ref))
+
+
+@bp.route("/<ref>/notes", methods=["POST"])
+@require("note.add")
+def add_note(ref: str):
+    case = operations.get_case(ref)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash("The note is empty or too long.", "error")
+        return redirect(url_for("cases.view", ref=ref, tab="notes"))
+    operations.add_note(case, current_actor(), form.body.data, privileged=form.privileged.data)
+    db.session.commit()
+    flash("Note added.", "success")
+    return redirect(url_for("cases.view", ref=ref, tab="notes"))
+
+
+@bp.route("/<ref>/notes/<int:note_id>", methods=["POST"])
+@require("note.add")
+def edit_note(ref: str, note_id: int):
+    case = operations.get_case(ref)
+    note = db.session.get(CaseNote, note_id)
+    if note is None or note.case_id != case.id:
+        abort(404)
+    if note.privileged and not can(current_user, "note.privileged"):
+        abort(404)  # its existence is not disclosed either
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash("The note is empty or too long.", "error")
+    else:
+        operations.edit_note(
+            note, current_actor(), form.body.data, request.form.get("version", type=int)
+        )
+        db.session.commit()
+        flash("Note updated; the earlier text is kept in its history.", "success")
+    return redirect(url_for("cases.view", ref=ref, tab="notes"))
+
+
+@bp.route("/<ref>/hold", methods=["POST"])
+@require("hold.manage")
+def hold(ref: str):
+    case = operations.get_case(ref)
+    form = HoldForm()
+    if not form.validate_on_submit():
+        flash("A legal hold needs a reason.", "error")
+        return redirect(url_for("cases.view", ref=ref))
+    if case.legal_hold:
+        operations.release_hold(case, current_actor(), form.reason.data)
+        message = "Legal hold released."
+    else:
+        operations.place_hold(case, current_actor(), form.reason.data)
+        message = "Legal hold placed."
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("cases.view", ref=ref))
+
+
+def _overview(case: Case, actor: Any) -> dict[str, Any]:
+    return {"hold_form": HoldForm()}
+
+
+def _notes(case: Case, actor: Any) -> dict[str, Any]:
+    notes = operations.visible_notes(case, actor)
+    operations.record_privileged_view(case, actor, notes)
+    return {"notes": notes, "note_form": NoteForm()}
+
+
+def _history(case: Case, actor: Any) -> dict[str, Any]:
+    return {"transitions": case.transitions}
+
+
+def _audit(case: Case, actor: Any) -> dict[str, Any]:
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.case_id == case.id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(200)
+    ).all()
+    return {"events": events}
+
+
+register_tab("overview", "Overview", 10, _overview)
+register_tab("notes", "Notes", 70, _notes)
+register_tab("history", "History", 80, _history)
+register_tab("audit", "Audit", 90, _audit)

@@ -1,0 +1,171 @@
+"""The case workflow: states, who may move a case where, and the guards on each move.
+
+This table is the single definition of the workflow; the UI, the API and the CLI all read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from compliance.auth.actor import Actor
+from compliance.cases import readiness
+from compliance.cases.models import ACTIONS, Case
+
+ANALYST_OR_COUNSEL = frozenset({"analyst", "counsel"})
+COUNSEL = frozenset({"counsel"})
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    """What the person asking for a transition supplied with it."""
+
+    reason: str | None = None
+    actions: tuple[str, ...] = ()
+    outcome: str | None = None
+
+
+Guard = Callable[[Case, Actor, TransitionRequest], str | None]
+
+
+def has_owner(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if case.owner_id else "needs an owner: assign the case first"
+
+
+def reason_given(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if (request.reason or "").strip() else "needs a reason"
+
+
+def has_evidence(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if readiness.evidence_count(case) else "needs at least one evidence item"
+
+
+def has_clause(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if readiness.clause_link_count(case) else "needs a linked clause"
+
+
+def has_summary(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if (case.summary or "").strip() else "needs a written summary"
+
+
+def four_eyes(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    """The approver is not the person who asked for the approval."""
+    sender = next(
+        (t for t in reversed(case.transitions) if t.to_state == "legal_review"),
+        None,
+    )
+    if sender is not None and sender.actor == actor.label:
+        return (
+            f"four-eyes rule: {sender.actor_name} sent this case to legal review, "
+            "so another counsel must approve it"
+        )
+    return None
+
+
+def actions_chosen(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    chosen = set(request.actions)
+    if not chosen:
+        return "choose at least one action: " + ", ".join(ACTIONS)
+    unknown = chosen - set(ACTIONS)
+    if unknown:
+        return "unknown action(s): " + ", ".join(sorted(unknown))
+    return None
+
+
+def packet_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    approved = set(case.chosen_actions or [])
+    if approved & readiness.sent_packet_types(case):
+        return None
+    wanted = " or ".join(sorted(approved)) or "takedown or referral"
+    return f"needs a {wanted} packet built and marked sent"
+
+
+def outcome_given(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    return None if (request.outcome or "").strip() else "needs an outcome"
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: tuple[str, ...]
+    target: str
+    roles: frozenset[str]
+    label: str
+    guards: tuple[Guard, ...] = field(default=())
+
+    @property
+    def needs_reason(self) -> bool:
+        return reason_given in self.guards
+
+    @property
+    def needs_actions(self) -> bool:
+        return actions_chosen in self.guards
+
+    @property
+    def needs_outcome(self) -> bool:
+        return outcome_given in self.guards
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(("reported",), "triage", ANALYST_OR_COUNSEL, "Start triage"),
+    Transition(
+        ("triage",), "investigating", ANALYST_OR_COUNSEL, "Start investigation", (has_owner,)
+    ),
+    Transition(
+        ("reported", "triage", "investigating"), "dismissed", COUNSEL, "Dismiss", (reason_given,)
+    ),
+    Transition(
+        ("investigating",),
+        "legal_review",
+        ANALYST_OR_COUNSEL,
+        "Send to legal review",
+        (has_evidence, has_clause, has_summary),
+    ),
+    Transition(
+        ("legal_review",), "investigating", COUNSEL, "Return to investigation", (reason_given,)
+    ),
+    Transition(("legal_review",), "approved", COUNSEL, "Approve", (four_eyes, actions_chosen)),
+    Transition(("approved",), "action_taken", COUNSEL, "Record action taken", (packet_sent,)),
+    Transition(("action_taken",), "monitoring", ANALYST_OR_COUNSEL, "Start monitoring"),
+    Transition(("action_taken", "monitoring"), "closed", COUNSEL, "Close", (outcome_given,)),
+    Transition(("closed", "dismissed"), "investigating", COUNSEL, "Reopen", (reason_given,)),
+)
+
+
+def find_transition(source: str, target: str) -> Transition | None:
+    return next((t for t in TRANSITIONS if source in t.sources and t.target == target), None)
+
+
+def transitions_from(source: str) -> list[Transition]:
+    return [t for t in TRANSITIONS if source in t.sources]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A transition as offered to one person now: allowed, or blocked and why."""
+
+    transition: Transition
+    blockers: tuple[str, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blockers
+
+
+# Guards about what the person types in the form are checked on submit, not when offering.
+_INPUT_GUARDS = (reason_given, actions_chosen, outcome_given)
+
+
+def options_for(case: Case, actor: Actor) -> list[Option]:
+    """The moves this actor's role may make from the case's state, with what blocks each."""
+    options = []
+    for transition in transitions_from(case.state):
+        if not actor.has_role(*transition.roles):
+            continue
+        blockers = tuple(
+            message
+            for guard in transition.guards
+            if guard not in _INPUT_GUARDS
+            and (message := guard(case, actor, TransitionRequest())) is not None
+        )
+        options.append(Option(transition, blockers))
+    return options

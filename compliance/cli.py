@@ -1,0 +1,305 @@
+"""The `compliance` command: a Flask CLI group that works from any directory."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from compliance import create_app
+from compliance.audit.context import new_request_id
+from compliance.auth.actor import Actor
+from compliance.errors import OperationError
+from compliance.extensions import db
+
+
+def actor_option(command: Callable) -> Callable:
+    """`--as EMAIL`: act as that user (role rules apply); without it, as the CLI operator."""
+    return click.option(
+        "--as",
+        "as_email",
+        metavar="EMAIL",
+        default=None,
+        help="Act as this user; role rules then apply. Default: the operator (cli:<os user>).",
+    )(command)
+
+
+def resolve_actor(as_email: str | None) -> Actor:
+    if not as_email:
+        return Actor.cli_operator()
+    from compliance.auth.operations import find_user
+
+    user = find_user(as_email)
+    if user is None or not user.active:
+        raise click.ClickException(f"no active user {as_email}")
+    return Actor.for_user(user)
+
+
+def transactional(command: Callable) -> Callable:
+    """Run the command as one unit of work: commit on success, one-line reason on failure."""
+
+    @wraps(command)
+    @with_appcontext
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        new_request_id("cli-")
+        try:
+            result = command(*args, **kwargs)
+            db.session.commit()
+            return result
+        except OperationError as error:
+            db.session.rollback()
+            detail = ""
+            if isinstance(error.details, dict):
+                detail = " (" + "; ".join(f"{k}: {v}" for k, v in error.details.items()) + ")"
+            raise click.ClickException(error.message + detail) from error
+
+    return wrapped
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """Case management against unauthorized model distillation."""
+
+
+# ---------------------------------------------------------------- database
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from compliance.migrate import upgrade
+
+    upgrade(current_app.config["SQLALCHEMY_DATABASE_URI"], revision)
+    click.echo(f"database at {revision}: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+# ---------------------------------------------------------------- users and tokens
+@main.group("users")
+def users_group() -> None:
+    """People who use the system."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\n")
+    if not line:
+        raise click.ClickException("no password on standard input")
+    return line
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option(
+    "--role", required=True, type=click.Choice(["analyst", "counsel", "auditor", "admin"])
+)
+@click.option("--name", default="", help="Printed name, shown on sign-offs.")
+@actor_option
+@transactional
+def users_create(email: str, role: str, name: str, as_email: str | None) -> None:
+    """Create a user; the password is read from a prompt or one line of stdin, never argv."""
+    from compliance.auth.operations import create_user
+
+    user = create_user(resolve_actor(as_email), email, role, _read_password(), name)
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@users_group.command("set-password")
+@click.argument("email")
+@actor_option
+@transactional
+def users_set_password(email: str, as_email: str | None) -> None:
+    """Set a user's password (read like `users create`)."""
+    from compliance.auth.operations import find_user, set_password
+
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    set_password(resolve_actor(as_email), user, _read_password())
+    click.echo(f"password set for {user.email}")
+
+
+@users_group.command("list")
+@with_appcontext
+def users_list() -> None:
+    """List users and their roles."""
+    from sqlalchemy import select
+
+    from compliance.auth.models import User
+
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        click.echo(f"{user.email}\t{user.role}\t{'active' if user.active else 'inactive'}")
+
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """API tokens for detectors and scripts."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read"])
+)
+@actor_option
+@transactional
+def tokens_create(name: str, scopes: tuple[str, ...], as_email: str | None) -> None:
+    """Issue a token; it is printed once, alone on the last line."""
+    from compliance.auth.operations import create_token
+
+    token, raw = create_token(resolve_actor(as_email), name, list(scopes))
+    click.echo(f"token {token.id} '{token.name}' scopes={','.join(token.scopes)} (shown once):")
+    click.echo(raw)
+
+
+@tokens_group.command("list")
+@with_appcontext
+def tokens_list() -> None:
+    """List tokens (never their values)."""
+    from sqlalchemy import select
+
+    from compliance.auth.models import ApiToken
+
+    for t in db.session.scalars(select(ApiToken).order_by(ApiToken.id)):
+        status = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}Z" if t.last_used_at else "never"
+        click.echo(
+            f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{t.prefix}…\tlast used {used}\t{status}"
+        )
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@actor_option
+@transactional
+def tokens_revoke(token_id: int, as_email: str | None) -> None:
+    """Revoke a token by id."""
+    from compliance.auth.operations import revoke_token
+
+    token = revoke_token(resolve_actor(as_email), token_id)
+    click.echo(f"revoked token {token.id} '{token.name}'")
+
+
+# ---------------------------------------------------------------- audit
+@main.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the whole chain; exit non-zero naming the first broken event."""
+    from compliance.audit.chain import verify_chain
+
+    report = verify_chain()
+    if not report.ok:
+        click.echo(f"audit chain BROKEN at seq={report.bad_seq}: {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"audit chain OK: {report.count} events, head seq={report.head_seq} {report.head_hash}"
+    )
+
+
+# ---------------------------------------------------------------- cases
+@main.group("case")
+def case_group() -> None:
+    """Work on cases from scripts."""
+
+
+@case_group.command("transition")
+@click.argument("ref")
+@click.argument("state")
+@click.option("--reason", default=None)
+@click.option("--action", "actions", multiple=True, type=click.Choice(["takedown", "referral"]))
+@click.option("--outcome", default=None)
+@actor_option
+@transactional
+def case_transition(
+    ref: str,
+    state: str,
+    reason: str | None,
+    actions: tuple[str, ...],
+    outcome: str | None,
+    as_email: str | None,
+) -> None:
+    """Move case REF to STATE (guards and role rules apply)."""
+    from compliance.cases.operations import get_case, transition_case
+    from compliance.cases.workflow import TransitionRequest
+
+    case = get_case(ref)
+    step = transition_case(
+        case, state, resolve_actor(as_email), TransitionRequest(reason, actions, outcome)
+    )
+    click.echo(f"{case.ref}: {step.from_state} -> {step.to_state}")
+
+
+@case_group.command("note")
+@click.argument("ref")
+@click.option("--privileged", is_flag=True, help="Attorney-client privileged (counsel only).")
+@click.option("--text", "body", default=None, help="Note text; read from stdin when omitted.")
+@actor_option
+@transactional
+def case_note(ref: str, privileged: bool, body: str | None, as_email: str | None) -> None:
+    """Add a Markdown note to case REF."""
+    from compliance.cases.operations import add_note, get_case
+
+    text = body if body is not None else sys.stdin.read()
+    note = add_note(get_case(ref), resolve_actor(as_email), text, privileged=privileged)
+    click.echo(f"note {note.id} added to {ref}{' (privileged)' if privileged else ''}")
+
+
+# ---------------------------------------------------------------- demo and serving
+@main.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Load demo users and realistic cases (idempotent), then return."""
+    from compliance.demo import load_demo
+
+    new_request_id("cli-demo-")
+    load_demo(echo=click.echo)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app (gunicorn when available, else the Flask server)."""
+    gunicorn = shutil.which("gunicorn") or os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    if os.path.exists(gunicorn):
+        os.execv(  # noqa: S606 - replace this process with the server
+            gunicorn,
+            [
+                gunicorn,
+                "-w",
+                str(workers),
+                "-b",
+                f"{host}:{port}",
+                "--access-logfile",
+                "-",
+                "compliance:create_app()",
+            ],
+        )
+    create_app().run(host=host, port=port)
+
+
+# Each capability adds its command group here (module path, attribute).
+COMMAND_GROUPS: list[str] = []
+
+for _spec in COMMAND_GROUPS:
+    _module, _attr = _spec.split(":")
+    main.add_command(getattr(importlib.import_module(_module), _attr))

@@ -1,0 +1,106 @@
+"""Configuration: defaults -> instance/config.py -> COMPLIANCE_* environment -> test overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "COMPLIANCE_"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the application; the message says what to set."""
+
+
+class Defaults:
+    ENV = "development"
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None  # default computed from the instance folder
+    EVIDENCE_DIR: str | None = None  # default computed from the instance folder
+    CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
+    BATES_PREFIX = "EVD"
+    CASE_REF_PREFIX = "DIST"
+    SIGNING_KEY_PATH: str | None = None  # PKCS#12 used to sign packets and checkpoints
+    SIGNING_KEY_PASSWORD: str | None = None
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
+    MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "10 per minute"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day: a form left open over lunch still posts
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 25
+    SMTP_SENDER = "compliance@localhost"
+    TRUST_PROXY = False
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    """Environment values are strings; give them the type of the default when it has one."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, dict | list):
+        return json.loads(raw)
+    return raw
+
+
+def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the configuration mapping in the documented order of precedence."""
+    config: dict[str, Any] = {k: v for k, v in vars(Defaults).items() if k.isupper()}
+
+    instance_file = instance_path / "config.py"
+    if instance_file.exists():
+        namespace: dict[str, Any] = {}
+        exec(compile(instance_file.read_text(), str(instance_file), "exec"), namespace)  # noqa: S102
+        config.update({k: v for k, v in namespace.items() if k.isupper()})
+
+    for key, raw in os.environ.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :]
+            config[name] = _coerce(raw, config.get(name))
+
+    if overrides:
+        config.update(overrides)
+
+    if config["ENV"] not in {"development", "production", "testing"}:
+        raise ConfigError(
+            f"COMPLIANCE_ENV must be 'development' or 'production', not {config['ENV']!r}"
+        )
+    if config.get("TESTING"):
+        config["ENV"] = "testing"
+
+    config["DATABASE_URL"] = config["DATABASE_URL"] or f"sqlite:///{instance_path}/compliance.db"
+    config["EVIDENCE_DIR"] = config["EVIDENCE_DIR"] or str(instance_path / "evidence")
+    config["CHECKPOINT_DIR"] = config["CHECKPOINT_DIR"] or str(instance_path / "checkpoints")
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config["SECRET_KEY"] = config["SECRET_KEY"] or _development_secret(config, instance_path)
+
+    production = config["ENV"] == "production"
+    config["SESSION_COOKIE_SECURE"] = production
+    config["REMEMBER_COOKIE_SECURE"] = production
+    return config
+
+
+def _development_secret(config: dict[str, Any], instance_path: Path) -> str:
+    """Outside production, keep a generated key in the instance folder so sessions survive."""
+    if config["ENV"] == "production":
+        raise ConfigError(
+            "COMPLIANCE_SECRET_KEY is required in production: set it to a long random string "
+            "(for example the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    if config["ENV"] == "testing":
+        return "testing-secret-key"
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
