@@ -81,6 +81,13 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        # Deferred: in WAL mode readers never block the writer. Concurrent writers are
-        # serialised by SQLite's write lock (busy_timeout); production runs on PostgreSQL.
-        conn.exec_driver_sql("BEGIN")
+        # A request that may write takes the write lock up front (IMMEDIATE), so concurrent
+        # writers queue on busy_timeout instead of failing when their read snapshot is stale.
+        # Reads stay deferred: in WAL mode they never block the writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing_request() else "BEGIN")
+
+
+def _writing_request() -> bool:
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")

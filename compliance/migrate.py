@@ -8,6 +8,15 @@ from alembic.config import Config
 from compliance import PROJECT_ROOT
 
 
+# Tables owned by libraries, not by our models (APScheduler's job store).
+EXTERNAL_TABLES = {"apscheduler_jobs"}
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Autogenerate compares only our own tables."""
+    return not (type_ == "table" and name in EXTERNAL_TABLES)
+
+
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))

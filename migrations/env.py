@@ -7,17 +7,10 @@ from sqlalchemy import create_engine, pool
 
 from compliance import models  # noqa: F401 - registers every table
 from compliance.db import Base, configure_engine
+from compliance.migrate import include_name
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables owned by libraries, not by our models (APScheduler's job store).
-EXTERNAL_TABLES = {"apscheduler_jobs"}
-
-
-def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    return not (type_ == "table" and name in EXTERNAL_TABLES)
-
 
 def run_migrations_offline() -> None:
     context.configure(

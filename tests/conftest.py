@@ -111,10 +111,29 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
+class CommittingClient(FlaskClient):
+    """A test client that first commits the test's own session.
+
+    Tests arrange data in their session, then act through requests (each request has its own
+    app context and session). Committing first makes the arrangement visible and ends the test session's
+    read snapshot, so its next write does not collide with what the request wrote (SQLite).
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        db.session.commit()
+        # A fresh app context per request, as in production: Flask would otherwise reuse the
+        # test's context, and `g` (where flask-login caches the user) would leak across clients.
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.commit()
+        return response
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """The app, with an application context pushed so tests can call operations directly."""
     application = create_app(app_config)
+    application.test_client_class = CommittingClient
     with application.app_context():
         yield application
         db.session.remove()

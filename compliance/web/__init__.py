@@ -62,6 +62,10 @@ def register(app: Flask) -> None:
     def _start_request() -> None:
         g.request_id = new_request_id("web-")
 
+    @app.teardown_request
+    def _end_request(error: BaseException | None) -> None:
+        db.session.remove()  # the request's own session (see extensions._session_scope)
+
     @app.after_request
     def _security_headers(response: Any) -> Any:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
