@@ -200,12 +200,34 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A signed checkpoint file: prove the log still extends it (detects a cut tail).",
+)
+@click.option("--no-record", is_flag=True, help="Do not record the result in the audit trail.")
 @with_appcontext
-def audit_verify() -> None:
+def audit_verify(checkpoints: tuple[str, ...], no_record: bool) -> None:
     """Recompute the whole chain; exit non-zero naming the first broken event."""
     from compliance.audit.chain import verify_chain
+    from compliance.audit.checkpoints import (
+        load_checkpoint_file,
+        run_verification,
+        verify_against_checkpoint,
+    )
 
-    report = verify_chain()
+    new_request_id("cli-")
+    for path in checkpoints:
+        result = verify_against_checkpoint(load_checkpoint_file(path))
+        if not result.ok:
+            where = f" seq={result.bad_seq}" if result.bad_seq is not None else ""
+            click.echo(f"audit chain BROKEN against {path}:{where} {result.problem}", err=True)
+            sys.exit(1)
+        click.echo(f"checkpoint seq={result.seq} OK: the log extends {path}")
+    report = verify_chain() if no_record else run_verification(Actor.cli_operator())
+    db.session.commit()
     if not report.ok:
         click.echo(f"audit chain BROKEN at seq={report.bad_seq}: {report.problem}", err=True)
         sys.exit(1)
@@ -298,7 +320,16 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 # Each capability adds its command group here (module path, attribute).
-COMMAND_GROUPS: list[str] = []
+COMMAND_GROUPS: list[str] = [
+    "compliance.audit.cli:audit_group",
+    "compliance.evidence.cli:ingest",
+    "compliance.evidence.cli:evidence_group",
+    "compliance.reviews.cli:scheduler_command",
+    "compliance.reviews.cli:reviews_group",
+    "compliance.policies.cli:policies_group",
+    "compliance.packets.cli:packet_group",
+    "compliance.intel.cli:intel_group",
+]
 
 for _spec in COMMAND_GROUPS:
     _module, _attr = _spec.split(":")

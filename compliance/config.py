@@ -21,6 +21,8 @@ class Defaults:
     DATABASE_URL: str | None = None  # default computed from the instance folder
     EVIDENCE_DIR: str | None = None  # default computed from the instance folder
     CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
+    AUDIT_KEY_PATH: str | None = None  # Ed25519 checkpoint key; default <instance>/audit_key.pem
+    RETENTION_DAYS = 7 * 365  # a closed or dismissed case may be deleted this long after closing
     BATES_PREFIX = "EVD"
     CASE_REF_PREFIX = "DIST"
     SIGNING_KEY_PATH: str | None = None  # PKCS#12 used to sign packets and checkpoints
@@ -35,10 +37,37 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day: a form left open over lunch still posts
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # Test pooled connections before use: after a database restart the app recovers by itself.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SMTP_HOST: str | None = None
     SMTP_PORT = 25
     SMTP_SENDER = "compliance@localhost"
+    SMTP_STARTTLS = False
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    # Reviews: days between reviews per case state, legal-hold reviews, escalation to counsel.
+    REVIEW_CADENCE_DAYS = {
+        "reported": 1,
+        "triage": 3,
+        "investigating": 14,
+        "legal_review": 7,
+        "approved": 3,
+        "action_taken": 14,
+        "monitoring": 30,
+    }
+    HOLD_REVIEW_DAYS = 90
+    POLICY_REVIEW_DAYS = 365
+    REVIEW_DUE_NOTICE_HOURS = 24  # "due" (and its reminder) starts this long before the date
+    REVIEW_ESCALATE_AFTER_DAYS = 2  # overdue this long -> escalated to counsel
+    PUBLIC_URL = "http://127.0.0.1:5000"  # links in e-mails
     TRUST_PROXY = False
+    # Industry intel sharing. The salt is the forum's shared secret for hashing customer
+    # identifiers (HMAC-SHA256): this default is for the demo only; replace it with the value
+    # the forum distributes (production refuses the default).
+    INTEL_SHARED_SALT = "distillation-forum-DEMO-salt-replace-me"
+    INTEL_ORGANISATION = "Frontier Lab Inc."  # the identity our bundles are created by
+    INTEL_MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+    INTEL_UNMARKED_POLICY = "refuse"  # a bundle without TLP: "refuse" or "amber+strict"
 
 
 def _coerce(raw: str, default: Any) -> Any:

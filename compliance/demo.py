@@ -19,7 +19,12 @@ from compliance.auth.operations import create_user, find_user
 from compliance.cases import operations as cases
 from compliance.cases.models import Case
 from compliance.cases.workflow import TransitionRequest
+from compliance.evidence.demo import load_samples
 from compliance.extensions import db
+from compliance.intel.demo import load_intel_samples
+from compliance.packets.demo import build_demo_packets
+from compliance.policies.demo import sync_policies
+from compliance.reviews.demo import load_review_demo
 
 Echo = Callable[[str], None]
 
@@ -131,7 +136,15 @@ def load_manual_cases(echo: Echo) -> None:
 
 
 # Each capability adds its demo step here, in dependency order.
-DEMO_STEPS: list[Callable[[Echo], None]] = [load_users, load_manual_cases]
+DEMO_STEPS: list[Callable[[Echo], None]] = [
+    load_users,
+    sync_policies,
+    load_samples,
+    load_intel_samples,
+    load_manual_cases,
+    load_review_demo,
+    build_demo_packets,
+]
 
 
 def load_demo(echo: Echo = print) -> None:

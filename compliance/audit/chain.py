@@ -7,7 +7,9 @@ chain never forks and never has a gap.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -15,23 +17,24 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import String, event, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from compliance.audit.context import current_request_id
 from compliance.audit.models import AuditEvent
-from compliance.audit.verify_export import GENESIS_HASH, check_chain, event_hash
+from compliance.audit.verify_export import GENESIS_HASH, canonical_bytes
 from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
 
 AUDIT_LOCK_KEY = 7_234_001  # pg_advisory_xact_lock key reserved for chain appends
 _HEAD_KEY = "audit_head"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def format_time(value: datetime) -> str:
     """Times in the chain: ISO 8601, UTC, microseconds, 'Z' (stable across databases)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,55 +115,80 @@ def record(
         "request_id": current_request_id(),
         "prev_hash": prev_hash,
     }
-    digest = event_hash(fields)
-    audit_event = AuditEvent(
-        **{
-            **fields,
-            "occurred_at": datetime.strptime(
-                fields["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ"
-            ).replace(tzinfo=UTC),
-        },
-        hash=digest,
-    )
+    row = stored_row(fields)
+    audit_event = AuditEvent(**row)
     session.add(audit_event)
     session.flush()
-    session.info[_HEAD_KEY] = (audit_event.seq, digest)
+    session.info[_HEAD_KEY] = (audit_event.seq, row["hash"])
     return audit_event
 
 
-def event_fields(row: Any) -> dict[str, Any]:
-    """The hashed fields of a stored event (an ORM object or a Core row), plus its hash."""
+def stored_row(fields: dict[str, Any]) -> dict[str, Any]:
+    """The database row for an event's hashed fields: index columns, payload and hash."""
+    payload = canonical_bytes(fields)
+    digest = hashlib.sha256(fields["prev_hash"].encode("ascii") + b"\n" + payload).hexdigest()
     return {
-        "seq": row.seq,
-        "occurred_at": format_time(row.occurred_at),
-        "actor": row.actor,
-        "action": row.action,
-        "object_type": row.object_type,
-        "object_id": row.object_id,
-        "case_id": row.case_id,
-        "case_ref": row.case_ref,
-        "changes": row.changes,
-        "details": row.details,
-        "request_id": row.request_id,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
+        "seq": fields["seq"],
+        "occurred_at": datetime.strptime(fields["occurred_at"], _TIME_FORMAT).replace(tzinfo=UTC),
+        "actor": fields["actor"],
+        "action": fields["action"],
+        "object_type": fields["object_type"],
+        "object_id": fields["object_id"],
+        "case_id": fields["case_id"],
+        "case_ref": fields["case_ref"],
+        "request_id": fields["request_id"],
+        "prev_hash": fields["prev_hash"],
+        "payload": payload.decode("utf-8"),
+        "hash": digest,
     }
 
 
-def iter_events(session: Session | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every event in sequence order, streamed in batches by keyset (constant memory)."""
+def event_fields(row: Any) -> dict[str, Any]:
+    """The hashed fields of a stored event (ORM object or Core row, with payload), plus hash."""
+    return {**json.loads(row.payload), "hash": row.hash}
+
+
+def _time_text(session: Session) -> Any:
+    """occurred_at as the chain's time string, computed by the database (no datetime objects)."""
+    column = AuditEvent.__table__.c.occurred_at
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').label(
+            "occurred_at"
+        )
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (see compliance.db.UTCDateTime).
+    return func.replace(type_coerce(column, String), " ", "T").concat("Z").label("occurred_at")
+
+
+def iter_events(
+    session: Session | None = None,
+    batch: int = 20000,
+    start_seq: int = 1,
+    end_seq: int | None = None,
+    case_refs: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Events with start_seq <= seq <= end_seq in order, streamed by keyset (constant memory).
+
+    With case_refs, only the events written for those cases (an export of one case).
+    Fields come from each event's payload, the hashed record.
+    """
     session = session or db.session()
-    table = AuditEvent.__table__
-    last = 0
+    c = AuditEvent.__table__.c
+    last = start_seq - 1
+    loads = json.loads
     while True:
-        rows = session.execute(
-            select(table).where(table.c.seq > last).order_by(table.c.seq).limit(batch)
-        ).all()
+        query = select(c.seq, c.payload, c.hash).where(c.seq > last)
+        if end_seq is not None:
+            query = query.where(c.seq <= end_seq)
+        if case_refs is not None:
+            query = query.where(c.case_ref.in_(case_refs))
+        rows = session.execute(query.order_by(c.seq).limit(batch)).all()
         if not rows:
             return
-        for row in rows:
-            yield event_fields(row)
-        last = rows[-1].seq
+        for _seq, payload, digest in rows:
+            event = loads(payload)
+            event["hash"] = digest
+            yield event
+        last = rows[-1][0]
 
 
 @dataclass
@@ -173,25 +201,72 @@ class ChainReport:
     problem: str | None = None
 
 
-def verify_chain(session: Session | None = None) -> ChainReport:
-    """Recompute every hash from the first event; name the first event that breaks the chain."""
-    events = iter_events(session)
-    first = next(events, None)
-    if first is None:
-        return ChainReport(ok=True, count=0, head_seq=0, head_hash=GENESIS_HASH)
-    if first["seq"] != 1 or first["prev_hash"] != GENESIS_HASH:
-        return ChainReport(ok=False, count=0, bad_seq=first["seq"], problem="chain start missing")
+def _quoted(value: str | None) -> str:
+    """JSON for a string exactly as the canonical form writes it (fast path for plain text)."""
+    if value is None:
+        return "null"
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
 
-    def all_events() -> Iterator[dict[str, Any]]:
-        yield first
-        yield from events
 
-    result = check_chain(all_events(), GENESIS_HASH)
-    return ChainReport(
-        ok=result["ok"],
-        count=result["count"],
-        head_seq=result.get("head_seq"),
-        head_hash=result.get("head_hash"),
-        bad_seq=result.get("bad_seq"),
-        problem=result.get("problem"),
-    )
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
+
+
+def verify_chain(session: Session | None = None, batch: int = 20000) -> ChainReport:
+    """Walk the whole log from the first event; name the first event that breaks it.
+
+    For each event: the sequence continues, the previous hash links up, SHA-256 over the
+    previous hash and the payload gives the stored hash, and the index columns say what the
+    payload says (a column edited to hide or misattribute an event is caught too).
+    """
+    session = session or db.session()
+    c = AuditEvent.__table__.c
+    query = select(
+        c.seq,
+        c.prev_hash,
+        c.payload,
+        c.hash,
+        c.action,
+        c.actor,
+        c.case_id,
+        c.case_ref,
+        c.object_id,
+        c.object_type,
+        _time_text(session),
+        c.request_id,
+    ).order_by(c.seq)
+    sha256 = hashlib.sha256
+    quoted = _quoted
+    expected_seq, last_hash, count = 1, GENESIS_HASH, 0
+    last = 0
+    while True:
+        rows = session.execute(query.where(c.seq > last).limit(batch)).all()
+        if not rows:
+            break
+        for seq, prev, payload, digest, action, actor, case_id, ref, oid, otype, when, rid in rows:
+            problem = None
+            if seq != expected_seq:
+                problem = f"sequence gap or reordering: expected seq={expected_seq}"
+            elif prev != last_hash:
+                problem = "prev_hash does not match the previous event's hash"
+            elif sha256(f"{prev}\n{payload}".encode()).hexdigest() != digest:
+                problem = "hash does not match the event's content"
+            elif not (
+                payload.startswith(
+                    f'{{"action":{quoted(action)},"actor":{quoted(actor)},'
+                    f'"case_id":{"null" if case_id is None else case_id},'
+                    f'"case_ref":{quoted(ref)},"changes":'
+                )
+                and payload.endswith(
+                    f',"object_id":{quoted(oid)},"object_type":{quoted(otype)},'
+                    f'"occurred_at":"{when}","prev_hash":"{prev}",'
+                    f'"request_id":{quoted(rid)},"seq":{seq}}}'
+                )
+            ):
+                problem = "indexed columns do not match the event's hashed content"
+            if problem:
+                return ChainReport(ok=False, count=count, bad_seq=seq, problem=problem)
+            expected_seq, last_hash, count = seq + 1, digest, count + 1
+        last = rows[-1][0]
+    return ChainReport(ok=True, count=count, head_seq=expected_seq - 1, head_hash=last_hash)

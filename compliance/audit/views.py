@@ -1,33 +1,77 @@
-"""The audit trail for auditors and counsel: filterable, paginated by sequence number."""
+"""The audit trail for auditors and counsel: filters, chain status, verification, export.
+
+Pages read the last recorded verification and checkpoint instead of re-verifying a million
+events per view; an auditor can start a full verification from the page.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
-from sqlalchemy import select
+from datetime import UTC, datetime
+from typing import Any
 
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from compliance.audit.checkpoints import last_verification, latest_checkpoint, run_verification
+from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditEvent
-from compliance.auth.permissions import require
+from compliance.auth.permissions import current_actor, require
+from compliance.cases.models import Case
+from compliance.cases.tabs import register_tab
+from compliance.errors import InvalidInput
 from compliance.extensions import db
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PER_PAGE = 50
+FILTERS = ("since", "until", "actor", "action", "case", "object_type", "object_id")
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name, "").strip() or request.form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidInput(f"{name}: not an ISO 8601 date or time", {name: raw}) from error
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _seq_bound(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+    """Time filters become seq bounds (two index lookups), so every filter pages by seq."""
+    low = high = None
+    if since is not None:
+        low = db.session.scalar(
+            select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= since)
+        )
+        low = low if low is not None else 1 << 62
+    if until is not None:
+        high = db.session.scalar(
+            select(func.max(AuditEvent.seq)).where(AuditEvent.occurred_at < until)
+        )
+        high = high if high is not None else 0
+    return low, high
 
 
 @bp.route("/")
 @require("audit.view")
 def index():
-    filters = {
-        "actor": request.args.get("actor", "").strip(),
-        "action": request.args.get("action", "").strip(),
-        "case": request.args.get("case", "").strip(),
-    }
+    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
     query = select(AuditEvent)
-    if filters["actor"]:
-        query = query.where(AuditEvent.actor == filters["actor"])
-    if filters["action"]:
-        query = query.where(AuditEvent.action == filters["action"])
-    if filters["case"]:
-        query = query.where(AuditEvent.case_ref == filters["case"])
+    for name, column in (
+        ("actor", AuditEvent.actor),
+        ("action", AuditEvent.action),
+        ("case", AuditEvent.case_ref),
+        ("object_type", AuditEvent.object_type),
+        ("object_id", AuditEvent.object_id),
+    ):
+        if filters[name]:
+            query = query.where(column == filters[name])
+    low, high = _seq_bound(_time_arg("since"), _time_arg("until"))
+    if low is not None:
+        query = query.where(AuditEvent.seq >= low)
+    if high is not None:
+        query = query.where(AuditEvent.seq <= high)
     before = request.args.get("before", type=int)
     if before:
         query = query.where(AuditEvent.seq < before)
@@ -35,9 +79,71 @@ def index():
     events = db.session.scalars(query.order_by(AuditEvent.seq.desc()).limit(PER_PAGE + 1)).all()
     has_more = len(events) > PER_PAGE
     events = events[:PER_PAGE]
+    head = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
     return render_template(
         "audit/index.html",
         events=events,
         filters=filters,
+        active_filters={k: v for k, v in filters.items() if v},
         next_before=events[-1].seq if has_more else None,
+        head=head,
+        verification=last_verification(),
+        checkpoint=latest_checkpoint(),
+        formats=FORMATS,
     )
+
+
+@bp.route("/verify", methods=["POST"])
+@require("audit.view")
+def verify():
+    report = run_verification(current_actor())
+    db.session.commit()
+    if report.ok:
+        flash(
+            f"Audit chain verified: {report.count} events, head seq={report.head_seq}.", "success"
+        )
+    else:
+        flash(f"Audit chain BROKEN at seq={report.bad_seq}: {report.problem}", "error")
+    return redirect(url_for("audit.index"))
+
+
+@bp.route("/export", methods=["POST"])
+@require("audit.export")
+def export():
+    export = export_audit(
+        current_actor(),
+        request.form.get("format", "json"),
+        since=_time_arg("since"),
+        until=_time_arg("until"),
+        case_ref=request.form.get("case", "").strip() or None,
+    )
+    db.session.commit()
+    return Response(
+        export.content,
+        mimetype=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.file_name}"',
+            "X-Content-SHA256": export.sha256,
+        },
+    )
+
+
+def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
+    """The case's audit tab: its own events and those of every case merged into it."""
+    from compliance.cases.retention import history_refs
+
+    refs = history_refs(case.ref)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.case_ref.in_(refs))
+        .order_by(AuditEvent.seq.desc())
+        .limit(200)
+    ).all()
+    return {"events": events, "merged_refs": refs[1:]}
+
+
+# The audit trail owns the case's audit tab: selecting by ref keeps merged cases' histories
+# (and survives row-id reuse after a deletion on SQLite). Replaces the foundation's version.
+register_tab("audit", "Audit", 90, _case_audit)

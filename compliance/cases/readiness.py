@@ -11,14 +11,20 @@ from compliance.cases.models import Case
 
 def evidence_count(case: Case) -> int:
     """Evidence items attached to the case (findings and uploaded files)."""
-    return 0
+    from compliance.evidence.operations import evidence_count as count
+
+    return count(case)
 
 
 def clause_link_count(case: Case) -> int:
-    """Terms-of-service clauses cited against the case."""
-    return 0
+    """Terms-of-service clauses cited against the case (withdrawn citations do not count)."""
+    from compliance.policies.operations import active_citation_count
+
+    return active_citation_count(case)
 
 
 def sent_packet_types(case: Case) -> set[str]:
     """Types of final (non-draft) packets built for the case and marked sent."""
-    return set()
+    from compliance.packets.operations import sent_packet_types as sent
+
+    return sent(case)

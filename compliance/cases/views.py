@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from compliance.audit.models import AuditEvent
 from compliance.auth.models import User
 from compliance.auth.permissions import can, current_actor, require
-from compliance.cases import operations
+from compliance.cases import operations, search
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
-from compliance.cases.models import SEVERITIES, STATES, Case, CaseNote
+from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
 from compliance.cases.tabs import TABS, ordered_tabs, register_tab
 from compliance.cases.workflow import TransitionRequest, options_for
 from compliance.errors import OperationError
+from compliance.db import utcnow
 from compliance.extensions import db
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -59,13 +60,25 @@ def _apply_errors(form: CaseForm, error: OperationError) -> None:
     flash(error.message, "error")
 
 
+SORTS = {
+    "updated": (Case.updated_at.desc(), Case.id.desc()),
+    "created": (Case.created_at.desc(), Case.id.desc()),
+    "review": (Case.next_review_at.asc(), Case.id.asc()),
+    "ref": (Case.id.desc(),),
+}
+
+
 @bp.route("/")
 @require("case.view")
 def index():
     filters = {
+        "q": request.args.get("q", "").strip()[:200],
         "state": request.args.get("state") or None,
         "severity": request.args.get("severity") or None,
         "owner": request.args.get("owner", type=int),
+        "overdue": request.args.get("overdue") == "1",
+        "hold": request.args.get("hold") == "1",
+        "sort": request.args.get("sort") if request.args.get("sort") in SORTS else "updated",
     }
     query = select(Case)
     if filters["state"] in STATES:
@@ -74,12 +87,18 @@ def index():
         query = query.where(Case.severity == filters["severity"])
     if filters["owner"]:
         query = query.where(Case.owner_id == filters["owner"])
+    if filters["overdue"]:
+        query = query.where(Case.next_review_at < utcnow(), Case.state.in_(OPEN_STATES))
+    if filters["hold"]:
+        query = query.where(Case.legal_hold.is_(True))
+    if filters["q"]:
+        query = search.filter_matching(
+            query, Case.id, filters["q"], privileged=can(current_user, "note.privileged")
+        )
     page = max(request.args.get("page", 1, type=int), 1)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     cases = db.session.scalars(
-        query.order_by(Case.updated_at.desc(), Case.id.desc())
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
+        query.order_by(*SORTS[filters["sort"]]).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
     ).all()
     return render_template(
         "cases/list.html",
@@ -91,6 +110,7 @@ def index():
         states=STATES,
         severities=SEVERITIES,
         owners=_owner_choices()[1:],
+        sorts=list(SORTS),
     )
 
 

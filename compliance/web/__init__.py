@@ -23,14 +23,26 @@ BLUEPRINTS = [
     "compliance.web.views:bp",
     "compliance.auth.views:bp",
     "compliance.cases.views:bp",
+    "compliance.policies.views:bp",
     "compliance.audit.views:bp",
     "compliance.api.views:bp",
+    "compliance.evidence.views:bp",
+    "compliance.api.findings:bp",
+    "compliance.reviews.views:bp",
+    "compliance.packets.views:bp",
+    "compliance.intel.views:bp",
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
 NAV_ITEMS = [
     ("web.dashboard", "Dashboard", "case.view"),
     ("cases.index", "Cases", "case.view"),
+    ("policies.index", "Policies", "policy.view"),
+    ("evidence.inbox", "Findings inbox", "case.view"),
+    ("reviews.mine", "My reviews", "review.complete"),
+    ("reviews.team", "Review calendar", "case.view"),
+    ("reviews.outbox", "Outbox & jobs", "user.manage"),
+    ("intel.index", "Intel sharing", "intel.import"),
     ("audit.index", "Audit trail", "audit.view"),
     ("auth.users", "Users", "user.manage"),
     ("auth.tokens", "API tokens", "token.manage"),
@@ -72,7 +84,8 @@ def register(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
-        if request.path.startswith("/api/") or current_user.is_authenticated:
+        if request.endpoint != "static":
+            # Case data must not linger in shared caches or the browser's back-forward cache.
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -1,46 +1,104 @@
-"""The landing page after sign-in."""
+"""The landing page after sign-in: my work queue, then the team's figures."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import and_, select
 
-from compliance.auth.permissions import can
-from compliance.cases.models import OPEN_STATES, STATES, Case
+from compliance.auth.permissions import can, require
+from compliance.cases.models import OPEN_STATES, Case, CaseTransition
 from compliance.db import utcnow
 from compliance.extensions import db
+from compliance.packets.models import Packet
+from compliance.reviews.operations import my_reviews
+from compliance.web import charts
 
 bp = Blueprint("web", __name__)
+QUEUE_LIMIT = 10
+
+
+def _awaiting_my_approval() -> list[Case]:
+    """Cases in legal review that this counsel may approve (four-eyes: not the one who sent)."""
+    sent_by_me = (
+        select(CaseTransition.id)
+        .where(
+            CaseTransition.case_id == Case.id,
+            CaseTransition.to_state == "legal_review",
+            CaseTransition.actor_user_id == current_user.id,
+        )
+        .exists()
+    )
+    return db.session.scalars(
+        select(Case)
+        .where(Case.state == "legal_review", ~sent_by_me)
+        .order_by(Case.updated_at)
+        .limit(QUEUE_LIMIT)
+    ).all()
+
+
+def _packets_ready() -> list[Packet]:
+    """Final packets built and stored, not yet recorded as sent."""
+    return db.session.scalars(
+        select(Packet)
+        .where(
+            Packet.status == "stored",
+            Packet.draft.is_(False),
+            Packet.sent_on.is_(None),
+            Packet.packet_type != "memo",
+        )
+        .order_by(Packet.requested_at.desc())
+        .limit(QUEUE_LIMIT)
+    ).all()
 
 
 @bp.route("/")
 @login_required
 def dashboard():
     if not can(current_user, "case.view"):
-        return redirect(
-            url_for("auth.users" if can(current_user, "user.manage") else "auth.no_access")
-        )
-    counts = dict(db.session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+        target = "auth.users" if can(current_user, "user.manage") else "auth.no_access"
+        return redirect(url_for(target))
+    now = utcnow()
+    reviews = my_reviews(current_user, now, horizon_days=7)
+    counsel = current_user.role == "counsel"
     mine = db.session.scalars(
         select(Case)
-        .where(Case.owner_id == current_user.id, Case.state.in_(OPEN_STATES))
+        .where(and_(Case.owner_id == current_user.id, Case.state.in_(OPEN_STATES)))
         .order_by(Case.next_review_at.asc().nulls_last(), Case.updated_at.desc())
-        .limit(20)
+        .limit(QUEUE_LIMIT)
     ).all()
-    waiting_approval = []
-    if current_user.role == "counsel":
-        waiting_approval = db.session.scalars(
-            select(Case).where(Case.state == "legal_review").order_by(Case.updated_at).limit(20)
-        ).all()
-    new_cases = db.session.scalars(
-        select(Case).where(Case.state == "reported").order_by(Case.created_at.desc()).limit(10)
+    new_reports = db.session.scalars(
+        select(Case)
+        .where(Case.state == "reported")
+        .order_by(Case.created_at.desc())
+        .limit(QUEUE_LIMIT)
     ).all()
     return render_template(
         "web/dashboard.html",
-        counts=[(state, counts.get(state, 0)) for state in STATES],
+        reviews=reviews,
         mine=mine,
-        waiting_approval=waiting_approval,
-        new_cases=new_cases,
-        now=utcnow(),
+        waiting_approval=_awaiting_my_approval() if counsel else [],
+        packets_ready=_packets_ready() if counsel else [],
+        new_reports=new_reports,
+        median_days=charts.median_days_to_action(),
+        overdue=charts.overdue_review_count(now),
+        now=now,
     )
+
+
+CHARTS = {
+    "cases-by-state": charts.cases_by_state_svg,
+    "new-cases-per-week": lambda: charts.new_cases_per_week_svg(utcnow()),
+}
+
+
+@bp.route("/charts/<name>.svg")
+@require("case.view")
+def chart(name: str):
+    draw = CHARTS.get(name)
+    if draw is None:
+        return Response("no such chart", status=404, mimetype="text/plain")
+    response = Response(draw(), mimetype="image/svg+xml")
+    # Shown through <img>, where nothing runs; pygal's SVG carries its own <style>.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response

@@ -1,0 +1,226 @@
+"""Ingest throughput through the API, as a ratio to a raw SQLAlchemy Core insert of the same rows.
+
+Both sides run in the same process, on fresh SQLite databases migrated the same way. The API
+side is the whole path (HTTP handling in the Flask test client, token check, JSON parsing,
+schema validation, SHA-256, write-once blobs with fsync, subject correlation, custody and audit
+events); the reference inserts the finding, evidence-item and custody rows the API writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BATCH = 500
+TARGET_RATIO = 0.25
+
+
+def _findings(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        campaign = rng.randrange(40)
+        begin = start + timedelta(hours=rng.randrange(600))
+        out.append(
+            {
+                "schema": "distillation-finding/v1",
+                "detector": {"name": "query-fingerprint", "version": "2.3.1"},
+                "external_id": f"bench-{seed}-{i:07d}",
+                "kind": "query_fingerprint",
+                "observed_from": begin.isoformat().replace("+00:00", "Z"),
+                "observed_to": (begin + timedelta(hours=6)).isoformat().replace("+00:00", "Z"),
+                "confidence": round(rng.uniform(0.5, 1.0), 3),
+                "severity": rng.choice(["medium", "high"]),
+                "subjects": [
+                    {"type": "account", "id": f"acct_{campaign:03d}_{rng.randrange(50):02d}"},
+                    {"type": "ip_prefix", "id": f"10.{campaign}.0.0/16"},
+                    {"type": "payment_fingerprint", "id": f"pf_bench_{campaign:03d}"},
+                ],
+                "metrics": {"requests": rng.randrange(10_000, 2_000_000), "accounts": 12},
+                "summary": f"Templated prompts from campaign {campaign}.",
+                "sample_prompts": ["Explain step by step ..."],
+            }
+        )
+    return out
+
+
+def _api_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) -> float:
+    from compliance import create_app
+    from compliance.auth.actor import Actor
+    from compliance.auth.operations import create_token
+    from compliance.extensions import db
+
+    database = workdir / "api.db"
+    shutil.copyfile(template, database)
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "EVIDENCE_DIR": str(workdir / "evidence"),
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        _token, raw = create_token(Actor.cli_operator(), "bench detector", ["ingest"])
+        db.session.commit()
+        db.session.remove()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {raw}"}
+    bodies = [json.dumps(findings[i : i + BATCH]).encode() for i in range(0, len(findings), BATCH)]
+    began = time.perf_counter()
+    for body in bodies:
+        response = client.post(
+            "/api/v1/findings", data=body, headers=headers, content_type="application/json"
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"ingest failed: {response.status_code} {response.get_data()[:300]}")
+    elapsed = time.perf_counter() - began
+    with app.app_context():
+        db.engine.dispose()
+    return len(findings) / elapsed
+
+
+def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) -> float:
+    from sqlalchemy import create_engine, insert
+
+    from compliance.cases.models import Case
+    from compliance.db import configure_engine, utcnow
+    from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
+
+    database = workdir / "core.db"
+    shutil.copyfile(template, database)
+    engine = create_engine(f"sqlite:///{database}")
+    configure_engine(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        case_id = conn.execute(
+            insert(Case).values(
+                ref="BENCH-1",
+                title="bench",
+                summary="",
+                state="reported",
+                severity="high",
+                targeted_domains=[],
+                chosen_actions=[],
+                legal_hold=False,
+                created_by="bench",
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+        ).inserted_primary_key[0]
+    began = time.perf_counter()
+    next_item = 1
+    for start in range(0, len(findings), BATCH):
+        batch = findings[start : start + BATCH]
+        with engine.begin() as conn:
+            ids = (
+                conn.execute(
+                    insert(Finding).returning(Finding.id),
+                    [
+                        {
+                            "detector_name": f["detector"]["name"],
+                            "detector_version": f["detector"]["version"],
+                            "external_id": f["external_id"],
+                            "kind": f["kind"],
+                            "severity": f["severity"],
+                            "confidence": f["confidence"],
+                            "observed_from": datetime.fromisoformat(f["observed_from"]),
+                            "observed_to": datetime.fromisoformat(f["observed_to"]),
+                            "summary": f["summary"],
+                            "metrics": f["metrics"],
+                            "subjects": f["subjects"],
+                            "sample_prompt_count": 1,
+                            "content_sha256": "0" * 64,
+                            "case_id": case_id,
+                            "ingested_by": "bench",
+                            "ingested_at": now,
+                        }
+                        for f in batch
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            items = []
+            for finding_id, f in zip(ids, batch, strict=True):
+                items.append(
+                    {
+                        "id": next_item,
+                        "case_id": case_id,
+                        "finding_id": finding_id,
+                        "role": "finding_record",
+                        "name": f"{f['external_id']}.json",
+                        "description": "",
+                        "media_type": "application/json",
+                        "sha256": hashlib.sha256(f["external_id"].encode()).hexdigest(),
+                        "size_bytes": 1000,
+                        "source": "bench",
+                        "hash_method": "SHA-256",
+                        "collected_at": now,
+                        "created_at": now,
+                        "created_by": "bench",
+                    }
+                )
+                next_item += 1
+            conn.execute(insert(EvidenceItem), items)
+            conn.execute(
+                insert(CustodyEvent),
+                [
+                    {
+                        "item_id": item["id"],
+                        "action": action,
+                        "actor": "bench",
+                        "actor_name": "bench",
+                        "purpose": "bench",
+                        "occurred_at": now,
+                    }
+                    for item in items
+                    for action in ("collected", "ingested")
+                ],
+            )
+    elapsed = time.perf_counter() - began
+    engine.dispose()
+    return len(findings) / elapsed
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """One row: API ingest throughput vs raw Core insert, same rows, same run (SQLite)."""
+    from compliance.migrate import upgrade
+
+    count = BATCH * (1 if quick else 4)
+    findings = _findings(count)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        template = workdir / "template.db"
+        upgrade(f"sqlite:///{template}")
+        reference = _core_rate(template, workdir, findings)
+        measured = _api_rate(template, workdir, findings)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratio = measured / reference
+    return [
+        {
+            "name": f"ingest via API, batches of {BATCH} (SQLite, {count} findings)",
+            "measured": round(measured, 1),
+            "reference": round(reference, 1),
+            "ratio": round(ratio, 3),
+            "target": TARGET_RATIO,
+            "unit": "findings/s",
+            "passed": ratio >= TARGET_RATIO,
+        }
+    ]
+
+
+if __name__ == "__main__":
+    for row in run(quick=False):
+        print(row)

@@ -1,0 +1,231 @@
+"""Signed chain heads: the proof, kept outside the database, of how far the log reached.
+
+A chain alone proves that no stored event was edited; it cannot show that events were cut
+from the end, or that the whole history was recomputed. A checkpoint (sequence number,
+head hash, time) signed with the instance's Ed25519 key and written to CHECKPOINT_DIR (a
+location outside the database: another disk, a WORM bucket mount, a regulator's inbox)
+fixes the log's length and content at that moment: later logs must extend it.
+
+The signature covers `checkpoint_message()` from verify_export (canonical JSON of
+created_at, head_hash, key_id, seq); anyone can check it with the public key in the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import current_app
+from sqlalchemy import select
+
+from compliance.audit.chain import _head, format_time, record, verify_chain
+from compliance.audit.models import AuditCheckpoint, AuditEvent
+from compliance.audit.verify_export import checkpoint_message
+from compliance.auth.actor import Actor
+from compliance.db import utcnow
+from compliance.errors import InvalidInput
+from compliance.extensions import db
+
+
+def key_path() -> Path:
+    configured = current_app.config.get("AUDIT_KEY_PATH")
+    return Path(configured) if configured else Path(current_app.instance_path) / "audit_key.pem"
+
+
+def instance_key() -> Ed25519PrivateKey:
+    """The instance's signing key, generated on first use and readable by its owner only."""
+    path = key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        # O_EXCL: two processes racing to create the key never overwrite each other's.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def public_pem(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def checkpoint_dir() -> Path:
+    path = Path(current_app.config["CHECKPOINT_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_checkpoint(actor: Actor) -> AuditCheckpoint:
+    """Sign the current chain head, store it, export it as a JSON file; the scheduler's job.
+
+    The head is read under the append lock, so it is exactly the last event of the chain.
+    """
+    session = db.session()
+    seq, head_hash = _head(session)
+    key = instance_key()
+    public = key.public_key()
+    document: dict[str, Any] = {
+        "seq": seq,
+        "head_hash": head_hash,
+        "created_at": format_time(utcnow()),
+        "key_id": key_id(public),
+    }
+    message = checkpoint_message(document)
+    document["signed"] = message.decode("ascii")
+    document["signature"] = base64.b64encode(key.sign(message)).decode("ascii")
+    document["public_key"] = public_pem(public)
+    document["algorithm"] = "Ed25519"
+    file_name = f"checkpoint-{seq:012d}-{document['created_at'].replace(':', '')}.json"
+    target = checkpoint_dir() / file_name
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    temporary.replace(target)  # atomic: a reader never sees half a checkpoint
+    checkpoint = AuditCheckpoint(
+        seq=seq,
+        head_hash=head_hash,
+        created_by=actor.label,
+        key_id=document["key_id"],
+        public_key=document["public_key"],
+        signature=document["signature"],
+        file_name=file_name,
+    )
+    db.session.add(checkpoint)
+    db.session.flush()
+    record(
+        "audit.checkpoint",
+        actor=actor,
+        object_type="audit_checkpoint",
+        object_id=checkpoint.id,
+        details={"seq": seq, "head_hash": head_hash, "file": file_name, "key_id": key_id(public)},
+    )
+    return checkpoint
+
+
+def latest_checkpoint() -> AuditCheckpoint | None:
+    return db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+
+@dataclass
+class CheckpointReport:
+    ok: bool
+    seq: int
+    problem: str | None = None
+    bad_seq: int | None = None
+    head_seq: int | None = None
+
+
+def verify_signature(
+    document: dict[str, Any], trusted: Ed25519PublicKey | None = None
+) -> str | None:
+    """None when the checkpoint is signed by the trusted key (default: this instance's key)."""
+    try:
+        message = checkpoint_message(document)
+        signature = base64.b64decode(document["signature"], validate=True)
+        public = serialization.load_pem_public_key(document["public_key"].encode("ascii"))
+    except (KeyError, ValueError, TypeError) as error:
+        return f"malformed checkpoint: {error}"
+    if not isinstance(public, Ed25519PublicKey):
+        return "checkpoint key is not Ed25519"
+    trusted = trusted or instance_key().public_key()
+    if key_id(public) != key_id(trusted) or document.get("key_id") != key_id(trusted):
+        return "checkpoint was not signed with this instance's key"
+    if document.get("signed") is not None and document["signed"] != message.decode("ascii"):
+        return "checkpoint's signed message does not match its fields"
+    try:
+        trusted.verify(signature, message)
+    except InvalidSignature:
+        return "checkpoint signature is invalid"
+    return None
+
+
+def verify_against_checkpoint(document: dict[str, Any]) -> CheckpointReport:
+    """Prove the current log extends a checkpoint: signed by us, its head present, chain intact."""
+    seq = int(document.get("seq", -1))
+    problem = verify_signature(document)
+    if problem:
+        return CheckpointReport(ok=False, seq=seq, problem=problem)
+    if seq > 0:
+        stored = db.session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+        if stored is None:
+            return CheckpointReport(
+                ok=False,
+                seq=seq,
+                bad_seq=seq,
+                problem=f"log truncated: the checkpointed event seq={seq} is missing",
+            )
+        if stored != document["head_hash"]:
+            return CheckpointReport(
+                ok=False,
+                seq=seq,
+                bad_seq=seq,
+                problem=f"history rewritten: seq={seq} no longer has the checkpointed hash",
+            )
+    chain = verify_chain()
+    if not chain.ok:
+        return CheckpointReport(
+            ok=False, seq=seq, bad_seq=chain.bad_seq, problem=f"chain broken: {chain.problem}"
+        )
+    return CheckpointReport(ok=True, seq=seq, head_seq=chain.head_seq)
+
+
+def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read checkpoint {path}: {error}") from error
+
+
+def run_verification(actor: Actor) -> Any:
+    """Verify the whole chain now and record the result (the audit page shows the last one)."""
+    report = verify_chain()
+    record(
+        "audit.verified",
+        actor=actor,
+        object_type="audit_chain",
+        details={
+            "ok": report.ok,
+            "count": report.count,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "bad_seq": report.bad_seq,
+            "problem": report.problem,
+        },
+    )
+    return report
+
+
+def last_verification() -> AuditEvent | None:
+    """The most recent recorded verification (read through the action index: constant cost)."""
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "audit.verified")
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )

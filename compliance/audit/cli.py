@@ -1,0 +1,93 @@
+"""Audit and retention commands: checkpoint, export, case delete and case merge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from compliance.cli import actor_option, audit_group, case_group, resolve_actor, transactional
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO 8601 date or date-time; a value without a zone is read as UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise click.BadParameter(f"not an ISO 8601 date or time: {value}") from error
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@audit_group.command("checkpoint")
+@actor_option
+@transactional
+def audit_checkpoint(as_email: str | None) -> None:
+    """Sign the current chain head and write it to CHECKPOINT_DIR (and the database)."""
+    from flask import current_app
+
+    from compliance.audit.checkpoints import write_checkpoint
+
+    checkpoint = write_checkpoint(resolve_actor(as_email))
+    path = Path(current_app.config["CHECKPOINT_DIR"]) / (checkpoint.file_name or "")
+    click.echo(f"checkpoint seq={checkpoint.seq} {checkpoint.head_hash}")
+    click.echo(str(path))
+
+
+@audit_group.command("export")
+@click.option("--since", default=None, help="Start of the period (ISO 8601, inclusive).")
+@click.option("--until", default=None, help="End of the period (ISO 8601, exclusive).")
+@click.option(
+    "--case", "case_ref", default=None, help="Only this case's events (e.g. DIST-2026-0001)."
+)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "pdf"]), default="json")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True))
+@actor_option
+@transactional
+def audit_export(
+    since: str | None,
+    until: str | None,
+    case_ref: str | None,
+    fmt: str,
+    output: str,
+    as_email: str | None,
+) -> None:
+    """Export the audit trail for a regulator; the export itself is audited."""
+    from compliance.audit.export import export_audit
+
+    export = export_audit(
+        resolve_actor(as_email), fmt, parse_time(since), parse_time(until), case_ref
+    )
+    Path(output).write_bytes(export.content)
+    state = "verified" if export.header["verification"]["ok"] else "VERIFICATION FAILED"
+    click.echo(f"{export.count} events ({state}) -> {output} sha256={export.sha256}")
+
+
+@case_group.command("delete")
+@click.argument("ref")
+@actor_option
+@transactional
+def case_delete(ref: str, as_email: str | None) -> None:
+    """Delete a closed or dismissed case after its retention period (its audit trail stays)."""
+    from compliance.cases.operations import get_case
+    from compliance.cases.retention import delete_case
+
+    delete_case(get_case(ref), resolve_actor(as_email))
+    click.echo(f"deleted {ref}; its audit events are kept")
+
+
+@case_group.command("merge")
+@click.argument("source")
+@click.argument("target")
+@click.option("--reason", required=True)
+@actor_option
+@transactional
+def case_merge(source: str, target: str, reason: str, as_email: str | None) -> None:
+    """Merge case SOURCE into TARGET; both histories stay in the audit trail."""
+    from compliance.cases.operations import get_case
+    from compliance.cases.retention import merge_cases
+
+    merge = merge_cases(get_case(source), get_case(target), resolve_actor(as_email), reason)
+    click.echo(f"merged {merge.source_ref} into {merge.target_ref}")

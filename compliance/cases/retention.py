@@ -1,0 +1,212 @@
+"""Deleting and merging cases without losing a line of their audit history.
+
+Audit events have no foreign key to cases and keep the `case_ref` they were written with, so
+neither deletion nor merging touches them. A merge moves the source's records to the target,
+closes the source with a pointer to the target, and records the merge on both; the target's
+history then covers every ref merged into it (`history_refs`).
+
+Other capabilities whose tables reference `cases.id` are moved generically (every foreign key
+to `cases.id` in the metadata is re-pointed). A table that needs more than that (a unique
+constraint that would collide, an append-only table) registers a function in `merge_hooks`
+(called before the generic move) or `delete_hooks` (called before a case row is deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import String, Table, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from compliance.audit.chain import diff, record
+from compliance.auth.actor import Actor
+from compliance.auth.permissions import can
+from compliance.cases.models import Case, CaseTransition
+from compliance.db import BigId, utcnow
+from compliance.errors import Conflict, InvalidInput, PermissionDenied, WorkflowRefused
+from compliance.extensions import db
+
+# (source, target, actor) -> {table name: rows moved}; runs before the generic re-pointing.
+merge_hooks: list[Callable[[Case, Case, Actor], dict[str, int]]] = []
+# (case, actor) -> None; runs before the case row is deleted (e.g. to archive or detach rows).
+delete_hooks: list[Callable[[Case, Actor], None]] = []
+# Tables that must never be re-pointed (their rows are history, not case content).
+NEVER_MOVED = {"case_merges", "case_transitions"}
+
+
+class CaseMerge(db.Model):
+    """One merge: which case was folded into which, by whom and why."""
+
+    __tablename__ = "case_merges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign keys: either case may be deleted later; the record of the merge stays.
+    source_id: Mapped[int]
+    source_ref: Mapped[str] = mapped_column(String(40), index=True)
+    target_id: Mapped[int] = mapped_column(index=True)
+    target_ref: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    merged_by: Mapped[str] = mapped_column(String(300))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not can(actor, permission):
+        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
+
+
+def history_refs(ref: str) -> list[str]:
+    """The case's own ref and every ref merged into it, directly or through earlier merges."""
+    refs, frontier = [ref], [ref]
+    while frontier:
+        found = db.session.scalars(
+            select(CaseMerge.source_ref).where(CaseMerge.target_ref.in_(frontier))
+        ).all()
+        frontier = [r for r in found if r not in refs]
+        refs.extend(frontier)
+    return refs
+
+
+def _case_foreign_keys() -> list[tuple[Table, str]]:
+    """Every (table, column) in the metadata with a foreign key to cases.id."""
+    found = []
+    for table in db.metadata.sorted_tables:
+        if table.name in NEVER_MOVED or table.name == "cases":
+            continue
+        for column in table.columns:
+            if any(fk.column.table.name == "cases" for fk in column.foreign_keys):
+                found.append((table, column.name))
+    return found
+
+
+def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMerge:
+    """Fold `source` into `target`: its records move, both histories stay readable."""
+    _require(actor, "case.merge")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a merge needs a reason", details={"reason": "required"})
+    if source.id == target.id:
+        raise InvalidInput("a case cannot be merged into itself")
+    if not target.is_open:
+        raise WorkflowRefused(f"{target.ref} is {target.state}: reopen it before merging into it")
+    if db.session.scalar(select(CaseMerge.id).where(CaseMerge.source_id == source.id)):
+        raise Conflict(f"{source.ref} has already been merged")
+
+    moved: dict[str, int] = {}
+    for hook in merge_hooks:
+        moved.update(hook(source, target, actor))
+    for table, column in _case_foreign_keys():
+        result = db.session.execute(
+            update(table).where(table.c[column] == source.id).values({column: target.id})
+        )
+        if result.rowcount:
+            moved[table.name] = moved.get(table.name, 0) + result.rowcount
+    # The bulk updates bypassed the identity map: reload both cases' collections.
+    db.session.expire(source)
+    db.session.expire(target)
+
+    if source.legal_hold and not target.legal_hold:
+        from compliance.cases.operations import place_hold
+
+        # The held records now live on the target: the hold must follow them.
+        place_hold(
+            target, actor, f"inherited from {source.ref} on merge: {source.legal_hold_reason}"
+        )
+
+    before = source.snapshot()
+    source_state = source.state
+    source.state = "closed"
+    source.outcome = f"Merged into {target.ref}: {reason}"
+    db.session.add(
+        CaseTransition(
+            case=source,
+            from_state=source_state,
+            to_state="closed",
+            actor=actor.label,
+            actor_name=actor.name,
+            actor_user_id=actor.user_id,
+            reason=f"merged into {target.ref}: {reason}",
+        )
+    )
+    merge = CaseMerge(
+        source_id=source.id,
+        source_ref=source.ref,
+        target_id=target.id,
+        target_ref=target.ref,
+        reason=reason,
+        merged_by=actor.label,
+    )
+    db.session.add(merge)
+    db.session.flush()
+    details = {"source": source.ref, "target": target.ref, "reason": reason, "moved": moved}
+    record(
+        "case.merged_into",
+        actor=actor,
+        object_type="case",
+        object_id=source.id,
+        case=source,
+        changes=diff(before, source.snapshot()),
+        details=details,
+    )
+    record(
+        "case.merged",
+        actor=actor,
+        object_type="case",
+        object_id=target.id,
+        case=target,
+        details=details,
+    )
+    return merge
+
+
+def closed_at(case: Case) -> datetime | None:
+    """When the case last entered closed or dismissed (None while it is open)."""
+    if case.is_open:
+        return None
+    return db.session.scalar(
+        select(CaseTransition.occurred_at)
+        .where(CaseTransition.case_id == case.id, CaseTransition.to_state == case.state)
+        .order_by(CaseTransition.id.desc())
+        .limit(1)
+    )
+
+
+def deletable_from(case: Case, retention_days: int | None = None) -> datetime | None:
+    """The first moment the case may be deleted, or None while it is open."""
+    ended = closed_at(case)
+    if ended is None:
+        return None
+    days = retention_days if retention_days is not None else current_app.config["RETENTION_DAYS"]
+    return ended + timedelta(days=days)
+
+
+def delete_case(
+    case: Case, actor: Actor, now: datetime | None = None, retention_days: int | None = None
+) -> None:
+    """Delete a closed or dismissed case after its retention period; its audit events remain."""
+    _require(actor, "case.delete")
+    if case.legal_hold:
+        raise WorkflowRefused(f"{case.ref} is under legal hold: release the hold first")
+    when = deletable_from(case, retention_days)
+    if when is None:
+        raise WorkflowRefused(f"{case.ref} is {case.state}: only closed or dismissed cases")
+    now = now or utcnow()
+    if now < when:
+        raise WorkflowRefused(
+            f"{case.ref} is within its retention period until {when:%Y-%m-%d} (UTC)"
+        )
+    for hook in delete_hooks:
+        hook(case, actor)
+    record(
+        "case.deleted",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff(case.snapshot(), {}),
+        details={"ref": case.ref, "title": case.title, "closed_at": closed_at(case)},
+    )
+    db.session.delete(case)
+    db.session.flush()

@@ -1,0 +1,194 @@
+"""Full-text search over cases: SQLite FTS5 or PostgreSQL full-text, behind one interface.
+
+Each case has one search document (title, summary, subjects and notes). Privileged notes go in
+a separate column that only counsel's searches read, so a search can never reveal them.
+Documents are refreshed automatically at commit time for every case whose title, summary,
+notes or subjects changed in the transaction, so no operation has to remember to do it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Select, Text, delete, event, insert, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from compliance.db import BigId, utcnow
+from compliance.extensions import db
+
+_DIRTY_KEY = "search_dirty_cases"
+# Tables whose rows change a case's document, and the column naming the case.
+_SOURCES = {"cases": "id", "case_notes": "case_id", "case_subjects": "case_id"}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class CaseSearchDocument(db.Model):
+    __tablename__ = "case_search"
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    public_text: Mapped[str] = mapped_column(Text, default="")
+    privileged_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _collect(session: Session, flush_context: Any, instances: Any) -> None:
+    dirty = session.info.setdefault(_DIRTY_KEY, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        column = _SOURCES.get(getattr(obj, "__tablename__", ""))
+        if column is not None:
+            case_id = getattr(obj, column, None)
+            if case_id is not None:
+                dirty.add(case_id)
+    # New rows get their ids during this flush: look again after it.
+    session.info.setdefault("search_pending", []).extend(
+        obj for obj in session.new if getattr(obj, "__tablename__", "") in _SOURCES
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_documents(session: Session) -> None:
+    session.flush()
+    dirty = session.info.setdefault(_DIRTY_KEY, set())
+    for obj in session.info.pop("search_pending", []):
+        case_id = getattr(obj, _SOURCES[obj.__tablename__], None)
+        if case_id is not None:
+            dirty.add(case_id)
+    if dirty:
+        refresh(session, sorted(dirty))
+        dirty.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_DIRTY_KEY, None)
+    session.info.pop("search_pending", None)
+
+
+def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, str]]:
+    from compliance.cases.models import Case, CaseNote
+
+    parts: dict[int, list[list[str]]] = {}
+    for case_id, title, summary, actor in session.execute(
+        select(Case.id, Case.title, Case.summary, Case.suspected_actor).where(
+            Case.id.in_(case_ids)
+        )
+    ):
+        parts[case_id] = [[title, summary or "", actor or ""], []]
+    for case_id, body, privileged in session.execute(
+        select(CaseNote.case_id, CaseNote.body, CaseNote.privileged).where(
+            CaseNote.case_id.in_(case_ids)
+        )
+    ):
+        if case_id in parts:
+            parts[case_id][1 if privileged else 0].append(body)
+    for case_id, value in _subject_values(session, case_ids):
+        if case_id in parts:
+            parts[case_id][0].append(value)
+    return {cid: ("\n".join(public), "\n".join(private)) for cid, (public, private) in parts.items()}
+
+
+def _subject_values(session: Session, case_ids: list[int]) -> list[tuple[int, str]]:
+    try:
+        from compliance.evidence.models import CaseSubject, Subject
+    except ImportError:  # the evidence capability is optional for this module
+        return []
+    return list(
+        session.execute(
+            select(CaseSubject.case_id, Subject.value)
+            .join(Subject, Subject.id == CaseSubject.subject_id)
+            .where(CaseSubject.case_id.in_(case_ids))
+        )
+    )
+
+
+def refresh(session: Session, case_ids: list[int]) -> None:
+    """Rebuild the search documents of these cases (deleted cases lose theirs)."""
+    documents = _documents(session, case_ids)
+    table = CaseSearchDocument.__table__
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    session.execute(delete(table).where(table.c.case_id.in_(case_ids)))
+    if sqlite:
+        session.execute(
+            text(f"DELETE FROM case_search_fts WHERE rowid IN ({','.join(map(str, case_ids))})")
+        )
+    rows = [
+        {"case_id": cid, "public_text": public, "privileged_text": private, "updated_at": utcnow()}
+        for cid, (public, private) in documents.items()
+    ]
+    if rows:
+        session.execute(insert(table), rows)
+        if sqlite:
+            session.execute(
+                text(
+                    "INSERT INTO case_search_fts (rowid, public_text, privileged_text) "
+                    "VALUES (:case_id, :public_text, :privileged_text)"
+                ),
+                rows,
+            )
+
+
+def rebuild_all(session: Session) -> int:
+    """Rebuild every document (after a bulk load or a restore); returns how many."""
+    from compliance.cases.models import Case
+
+    ids = list(session.scalars(select(Case.id)))
+    for start in range(0, len(ids), 1000):
+        refresh(session, ids[start : start + 1000])
+    return len(ids)
+
+
+def _words(query: str) -> list[str]:
+    return _WORD.findall(query)[:20]
+
+
+def filter_matching(statement: Select, case_id_column: Any, query: str, privileged: bool) -> Select:
+    """Restrict a select of cases to those whose document matches every word of `query`.
+
+    `privileged` (counsel only) also searches the text of privileged notes.
+    """
+    words = _words(query)
+    if not words:
+        return statement
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # Each word quoted (no FTS syntax from users), the last one as a prefix.
+        terms = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        match = terms if privileged else "{public_text}: (" + terms + ")"
+        ids = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :match")
+        return statement.where(
+            case_id_column.in_(ids.bindparams(match=match).columns(rowid=BigId))
+        )
+    doc = CaseSearchDocument.__table__
+    vector = (
+        "to_tsvector('simple', public_text || ' ' || privileged_text)"
+        if privileged
+        else "to_tsvector('simple', public_text)"
+    )
+    tsquery = " & ".join(w.replace("'", "") + ":*" for w in words)
+    matching = (
+        select(doc.c.case_id)
+        .where(text(f"{vector} @@ to_tsquery('simple', :tsq)").bindparams(tsq=tsquery))
+        .scalar_subquery()
+    )
+    return statement.where(case_id_column.in_(matching))
+
+
+def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:
+    """A merge moves notes and subjects with bulk updates the flush hooks cannot see."""
+    db.session.info.setdefault(_DIRTY_KEY, set()).update({source.id, target.id})
+    return {}
+
+
+def _register_with_retention() -> None:
+    from compliance.cases import retention
+
+    retention.NEVER_MOVED.add("case_search")  # documents are rebuilt, never re-pointed
+    retention.merge_hooks.append(_refresh_after_merge)
+
+
+_register_with_retention()

@@ -1,0 +1,1 @@
+"""Detector evidence: finding schema, ingestion, blob store, custody, correlation into cases."""

@@ -1,0 +1,126 @@
+"""`compliance ingest PATH...` and `compliance evidence verify|orphans`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from compliance.audit.context import new_request_id
+from compliance.auth.actor import Actor
+from compliance.cli import actor_option, resolve_actor
+from compliance.errors import OperationError
+from compliance.evidence.files import read_batch
+from compliance.extensions import db
+
+
+def _problems(details: Any) -> list[str]:
+    if isinstance(details, list):
+        return [f"item {d.get('index')}: {d.get('field')}: {d.get('message')}" for d in details]
+    if isinstance(details, dict):
+        return [f"{k}: {v}" for k, v in details.items()]
+    return []
+
+
+def _ingest_file(path: Path, actor: Actor) -> tuple[dict[str, int], list[str]]:
+    from compliance.evidence.operations import ingest_findings, record_rejected_batch
+
+    counts = {"created": 0, "attached": 0, "duplicate": 0}
+    try:
+        batch = read_batch(path)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        db.session.rollback()
+        record_rejected_batch(actor, "cli", error, None)
+        db.session.commit()
+        return counts, [str(error)]
+    try:
+        outcomes = ingest_findings(batch, actor, channel="cli")
+        db.session.commit()
+    except OperationError as error:
+        db.session.rollback()
+        record_rejected_batch(actor, "cli", error, len(batch))
+        db.session.commit()
+        return counts, [error.message, *_problems(error.details)]
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    return counts, []
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@actor_option
+@with_appcontext
+def ingest(paths: tuple[str, ...], as_email: str | None) -> None:
+    """Ingest finding files (JSON or JSONL); each file is one all-or-nothing batch."""
+    new_request_id("cli-ingest-")
+    actor = resolve_actor(as_email)
+    totals = {"created": 0, "attached": 0, "duplicate": 0, "rejected": 0}
+    failures: list[tuple[str, list[str]]] = []
+    with click.progressbar(
+        [Path(p) for p in paths], label="Ingesting", item_show_func=lambda p: p.name if p else ""
+    ) as files:
+        for path in files:
+            counts, problems = _ingest_file(path, actor)
+            for key, value in counts.items():
+                totals[key] += value
+            if problems:
+                totals["rejected"] += 1
+                failures.append((str(path), problems))
+    for path, problems in failures:
+        click.echo(f"REJECTED {path}: {problems[0]}", err=True)
+        for line in problems[1:21]:
+            click.echo(f"  {line}", err=True)
+    click.echo(
+        f"{len(paths)} file(s): {totals['created']} created (new case), {totals['attached']} "
+        f"attached, {totals['duplicate']} duplicate, {totals['rejected']} file(s) rejected"
+    )
+    if failures:
+        sys.exit(1)
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """The write-once evidence store."""
+
+
+@evidence_group.command("verify")
+@with_appcontext
+def evidence_verify() -> None:
+    """Re-hash every blob evidence refers to; exit non-zero listing missing or altered ones."""
+    from sqlalchemy import func, select
+
+    from compliance.evidence.models import EvidenceItem
+    from compliance.evidence.operations import verify_evidence
+
+    new_request_id("cli-verify-")
+    total = db.session.scalar(select(func.count()).select_from(EvidenceItem)) or 0
+    with click.progressbar(length=total, label="Verifying") as bar:
+        report = verify_evidence(Actor.cli_operator(), progress=bar.update)
+    db.session.commit()
+    if not report.ok:
+        for sha256, status in report.problems:
+            click.echo(f"sha256={sha256} {status}")
+        click.echo(
+            f"evidence store BROKEN: {len(report.problems)} blob(s) missing or altered", err=True
+        )
+        sys.exit(1)
+    click.echo(f"evidence OK: {report.checked} blobs verified for {report.items} items")
+
+
+@evidence_group.command("orphans")
+@click.option("--delete", is_flag=True, help="Remove them (and stale temporary files).")
+@click.option("--grace", default=3600, show_default=True, help="Ignore blobs younger (seconds).")
+@with_appcontext
+def evidence_orphans(delete: bool, grace: int) -> None:
+    """List (or remove) blobs no evidence item refers to, left by interrupted batches."""
+    from compliance.evidence.operations import clean_orphans, find_orphans
+
+    new_request_id("cli-orphans-")
+    orphans = clean_orphans(Actor.cli_operator(), grace) if delete else find_orphans(grace)
+    db.session.commit()
+    for sha256 in orphans:
+        click.echo(f"sha256={sha256}")
+    click.echo(f"{len(orphans)} orphan blob(s){' removed' if delete else ''}")

@@ -1,0 +1,203 @@
+"""Findings, evidence items, subjects and their links to cases, custody events, duplicate flags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from compliance.cases.models import Case
+from compliance.db import BigId, utcnow
+from compliance.extensions import db
+
+FINDING_KINDS = (
+    "query_fingerprint",
+    "rate_anomaly",
+    "cot_elicitation",
+    "coverage_sweep",
+    "canary_hit",
+    "account_linkage",
+)
+SUBJECT_TYPES = ("account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain")
+ITEM_ROLES = ("finding_record", "attachment", "upload")
+CUSTODY_ACTIONS = (
+    "collected",
+    "ingested",
+    "viewed",
+    "downloaded",
+    "exported",
+    "verified",
+    "superseded",
+    "transferred",
+)
+
+
+class Finding(db.Model):
+    """One detector finding as received; its canonical JSON is kept as an evidence item."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    detector_name: Mapped[str] = mapped_column(String(100))
+    detector_version: Mapped[str] = mapped_column(String(50))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str] = mapped_column(String(10))
+    confidence: Mapped[float] = mapped_column(Float)
+    observed_from: Mapped[datetime]
+    observed_to: Mapped[datetime]
+    summary: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]]
+    subjects: Mapped[list[Any]]  # as received: [{"type", "id"}]
+    sample_prompt_count: Mapped[int] = mapped_column(default=0)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    ingested_by: Mapped[str] = mapped_column(String(300))
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship()
+    items: Mapped[list[EvidenceItem]] = relationship(
+        back_populates="finding", order_by="EvidenceItem.id"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("detector_name", "external_id"),
+        Index("ix_findings_case_id_observed_to", "case_id", "observed_to"),
+        Index("ix_findings_external_id", "external_id"),
+    )
+
+    @property
+    def detector(self) -> str:
+        return f"{self.detector_name} v{self.detector_version}"
+
+
+class EvidenceItem(db.Model):
+    """Bytes preserved for a case: a finding's record, an attachment, or an uploaded file.
+
+    The bytes live in the blob store under `sha256`. An item is never edited: a correction is a
+    new item whose `supersedes_id` names the one it corrects.
+    """
+
+    __tablename__ = "evidence_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    media_type: Mapped[str] = mapped_column(String(150))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(300))  # detector name+version, or who uploaded
+    hash_method: Mapped[str] = mapped_column(String(100), default="SHA-256 computed server-side")
+    collected_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(300))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_items.id"), unique=True)
+    supersede_reason: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship()
+    finding: Mapped[Finding | None] = relationship(back_populates="items")
+    supersedes: Mapped[EvidenceItem | None] = relationship(
+        remote_side="EvidenceItem.id", foreign_keys=[supersedes_id]
+    )
+    custody: Mapped[list[CustodyEvent]] = relationship(
+        back_populates="item", order_by="CustodyEvent.id"
+    )
+
+    __table_args__ = (
+        Index("ix_evidence_items_case_id_id", "case_id", "id"),
+        Index("ix_evidence_items_finding_id", "finding_id"),
+        Index("ix_evidence_items_sha256", "sha256"),
+    )
+
+
+class CustodyEvent(db.Model):
+    """One link in an item's chain of custody (append-only: corrections are new events)."""
+
+    __tablename__ = "custody_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(300))
+    actor_name: Mapped[str] = mapped_column(String(200), default="")
+    actor_role: Mapped[str | None] = mapped_column(String(30))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any] | None]
+
+    item: Mapped[EvidenceItem] = relationship(back_populates="custody")
+
+    __table_args__ = (Index("ix_custody_events_item_id_id", "item_id", "id"),)
+
+
+class Subject(db.Model):
+    """Something a finding points at (an account, an IP prefix ...), normalised and shared."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    value: Mapped[str] = mapped_column(String(500))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("type", "value"),
+        Index("ix_subjects_value", "value"),
+    )
+
+
+class CaseSubject(db.Model):
+    """A subject linked to a case; correlation finds cases through these links."""
+
+    __tablename__ = "case_subjects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    first_finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subject: Mapped[Subject] = relationship(lazy="joined")
+    first_finding: Mapped[Finding | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "subject_id"),
+        Index("ix_case_subjects_subject_id", "subject_id"),
+    )
+
+
+class DuplicateFlag(db.Model):
+    """A finding linked two open cases: the newer one may duplicate the older; a person decides."""
+
+    __tablename__ = "case_duplicate_flags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign keys: a flag is history; merging or deleting a case must not rewrite it.
+    case_id: Mapped[int]
+    duplicate_of_id: Mapped[int]
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    shared_subjects: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open, merged, distinct
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_by: Mapped[str | None] = mapped_column(String(300))
+    resolved_at: Mapped[datetime | None]
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(
+        primaryjoin="foreign(DuplicateFlag.case_id) == Case.id", viewonly=True
+    )
+    duplicate_of: Mapped[Case] = relationship(
+        primaryjoin="foreign(DuplicateFlag.duplicate_of_id) == Case.id", viewonly=True
+    )
+    finding: Mapped[Finding | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "duplicate_of_id"),
+        Index("ix_case_duplicate_flags_duplicate_of_id", "duplicate_of_id"),
+        Index("ix_case_duplicate_flags_status", "status"),
+    )

@@ -1,0 +1,898 @@
+"""Evidence business rules: ingesting findings, correlating them into cases, custody, checks.
+
+`ingest_findings` is the single way findings enter the system (API, CLI, upload form). A batch
+is all-or-nothing: everything is validated and checked against stored findings before the first
+blob is written, and rows are only flushed into the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from compliance.audit.chain import diff, record
+from compliance.auth.actor import Actor
+from compliance.auth.permissions import can
+from compliance.cases import operations as cases
+from compliance.cases import retention
+from compliance.cases.models import OPEN_STATES, Case
+from compliance.db import utcnow
+from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from compliance.evidence.models import (
+    CaseSubject,
+    CustodyEvent,
+    DuplicateFlag,
+    EvidenceItem,
+    Finding,
+    Subject,
+)
+from compliance.evidence.schema import FindingV1, validate_batch
+from compliance.evidence.store import blob_store
+from compliance.extensions import db
+
+_IN_CHUNK = 2000  # bind parameters per IN (...) query
+ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What happened to one finding of a batch (the API's `results` item)."""
+
+    index: int
+    finding_id: int
+    case_ref: str
+    status: str  # created (opened a new case), attached (joined one), duplicate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "finding_id": self.finding_id,
+            "case_ref": self.case_ref,
+            "status": self.status,
+        }
+
+
+@dataclass
+class _Prepared:
+    index: int
+    finding: FindingV1
+    record_bytes: bytes
+    content_sha256: str
+    attachments: list[tuple[str, str, bytes]]  # name, media type, bytes
+    subjects: list[tuple[str, str]] = field(default_factory=list)  # (type, normalised value)
+
+
+def may_ingest(actor: Actor) -> bool:
+    """A token with the ingest scope, or a person allowed to add evidence."""
+    if actor.token_id is not None:
+        return "ingest" in actor.scopes
+    return can(actor, "evidence.add")
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not can(actor, permission):
+        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The stored form of a finding: sorted keys, no spaces, UTF-8 (hashes are reproducible)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _prepare(index: int, raw: dict[str, Any], finding: FindingV1) -> _Prepared:
+    attachments = [(a.name, a.media_type, a.content()) for a in finding.attachments]
+    # The record keeps what the detector sent, except that attachment bytes are replaced by
+    # their hash: each attachment is preserved as its own evidence item.
+    record_dict = dict(raw)
+    if attachments:
+        record_dict["attachments"] = [
+            {
+                "name": name,
+                "media_type": media_type,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+            for name, media_type, data in attachments
+        ]
+    record_bytes = canonical_json(record_dict)
+    subjects = list(dict.fromkeys((s.type, s.normalised) for s in finding.subjects))
+    return _Prepared(
+        index=index,
+        finding=finding,
+        record_bytes=record_bytes,
+        content_sha256=hashlib.sha256(record_bytes).hexdigest(),
+        attachments=attachments,
+        subjects=subjects,
+    )
+
+
+def _chunks(values: list[Any], size: int = _IN_CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _existing_findings(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Finding]:
+    found: dict[tuple[str, str], Finding] = {}
+    for chunk in _chunks(keys):
+        rows = db.session.scalars(
+            select(Finding).where(tuple_(Finding.detector_name, Finding.external_id).in_(chunk))
+        )
+        found.update({(f.detector_name, f.external_id): f for f in rows})
+    return found
+
+
+def _subject_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of these subjects, creating the missing ones (safe against a concurrent creator)."""
+    wanted = sorted(pairs)
+    ids: dict[tuple[str, str], int] = {}
+
+    def load(chunk: list[tuple[str, str]]) -> None:
+        rows = db.session.execute(
+            select(Subject.id, Subject.type, Subject.value).where(
+                tuple_(Subject.type, Subject.value).in_(chunk)
+            )
+        )
+        ids.update({(r.type, r.value): r.id for r in rows})
+
+    for chunk in _chunks(wanted):
+        load(chunk)
+    missing = [p for p in wanted if p not in ids]
+    if missing:
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        for chunk in _chunks(missing):
+            db.session.execute(
+                insert(Subject)
+                .values([{"type": t, "value": v, "first_seen_at": now} for t, v in chunk])
+                .on_conflict_do_nothing(index_elements=["type", "value"])
+            )
+            load(chunk)
+    return ids
+
+
+def _open_links(subject_ids: list[int], extra_case: Case | None) -> dict[int, set[int]]:
+    """subject id -> ids of open cases (and `extra_case`) already linked to it."""
+    links: dict[int, set[int]] = {}
+    for chunk in _chunks(subject_ids):
+        query = (
+            select(CaseSubject.subject_id, CaseSubject.case_id)
+            .join(Case, Case.id == CaseSubject.case_id)
+            .where(CaseSubject.subject_id.in_(chunk))
+        )
+        states = Case.state.in_(OPEN_STATES)
+        query = query.where(states | (Case.id == extra_case.id) if extra_case else states)
+        for subject_id, case_id in db.session.execute(query):
+            links.setdefault(subject_id, set()).add(case_id)
+    return links
+
+
+def _case_title(finding: FindingV1) -> str:
+    kind = finding.kind.replace("_", " ")
+    accounts = finding.metrics.get("accounts")
+    scale = f", {accounts} accounts" if isinstance(accounts, int) and accounts > 1 else ""
+    return f"{kind.capitalize()} reported by {finding.detector.name}{scale}"[:300]
+
+
+def _estimated_queries(finding: FindingV1) -> int | None:
+    requests = finding.metrics.get("requests")
+    if isinstance(requests, int) and not isinstance(requests, bool) and requests >= 0:
+        return requests
+    return None
+
+
+def _widen_window(
+    case: Case, actor: Actor, start: datetime, end: datetime, finding_ids: list[int]
+) -> None:
+    """Stretch the case's incident window to cover new findings (audited)."""
+    old_start, old_end = case.incident_start, case.incident_end
+    new_start = min(filter(None, [old_start, start]))
+    new_end = max(filter(None, [old_end, end]))
+    if (new_start, new_end) == (old_start, old_end):
+        return
+    before = {"incident_start": old_start, "incident_end": old_end}
+    case.incident_start, case.incident_end = new_start, new_end
+    record(
+        "case.incident_window_widened",
+        actor=actor,
+        object_type="case",
+        object_id=case.id,
+        case=case,
+        changes=diff(before, {"incident_start": new_start, "incident_end": new_end}),
+        details={"finding_ids": finding_ids},
+    )
+
+
+def _custody(
+    item: EvidenceItem,
+    action: str,
+    actor_label: str,
+    actor_name: str,
+    actor_role: str | None,
+    purpose: str,
+    occurred_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    event = CustodyEvent(
+        item=item,
+        action=action,
+        actor=actor_label,
+        actor_name=actor_name,
+        actor_role=actor_role,
+        purpose=purpose,
+        occurred_at=occurred_at or utcnow(),
+        details=details,
+    )
+    db.session.add(event)
+    return event
+
+
+def record_custody(
+    item: EvidenceItem,
+    actor: Actor,
+    action: str,
+    purpose: str,
+    details: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    """Add one custody event to an item (packets call this with action 'exported')."""
+    role = actor.role or ("detector token" if actor.token_id else None)
+    event = _custody(item, action, actor.label, actor.name, role, purpose, details=details)
+    db.session.flush()
+    return event
+
+
+def ingest_findings(
+    batch: Any,
+    actor: Actor,
+    *,
+    channel: str = "api",
+    into_case: Case | None = None,
+    ref_prefix: str | None = None,
+    max_attachment_bytes: int | None = None,
+) -> list[IngestOutcome]:
+    """Validate, preserve and correlate a batch of findings; all or nothing.
+
+    `channel` says how the batch arrived (api, cli, upload) for the custody record;
+    `into_case` attaches every finding to that case (an analyst's upload on a case page).
+    """
+    if not may_ingest(actor):
+        raise PermissionDenied(
+            "this token lacks the 'ingest' scope"
+            if actor.token_id
+            else f"{actor.role} may not add evidence"
+        )
+    if isinstance(batch, dict):
+        batch = [batch]
+    if not isinstance(batch, list) or not batch:
+        raise InvalidInput(
+            "send one finding object or a non-empty array of findings",
+            details=[{"index": None, "field": "(body)", "message": "empty or not a finding"}],
+        )
+    config = current_app.config
+    limit = max_attachment_bytes or config["MAX_ATTACHMENT_BYTES"]
+    prefix = ref_prefix or config["CASE_REF_PREFIX"]
+    findings, errors = validate_batch(batch, limit)
+    if errors:
+        bad = len({e["index"] for e in errors})
+        raise InvalidInput(
+            f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored", details=errors
+        )
+
+    prepared = [_prepare(i, batch[i], f) for i, f in enumerate(findings)]
+    existing = _existing_findings([p.finding.key for p in prepared])
+    conflicts = [
+        {
+            "index": p.index,
+            "field": "external_id",
+            "message": f"finding {existing[p.finding.key].id} was received with this detector "
+            "and external_id but different content; send a new external_id for a correction",
+        }
+        for p in prepared
+        if p.finding.key in existing and existing[p.finding.key].content_sha256 != p.content_sha256
+    ]
+    if conflicts:
+        raise Conflict(
+            f"{len(conflicts)} finding(s) contradict findings already received; nothing was stored",
+            details=conflicts,
+        )
+    new = [p for p in prepared if p.finding.key not in existing]
+
+    # Bytes first: if the transaction later fails, unreferenced blobs are orphans that
+    # `evidence clean-orphans` removes; rows never point at bytes that are not there.
+    blob_store().put_many(
+        [blob for p in new for blob in (p.record_bytes, *(d for _n, _m, d in p.attachments))]
+    )
+
+    subject_ids = _subject_ids({pair for p in new for pair in p.subjects})
+    links = _open_links(sorted(set(subject_ids.values())), into_case)
+    linked_pairs = {(case_id, sid) for sid, case_ids in links.items() for case_id in case_ids}
+    case_cache: dict[int, Case] = {}
+    if into_case is not None:
+        case_cache[into_case.id] = into_case
+    needed = {cid for ids in links.values() for cid in ids} - set(case_cache)
+    if needed:
+        for case in db.session.scalars(select(Case).where(Case.id.in_(sorted(needed)))):
+            case_cache[case.id] = case
+    flagged: set[tuple[int, int]] = set()
+    if len(case_cache) > 1:
+        flagged = {
+            (row[0], row[1])
+            for row in db.session.execute(
+                select(DuplicateFlag.case_id, DuplicateFlag.duplicate_of_id).where(
+                    DuplicateFlag.case_id.in_(sorted(case_cache))
+                )
+            )
+        }
+
+    now = utcnow()
+    token_or_role = actor.role or ("detector token" if actor.token_id else None)
+    outcomes: list[IngestOutcome] = []
+    for p in prepared:
+        f = p.finding
+        if f.key in existing:
+            stored = existing[f.key]
+            outcomes.append(IngestOutcome(p.index, stored.id, stored.case.ref, "duplicate"))
+            continue
+        sids = [subject_ids[pair] for pair in p.subjects]
+        candidates = {cid for sid in sids for cid in links.get(sid, ())}
+        others: list[Case] = []
+        if into_case is not None:
+            case, status = into_case, "attached"
+        elif candidates:
+            ranked = sorted((case_cache[c] for c in candidates), key=lambda c: (c.created_at, c.id))
+            case, others, status = ranked[0], ranked[1:], "attached"
+        else:
+            case = cases.open_case(
+                actor,
+                ref_prefix=prefix,
+                title=_case_title(f),
+                severity=f.severity,
+                confidence=f.confidence,
+                incident_start=f.observed_from,
+                incident_end=f.observed_to,
+                estimated_queries=_estimated_queries(f),
+            )
+            case_cache[case.id] = case
+            status = "created"
+
+        finding = Finding(
+            detector_name=f.detector.name,
+            detector_version=f.detector.version,
+            external_id=f.external_id,
+            kind=f.kind,
+            severity=f.severity,
+            confidence=f.confidence,
+            observed_from=f.observed_from,
+            observed_to=f.observed_to,
+            summary=f.summary,
+            metrics=f.metrics,
+            subjects=[{"type": s.type, "id": s.id} for s in f.subjects],
+            sample_prompt_count=len(f.sample_prompts),
+            content_sha256=p.content_sha256,
+            case=case,
+            ingested_by=actor.label,
+            ingested_at=now,
+        )
+        db.session.add(finding)
+        source = f"detector {f.detector.name} v{f.detector.version}"
+        blobs = [
+            ("finding_record", f"{f.external_id}.json", "application/json", p.record_bytes),
+            *(("attachment", n, m, d) for n, m, d in p.attachments),
+        ]
+        items = []
+        for role, name, media_type, data in blobs:
+            item = EvidenceItem(
+                case=case,
+                finding=finding,
+                role=role,
+                name=name,
+                description=(
+                    f"{f.kind.replace('_', ' ')} finding {f.external_id} as received"
+                    if role == "finding_record"
+                    else f"attachment of finding {f.external_id}"
+                ),
+                media_type=media_type,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=len(data),
+                source=source,
+                collected_at=f.observed_to,
+                created_at=now,
+                created_by=actor.label,
+            )
+            db.session.add(item)
+            items.append(item)
+            window = {"from": f.observed_from, "to": f.observed_to}
+            _custody(
+                item,
+                "collected",
+                f"detector:{f.detector.name}/{f.detector.version}",
+                source,
+                "detector",
+                "automated abuse detection",
+                occurred_at=f.observed_to,
+                details={"observed": {k: v.isoformat() for k, v in window.items()}},
+            )
+            _custody(
+                item,
+                "ingested",
+                actor.label,
+                actor.name,
+                token_or_role,
+                f"preserved as evidence ({channel})",
+                occurred_at=now,
+                details={"sha256": item.sha256, "hash_method": "SHA-256, server-side"},
+            )
+        for sid in sids:
+            if (case.id, sid) not in linked_pairs:
+                db.session.add(
+                    CaseSubject(
+                        case_id=case.id, subject_id=sid, first_finding=finding, linked_at=now
+                    )
+                )
+                linked_pairs.add((case.id, sid))
+                links.setdefault(sid, set()).add(case.id)
+        for other in others:
+            if (other.id, case.id) in flagged:
+                continue
+            shared = sorted(
+                f"{t}:{v}"
+                for (t, v), sid in zip(p.subjects, sids, strict=True)
+                if other.id in links.get(sid, ())
+            )
+            db.session.add(
+                DuplicateFlag(
+                    case_id=other.id,
+                    duplicate_of_id=case.id,
+                    finding=finding,
+                    shared_subjects=shared,
+                    created_at=now,
+                )
+            )
+            flagged.add((other.id, case.id))
+        outcomes.append(IngestOutcome(p.index, 0, case.ref, status))
+        p.finding_row = finding  # type: ignore[attr-defined]
+        p.case_row, p.others, p.items = case, others, items  # type: ignore[attr-defined]
+        p.status = status  # type: ignore[attr-defined]
+
+    db.session.flush()
+    # Audit after the single flush, one event per case the batch touched (not per finding):
+    # each event lists its findings with their hashes, and a 500-finding batch stays fast.
+    by_case: dict[int, list[Any]] = {}
+    for p in new:
+        by_case.setdefault(p.case_row.id, []).append(p)  # type: ignore[attr-defined]
+    for group in by_case.values():
+        case = group[0].case_row
+        attached = [p for p in group if p.status == "attached"]
+        if attached:
+            _widen_window(
+                case,
+                actor,
+                min(p.finding.observed_from for p in attached),
+                max(p.finding.observed_to for p in attached),
+                [p.finding_row.id for p in attached],
+            )
+        record(
+            "finding.ingested",
+            actor=actor,
+            object_type="case",
+            object_id=case.id,
+            case=case,
+            details={
+                "channel": channel,
+                "findings": [
+                    {
+                        "id": p.finding_row.id,
+                        "detector": p.finding_row.detector,
+                        "external_id": p.finding_row.external_id,
+                        "kind": p.finding_row.kind,
+                        "severity": p.finding_row.severity,
+                        "content_sha256": p.content_sha256,
+                        "items": [{"id": i.id, "sha256": i.sha256} for i in p.items],
+                    }
+                    for p in group
+                ],
+            },
+        )
+        for p in group:
+            for other in p.others:
+                record(
+                    "case.possible_duplicate_flagged",
+                    actor=actor,
+                    object_type="case",
+                    object_id=other.id,
+                    case=other,
+                    details={"duplicate_of": case.ref, "finding_id": p.finding_row.id},
+                )
+    by_index = {p.index: p.finding_row.id for p in new}  # type: ignore[attr-defined]
+    return [
+        IngestOutcome(o.index, by_index[o.index], o.case_ref, o.status)
+        if o.status != "duplicate"
+        else o
+        for o in outcomes
+    ]
+
+
+def record_rejected_batch(
+    actor: Actor, channel: str, error: Exception, item_count: int | None
+) -> None:
+    """Record, in its own transaction, that a batch was refused (abuse investigators ask)."""
+    details = getattr(error, "details", None)
+    record(
+        "finding.batch_rejected",
+        actor=actor,
+        object_type="finding_batch",
+        details={
+            "channel": channel,
+            "items": item_count,
+            "reason": getattr(error, "message", str(error))[:500],
+            "problems": details[:20] if isinstance(details, list) else None,
+            "problem_count": len(details) if isinstance(details, list) else None,
+        },
+    )
+
+
+# ---------------------------------------------------------------- files uploaded by people
+def _plain_name(name: str) -> str:
+    name = os.path.basename((name or "").replace("\\", "/")).strip()
+    if not name or name.startswith(".") or len(name) > 255:
+        raise InvalidInput(
+            "the file needs a plain name", details={"file": "no leading dot, ≤ 255 characters"}
+        )
+    return name
+
+
+def add_evidence_file(
+    case: Case,
+    actor: Actor,
+    *,
+    name: str,
+    media_type: str,
+    data: bytes,
+    description: str,
+    supersedes: EvidenceItem | None = None,
+    reason: str | None = None,
+) -> EvidenceItem:
+    """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
+    _require(actor, "evidence.add")
+    name = _plain_name(name)
+    description = (description or "").strip()
+    errors: dict[str, str] = {}
+    if not description:
+        errors["description"] = "say what the file is and where it came from"
+    if not data:
+        errors["file"] = "the file is empty"
+    if len(data) > current_app.config["MAX_ATTACHMENT_BYTES"]:
+        errors["file"] = f"larger than {current_app.config['MAX_ATTACHMENT_BYTES']} bytes"
+    if supersedes is not None:
+        if supersedes.case_id != case.id:
+            errors["supersedes"] = "the corrected item belongs to another case"
+        elif superseded_ids([supersedes.id]):
+            errors["supersedes"] = f"item {supersedes.id} is already superseded"
+        if not (reason or "").strip():
+            errors["reason"] = "a correction needs a reason"
+    if errors:
+        raise InvalidInput("the evidence file was not added", details=errors)
+    sha256, _created = blob_store().put(data)
+    now = utcnow()
+    item = EvidenceItem(
+        case=case,
+        role="upload",
+        name=name,
+        description=description,
+        media_type=(media_type or "application/octet-stream")[:150],
+        sha256=sha256,
+        size_bytes=len(data),
+        source=f"uploaded by {actor.name or actor.label}",
+        collected_at=now,
+        created_at=now,
+        created_by=actor.label,
+        supersedes=supersedes,
+        supersede_reason=(reason or "").strip() or None,
+    )
+    db.session.add(item)
+    _custody(
+        item,
+        "ingested",
+        actor.label,
+        actor.name,
+        actor.role,
+        "uploaded on the case page",
+        details={"sha256": sha256, "hash_method": "SHA-256, server-side"},
+    )
+    if supersedes is not None:
+        _custody(
+            supersedes,
+            "superseded",
+            actor.label,
+            actor.name,
+            actor.role,
+            (reason or "").strip(),
+            details={"superseded_by_sha256": sha256},
+        )
+    db.session.flush()
+    record(
+        "evidence.superseded" if supersedes else "evidence.added",
+        actor=actor,
+        object_type="evidence_item",
+        object_id=item.id,
+        case=case,
+        details={
+            "name": name,
+            "sha256": sha256,
+            "size": len(data),
+            "supersedes": supersedes.id if supersedes else None,
+            "reason": item.supersede_reason,
+        },
+    )
+    return item
+
+
+def superseded_ids(item_ids: list[int]) -> set[int]:
+    """Which of these items a later item corrects."""
+    if not item_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(EvidenceItem.supersedes_id).where(EvidenceItem.supersedes_id.in_(item_ids))
+        )
+    )
+
+
+def get_item(case: Case, item_id: int) -> EvidenceItem:
+    item = db.session.get(EvidenceItem, item_id)
+    if item is None or item.case_id != case.id:
+        raise NotFound(f"no evidence item {item_id} in {case.ref}")
+    return item
+
+
+def record_view(item: EvidenceItem, actor: Actor) -> None:
+    """Opening an item's page is a custody event (who looked at the evidence, when)."""
+    _require(actor, "case.view")
+    record_custody(item, actor, "viewed", "reviewed on the case page")
+
+
+def download_item(item: EvidenceItem, actor: Actor, purpose: str) -> bytes:
+    """The item's bytes, checked against their hash; records custody and an audit event."""
+    _require(actor, "evidence.download")
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise InvalidInput("say why you download this item", details={"purpose": "required"})
+    store = blob_store()
+    status = store.check(item.sha256)
+    if status != "ok":
+        raise Conflict(
+            f"evidence item {item.id} is {status} in the store (sha256={item.sha256}); "
+            "run `compliance evidence verify`"
+        )
+    data = store.get(item.sha256)
+    record_custody(item, actor, "downloaded", purpose, details={"sha256": item.sha256})
+    record(
+        "evidence.downloaded",
+        actor=actor,
+        object_type="evidence_item",
+        object_id=item.id,
+        case=item.case,
+        details={"sha256": item.sha256, "purpose": purpose[:500]},
+    )
+    return data
+
+
+# ---------------------------------------------------------------- verification and orphans
+@dataclass
+class VerifyReport:
+    ok: bool
+    checked: int
+    items: int
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (sha256, missing|altered)
+
+
+def verify_evidence(actor: Actor, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Re-hash every stored blob that evidence refers to; audit and record custody of the result.
+
+    The scheduler's job calls this with a system actor; `compliance evidence verify` with the
+    operator.
+    """
+    store = blob_store()
+    rows = db.session.execute(
+        select(EvidenceItem.id, EvidenceItem.sha256).order_by(EvidenceItem.id)
+    ).all()
+    status: dict[str, str] = {}
+    for row in rows:
+        if row.sha256 not in status:
+            status[row.sha256] = store.check(row.sha256)
+        if progress:
+            progress(1)
+    now = utcnow()
+    role = actor.role or ("detector token" if actor.token_id else None)
+    db.session.add_all(
+        CustodyEvent(
+            item_id=row.id,
+            action="verified",
+            actor=actor.label,
+            actor_name=actor.name,
+            actor_role=role,
+            purpose="scheduled integrity check"
+            if actor.label.startswith("system:")
+            else "integrity check",
+            occurred_at=now,
+            details={"result": status[row.sha256], "sha256": row.sha256},
+        )
+        for row in rows
+    )
+    problems = sorted((sha, s) for sha, s in status.items() if s != "ok")
+    record(
+        "evidence.verified",
+        actor=actor,
+        object_type="evidence_store",
+        details={
+            "ok": not problems,
+            "items": len(rows),
+            "blobs": len(status),
+            "problems": [{"sha256": sha, "status": s} for sha, s in problems][:100],
+        },
+    )
+    return VerifyReport(ok=not problems, checked=len(status), items=len(rows), problems=problems)
+
+
+def find_orphans(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+    """Blobs no evidence item refers to (left by a batch that failed after writing bytes)."""
+    store = blob_store()
+    on_disk = list(store.hashes())
+    referenced: set[str] = set()
+    for chunk in _chunks(on_disk):
+        referenced |= set(
+            db.session.scalars(select(EvidenceItem.sha256).where(EvidenceItem.sha256.in_(chunk)))
+        )
+    limit = time.time() - grace_seconds
+    return [
+        sha for sha in on_disk if sha not in referenced and store.path(sha).stat().st_mtime < limit
+    ]
+
+
+def clean_orphans(actor: Actor, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+    """Remove orphan blobs and stale temporary files; audited."""
+    if not actor.is_operator:
+        raise PermissionDenied("only the operator cleans the evidence store")
+    store = blob_store()
+    orphans = find_orphans(grace_seconds)
+    for sha in orphans:
+        store.remove(sha)
+    temporaries = store.stale_temporaries(grace_seconds)
+    for path in temporaries:
+        os.unlink(path)
+    record(
+        "evidence.orphans_removed",
+        actor=actor,
+        object_type="evidence_store",
+        details={"blobs": orphans[:200], "count": len(orphans), "temporaries": len(temporaries)},
+    )
+    return orphans
+
+
+# ---------------------------------------------------------------- cases and their subjects
+def evidence_count(case: Case) -> int:
+    """Evidence items of the case that no later item supersedes."""
+    corrected = select(EvidenceItem.supersedes_id).where(EvidenceItem.supersedes_id.is_not(None))
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(EvidenceItem)
+            .where(EvidenceItem.case_id == case.id, EvidenceItem.id.not_in(corrected))
+        )
+        or 0
+    )
+
+
+@dataclass
+class SubjectView:
+    subject: Subject
+    other_cases: list[Case]
+
+
+def case_subjects(case: Case) -> list[SubjectView]:
+    """The case's subjects, each with the other cases that share it (two queries)."""
+    links = db.session.scalars(
+        select(CaseSubject).where(CaseSubject.case_id == case.id).order_by(CaseSubject.id)
+    ).all()
+    ids = [link.subject_id for link in links]
+    shared: dict[int, list[Case]] = {}
+    for chunk in _chunks(ids):
+        rows = db.session.execute(
+            select(CaseSubject.subject_id, Case)
+            .join(Case, Case.id == CaseSubject.case_id)
+            .where(CaseSubject.subject_id.in_(chunk), CaseSubject.case_id != case.id)
+            .order_by(Case.id)
+        )
+        for subject_id, other in rows:
+            shared.setdefault(subject_id, []).append(other)
+    return [SubjectView(link.subject, shared.get(link.subject_id, [])) for link in links]
+
+
+def duplicate_flags(case: Case) -> list[DuplicateFlag]:
+    """Open possible-duplicate flags that involve the case, either side."""
+    return list(
+        db.session.scalars(
+            select(DuplicateFlag)
+            .where(
+                (DuplicateFlag.case_id == case.id) | (DuplicateFlag.duplicate_of_id == case.id),
+                DuplicateFlag.status == "open",
+            )
+            .order_by(DuplicateFlag.id)
+        )
+    )
+
+
+def resolve_duplicate(flag: DuplicateFlag, actor: Actor, merge: bool, note: str) -> DuplicateFlag:
+    """Merge the flagged case into the older one, or record that the two are distinct.
+
+    Merging goes through the cases' one merge operation: findings, evidence and subject
+    links move to the older case; both cases keep their whole audit history.
+    """
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput("say why", details={"note": "required"})
+    if flag.status != "open":
+        raise Conflict(f"this flag was already resolved ({flag.status})")
+    source, target = flag.case, flag.duplicate_of
+    if merge:
+        retention.merge_cases(source, target, actor, f"possible duplicate confirmed: {note}")
+    else:
+        _require(actor, "case.edit")
+    flag.status = "merged" if merge else "distinct"
+    flag.resolved_by, flag.resolved_at, flag.resolution_note = actor.label, utcnow(), note
+    db.session.flush()
+    record(
+        "case.duplicate_resolved",
+        actor=actor,
+        object_type="case",
+        object_id=source.id,
+        case=source,
+        details={"duplicate_of": target.ref, "resolution": flag.status, "note": note},
+    )
+    return flag
+
+
+def _before_merge(source: Case, target: Case, actor: Actor) -> dict[str, int]:
+    """Drop the source's subject links the target already has (the rest move generically)."""
+    already = select(CaseSubject.subject_id).where(CaseSubject.case_id == target.id)
+    result = db.session.execute(
+        delete(CaseSubject).where(
+            CaseSubject.case_id == source.id, CaseSubject.subject_id.in_(already)
+        )
+    )
+    return {"case_subjects (already on target)": result.rowcount or 0}
+
+
+retention.merge_hooks.append(_before_merge)
+
+
+def get_flag(flag_id: int) -> DuplicateFlag:
+    flag = db.session.get(DuplicateFlag, flag_id)
+    if flag is None:
+        raise NotFound(f"no duplicate flag {flag_id}")
+    return flag
+
+
+def open_flags_for(case_ids: list[int]) -> list[DuplicateFlag]:
+    """Open possible-duplicate flags on any of these (newer, flagged) cases."""
+    if not case_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(DuplicateFlag).where(
+                DuplicateFlag.case_id.in_(case_ids), DuplicateFlag.status == "open"
+            )
+        )
+    )

@@ -1,0 +1,308 @@
+"""Finding schema v1 (the detector contract): validates requests and generates the OpenAPI doc.
+
+Strict on purpose: detectors are programs, and a silent coercion ("0.9" -> 0.9, a number read as
+a timestamp) would put something in evidence that the detector never said.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
+
+SCHEMA_ID = "distillation-finding/v1"
+DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_METRICS_BYTES = 64 * 1024
+MAX_METRICS_DEPTH = 8
+
+Kind = Literal[
+    "query_fingerprint",
+    "rate_anomaly",
+    "cot_elicitation",
+    "coverage_sweep",
+    "canary_hit",
+    "account_linkage",
+]
+Severity = Literal["low", "medium", "high", "critical"]
+SubjectType = Literal[
+    "account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain"
+]
+assert set(Kind.__args__) == set(FINDING_KINDS)  # one list of kinds, two spellings
+assert set(SubjectType.__args__) == set(SUBJECT_TYPES)
+
+_TOKEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,199}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
+_FINGERPRINT = re.compile(r"^[A-Za-z0-9_:.-]{6,200}$")
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def _iso_string(value: Any) -> Any:
+    # Pydantic would read a number as a Unix time; the contract wants ISO 8601 text only.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 string with a time zone")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
+
+
+def normalise_subject(kind: str, raw: str) -> str:
+    """The canonical spelling of a subject id, or ValueError naming what is wrong with it."""
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if kind == "ip_prefix":
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError as error:
+            raise ValueError(f"not a valid IP prefix in CIDR notation ({error})") from None
+    if kind == "email_domain":
+        domain = value.lower().rstrip(".")
+        if domain.startswith("@"):
+            domain = domain[1:]
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError("not a valid e-mail domain") from None
+        if not _DOMAIN.match(domain):
+            raise ValueError("not a valid e-mail domain (for example example.com)")
+        return domain
+    if kind == "payment_fingerprint":
+        if not _FINGERPRINT.match(value):
+            raise ValueError("6 to 200 characters of letters, digits and _ : . -")
+        return value.lower()
+    if kind == "org":
+        if len(value) > 200:
+            raise ValueError("at most 200 characters")
+        return " ".join(value.split()).lower()
+    if not _TOKEN_ID.match(value):  # account, api_key: opaque identifiers
+        raise ValueError("1 to 200 characters of letters, digits and . _ : @ / + - (no spaces)")
+    return value
+
+
+class Detector(BaseModel):
+    """The program that produced the finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=1, max_length=100, examples=["query-fingerprint"])
+    version: StrictStr = Field(min_length=1, max_length=50, examples=["2.3.1"])
+
+
+class SubjectRef(BaseModel):
+    """Who or what the finding is about; findings sharing a subject land in the same case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: SubjectType
+    id: StrictStr = Field(min_length=1, max_length=500, examples=["acct_81f2c0"])
+
+    @field_validator("id")
+    @classmethod
+    def _valid_for_type(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if kind is not None:
+            normalise_subject(kind, value)
+        return value
+
+    @property
+    def normalised(self) -> str:
+        return normalise_subject(self.type, self.id)
+
+
+class Attachment(BaseModel):
+    """A file the detector sends with the finding (cluster listings, prompt samples)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=1, max_length=255, examples=["clusters.csv"])
+    media_type: StrictStr = Field(examples=["text/csv"])
+    content_base64: StrictStr = Field(description="the file's bytes, standard base64")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value.startswith(".") or "\x00" in value:
+            raise ValueError("a plain file name: no path separator, no leading dot")
+        return value
+
+    @field_validator("media_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        if not _MEDIA_TYPE.match(value):
+            raise ValueError("a media type such as text/csv")
+        return value
+
+    @field_validator("content_base64")
+    @classmethod
+    def _decodes(cls, value: str, info: ValidationInfo) -> str:
+        limit = (info.context or {}).get("max_attachment_bytes", DEFAULT_MAX_ATTACHMENT_BYTES)
+        if len(value) > (limit * 4) // 3 + 4:
+            raise ValueError(f"attachment larger than the limit of {limit} bytes")
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        if len(data) > limit:
+            raise ValueError(f"attachment larger than the limit of {limit} bytes")
+        return value
+
+    def content(self) -> bytes:
+        return base64.b64decode(self.content_base64, validate=True)
+
+
+def _metrics_depth(value: Any, depth: int = 1) -> int:
+    if isinstance(value, dict):
+        return max([depth, *(_metrics_depth(v, depth + 1) for v in value.values())])
+    if isinstance(value, list):
+        return max([depth, *(_metrics_depth(v, depth + 1) for v in value)])
+    return depth - 1
+
+
+class FindingV1(BaseModel):
+    """A detector finding, schema distillation-finding/v1."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="Finding",
+        json_schema_extra={"description": "One detector finding (distillation-finding/v1)."},
+    )
+
+    schema_: Literal["distillation-finding/v1"] = Field(alias="schema")
+    detector: Detector
+    external_id: StrictStr = Field(
+        min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$", examples=["qf-20261018-0042"]
+    )
+    kind: Kind
+    observed_from: Timestamp
+    observed_to: Timestamp
+    confidence: float = Field(ge=0, le=1, strict=True)
+    severity: Severity
+    subjects: list[SubjectRef] = Field(min_length=1, max_length=10_000)
+    summary: StrictStr = Field(min_length=1, max_length=10_000)
+    metrics: dict[str, Any] = Field(
+        default_factory=dict, description="free-form; at most 64 KiB as JSON, nesting ≤ 8"
+    )
+    sample_prompts: list[Annotated[StrictStr, Field(max_length=20_000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        if size > MAX_METRICS_BYTES:
+            raise ValueError(f"metrics take {size} bytes as JSON; the limit is {MAX_METRICS_BYTES}")
+        if _metrics_depth(value) > MAX_METRICS_DEPTH:
+            raise ValueError(f"metrics nest deeper than {MAX_METRICS_DEPTH} levels")
+        return value
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> FindingV1:
+        if self.observed_from > self.observed_to:
+            raise ValueError("observed_from is after observed_to")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.detector.name, self.external_id)
+
+
+class IngestResult(BaseModel):
+    """What happened to one finding of a batch."""
+
+    index: int
+    finding_id: int
+    case_ref: str
+    status: Literal["created", "attached", "duplicate"]
+
+
+class IngestResponse(BaseModel):
+    results: list[IngestResult]
+
+
+class ErrorDetail(BaseModel):
+    index: int | None = None
+    field: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = ["schema" if part == "schema_" else str(part) for part in loc]
+    return ".".join(parts) or "(finding)"
+
+
+def validate_batch(
+    items: list[Any], max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+) -> tuple[list[FindingV1], list[dict[str, Any]]]:
+    """Validate every item; returns the findings and one error per problem (index, field, message).
+
+    Also refuses the same (detector, external_id) twice in one batch: the batch would
+    contradict itself.
+    """
+    findings: list[FindingV1] = []
+    errors: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], int] = {}
+    context = {"max_attachment_bytes": max_attachment_bytes}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append({"index": index, "field": "(finding)", "message": "must be an object"})
+            continue
+        try:
+            finding = FindingV1.model_validate(item, context=context)
+        except ValidationError as error:
+            for problem in error.errors(include_url=False):
+                message = problem["msg"].removeprefix("Value error, ")
+                if problem["type"] == "extra_forbidden":
+                    message = "unknown field"
+                errors.append(
+                    {"index": index, "field": _field_path(problem["loc"]), "message": message}
+                )
+            continue
+        if finding.key in seen:
+            errors.append(
+                {
+                    "index": index,
+                    "field": "external_id",
+                    "message": f"repeats item {seen[finding.key]} of this batch "
+                    f"(same detector and external_id)",
+                }
+            )
+            continue
+        seen[finding.key] = index
+        findings.append(finding)
+    return findings, errors
+
+
+def observed_window(finding: FindingV1) -> tuple[datetime, datetime]:
+    return finding.observed_from, finding.observed_to

@@ -1,0 +1,248 @@
+"""Evidence pages: the case's Evidence tab, uploads, an item's custody, downloads, the inbox."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from compliance.auth.permissions import current_actor, require
+from compliance.cases.models import Case
+from compliance.cases.operations import get_case
+from compliance.cases.tabs import register_tab
+from compliance.errors import InvalidInput, OperationError
+from compliance.evidence import operations
+from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
+from compliance.evidence.models import EvidenceItem, Finding
+from compliance.evidence.store import blob_store
+from compliance.extensions import db
+
+bp = Blueprint("evidence", __name__)
+INBOX_LIMIT = 100
+PREVIEW_BYTES = 64 * 1024
+
+
+def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
+    findings = db.session.scalars(
+        select(Finding)
+        .where(Finding.case_id == case.id)
+        .order_by(Finding.observed_to.desc(), Finding.id.desc())
+    ).all()
+    items = db.session.scalars(
+        select(EvidenceItem)
+        .where(EvidenceItem.case_id == case.id)
+        .options(selectinload(EvidenceItem.custody))
+        .order_by(EvidenceItem.id)
+    ).all()
+    form = UploadForm()
+    form.supersedes.choices = [(0, "— nothing: a new item —")] + [
+        (i.id, f"#{i.id} {i.name}") for i in items
+    ]
+    return {
+        "findings": findings,
+        "items": items,
+        "items_by_finding": _group(items),
+        "superseded": operations.superseded_ids([i.id for i in items]),
+        "subjects": operations.case_subjects(case),
+        "flags": operations.duplicate_flags(case),
+        "upload_form": form,
+        "duplicate_form": DuplicateForm(),
+    }
+
+
+def _group(items: list[EvidenceItem]) -> dict[int, list[EvidenceItem]]:
+    grouped: dict[int, list[EvidenceItem]] = {}
+    for item in items:
+        if item.finding_id is not None:
+            grouped.setdefault(item.finding_id, []).append(item)
+    return grouped
+
+
+register_tab("evidence", "Evidence", 20, evidence_tab)
+
+
+def _tab(ref: str) -> Any:
+    return redirect(url_for("cases.view", ref=ref, tab="evidence"))
+
+
+@bp.route("/cases/<ref>/evidence", methods=["POST"])
+@require("evidence.add")
+def upload(ref: str):
+    case = get_case(ref)
+    form = UploadForm()
+    form.supersedes.choices = [(0, "")] + [
+        (i, str(i))
+        for i in db.session.scalars(select(EvidenceItem.id).where(EvidenceItem.case_id == case.id))
+    ]
+    if not form.validate_on_submit():
+        problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
+        flash(f"Upload refused: {problems}", "error")
+        return _tab(ref)
+    upload_file = form.file.data
+    data = upload_file.read()
+    actor = current_actor()
+    try:
+        if form.is_finding.data:
+            try:
+                batch = json.loads(data)
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise InvalidInput(f"the finding file is not JSON ({error})") from error
+            outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
+            repeats = sum(o.status == "duplicate" for o in outcomes)
+            message = f"{len(outcomes)} finding(s) added ({repeats} already present)."
+        else:
+            supersedes = (
+                operations.get_item(case, form.supersedes.data) if form.supersedes.data else None
+            )
+            item = operations.add_evidence_file(
+                case,
+                actor,
+                name=upload_file.filename or "",
+                media_type=upload_file.mimetype,
+                data=data,
+                description=form.description.data or "",
+                supersedes=supersedes,
+                reason=form.reason.data,
+            )
+            message = f"Evidence item #{item.id} preserved (sha256 {item.sha256[:12]}…)."
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(f"Upload refused: {error.message}{_details(error.details)}", "error")
+        return _tab(ref)
+    db.session.commit()
+    flash(message, "success")
+    return _tab(ref)
+
+
+def _details(details: Any) -> str:
+    if isinstance(details, dict):
+        return " (" + "; ".join(f"{k}: {v}" for k, v in details.items()) + ")"
+    if isinstance(details, list):
+        shown = [
+            f"item {d.get('index')}, {d.get('field')}: {d.get('message')}" for d in details[:5]
+        ]
+        more = f"; and {len(details) - 5} more" if len(details) > 5 else ""
+        return " (" + "; ".join(shown) + more + ")"
+    return ""
+
+
+@bp.route("/cases/<ref>/evidence/<int:item_id>")
+@require("case.view")
+def item(ref: str, item_id: int):
+    case = get_case(ref)
+    evidence = operations.get_item(case, item_id)
+    operations.record_view(evidence, current_actor())
+    db.session.commit()
+    preview = None
+    if evidence.media_type.startswith(("text/", "application/json")):
+        raw = (
+            blob_store().get(evidence.sha256)[:PREVIEW_BYTES]
+            if blob_store().exists(evidence.sha256)
+            else b""
+        )
+        preview = raw.decode("utf-8", errors="replace")
+        if evidence.media_type == "application/json":
+            with contextlib.suppress(ValueError):
+                preview = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    superseded_by = db.session.scalar(
+        select(EvidenceItem).where(EvidenceItem.supersedes_id == evidence.id)
+    )
+    return render_template(
+        "evidence/item.html",
+        case=case,
+        item=evidence,
+        preview=preview,
+        superseded_by=superseded_by,
+        download_form=DownloadForm(),
+    )
+
+
+@bp.route("/cases/<ref>/evidence/<int:item_id>/download", methods=["POST"])
+@require("evidence.download")
+def download(ref: str, item_id: int):
+    case = get_case(ref)
+    evidence = operations.get_item(case, item_id)
+    form = DownloadForm()
+    if not form.validate_on_submit():
+        flash("Say why you download this item.", "error")
+        return redirect(url_for("evidence.item", ref=ref, item_id=item_id))
+    data = operations.download_item(evidence, current_actor(), form.purpose.data)
+    db.session.commit()
+    response = Response(data, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{case.ref}-{evidence.id}-{evidence.name}"'
+    )
+    response.headers["X-Content-SHA256"] = evidence.sha256
+    return response
+
+
+@bp.route("/cases/<ref>/duplicates/<int:flag_id>", methods=["POST"])
+@require("case.edit")
+def resolve_duplicate(ref: str, flag_id: int):
+    case = get_case(ref)
+    flag = operations.get_flag(flag_id)
+    if case.id not in (flag.case_id, flag.duplicate_of_id):
+        abort(404)
+    form = DuplicateForm()
+    if not form.validate_on_submit():
+        flash("Choose merge or distinct, and say why.", "error")
+        return _tab(ref)
+    try:
+        operations.resolve_duplicate(
+            flag, current_actor(), form.decision.data == "merge", form.note.data
+        )
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return _tab(ref)
+    db.session.commit()
+    flash(
+        f"{flag.case.ref} merged into {flag.duplicate_of.ref}."
+        if flag.status == "merged"
+        else "Recorded: different campaigns.",
+        "success",
+    )
+    return redirect(url_for("cases.view", ref=flag.duplicate_of.ref, tab="evidence"))
+
+
+@bp.route("/findings/inbox")
+@require("case.view")
+def inbox():
+    """Newly reported cases that detectors opened, newest evidence first."""
+    stats = (
+        select(
+            Finding.case_id,
+            func.count(Finding.id).label("findings"),
+            func.max(Finding.ingested_at).label("latest"),
+            func.max(Finding.confidence).label("confidence"),
+        )
+        .group_by(Finding.case_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Case, stats.c.findings, stats.c.latest, stats.c.confidence)
+        .join(stats, stats.c.case_id == Case.id)
+        .where(Case.state == "reported")
+        .order_by(stats.c.latest.desc(), Case.id.desc())
+        .limit(INBOX_LIMIT)
+    ).all()
+    kinds: dict[int, list[str]] = {}
+    case_ids = [row[0].id for row in rows]
+    if case_ids:
+        for case_id, kind in db.session.execute(
+            select(Finding.case_id, Finding.kind)
+            .where(Finding.case_id.in_(case_ids))
+            .distinct()
+            .order_by(Finding.kind)
+        ):
+            kinds.setdefault(case_id, []).append(kind)
+    flagged = {f.case_id for f in operations.open_flags_for(case_ids)}
+    return render_template("evidence/inbox.html", rows=rows, kinds=kinds, flagged=flagged)

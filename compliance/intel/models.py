@@ -1,0 +1,136 @@
+"""Threat-intelligence sharing: bundles we exported, bundles we received, and what matched.
+
+A received bundle's bytes live in the evidence blob store under `sha256`; its indicators are
+kept as rows so that subjects arriving later can be matched without re-reading the bundle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from compliance.cases.models import Case
+from compliance.db import BigId, utcnow
+from compliance.extensions import db
+
+# TLP 2.0 levels, from the least to the most restrictive.
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+# Material received under these never leaves the building (packets, re-exports).
+RESTRICTED_TLP = ("amber+strict", "red")
+MATCH_KINDS = ("hmac", "ip_prefix", "domain")
+
+
+class IntelExport(db.Model):
+    """One STIX bundle counsel shared: with whom, when, under which TLP, and its hash."""
+
+    __tablename__ = "intel_exports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    recipient: Mapped[str] = mapped_column(String(300))
+    tlp: Mapped[str] = mapped_column(String(20))
+    bundle_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # What left the building, as counsel reviewed it: [{"type", "shared_as", "value"}], and
+    # the findings summarised (ids, kinds, windows). Raw identifiers of hashed types are absent.
+    shared_subjects: Mapped[list[Any]] = mapped_column(default=list)
+    shared_findings: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (Index("ix_intel_exports_case_id_id", "case_id", "id"),)
+
+
+class IntelImport(db.Model):
+    """A bundle another lab sent us, kept whole (blob store) whether or not anything matched."""
+
+    __tablename__ = "intel_imports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    tlp: Mapped[str] = mapped_column(String(20))
+    # True when the bundle carried no TLP marking and configuration assigned one.
+    tlp_assumed: Mapped[bool] = mapped_column(default=False)
+    bundle_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    object_count: Mapped[int] = mapped_column(default=0)
+    indicator_count: Mapped[int] = mapped_column(default=0)
+    # Subjects with ids up to this one have been matched against the bundle's indicators.
+    matched_through_subject_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_matched_at: Mapped[datetime | None]
+    imported_by: Mapped[str] = mapped_column(String(300))
+    imported_by_name: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    indicators: Mapped[list[IntelIndicator]] = relationship(
+        back_populates="intel_import", order_by="IntelIndicator.id"
+    )
+
+    __table_args__ = (Index("ix_intel_imports_imported_at", "imported_at"),)
+
+    @property
+    def restricted(self) -> bool:
+        return self.tlp in RESTRICTED_TLP
+
+    @property
+    def tlp_label(self) -> str:
+        return f"TLP:{self.tlp.upper()}"
+
+
+class IntelIndicator(db.Model):
+    """One matchable value from a received indicator: an HMAC, an IP prefix or a domain."""
+
+    __tablename__ = "intel_indicators"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("intel_imports.id"))
+    stix_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    match_kind: Mapped[str] = mapped_column(String(20))  # hmac, ip_prefix, domain
+    subject_type: Mapped[str] = mapped_column(String(30), default="")  # as the sender declared
+    value: Mapped[str] = mapped_column(String(500))
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+
+    intel_import: Mapped[IntelImport] = relationship(back_populates="indicators")
+
+    __table_args__ = (
+        Index("ix_intel_indicators_match_kind_value", "match_kind", "value"),
+        Index("ix_intel_indicators_import_id", "import_id"),
+    )
+
+
+class IntelMatch(db.Model):
+    """A received indicator that matched one of our subjects on one of our cases."""
+
+    __tablename__ = "intel_matches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("intel_imports.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("intel_indicators.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    # The account_linkage finding the match produced (None when the case was not open).
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    matched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    intel_import: Mapped[IntelImport] = relationship(lazy="joined")
+    indicator: Mapped[IntelIndicator] = relationship(lazy="joined")
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("indicator_id", "subject_id", "case_id"),
+        Index("ix_intel_matches_case_id", "case_id"),
+        Index("ix_intel_matches_finding_id", "finding_id"),
+        Index("ix_intel_matches_import_id", "import_id"),
+    )

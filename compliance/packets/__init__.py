@@ -1,0 +1,1 @@
+"""Evidence packets: assembly, redaction, Bates numbering, PDF/A rendering, signing, sending."""

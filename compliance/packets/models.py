@@ -1,0 +1,107 @@
+"""The packet registry, the global Bates counter and the record of Bates numbers never used."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from compliance.cases.models import Case
+from compliance.db import BigId, utcnow
+from compliance.extensions import db
+
+PACKET_TYPES = ("takedown", "referral", "memo")
+EXTERNAL_TYPES = ("takedown", "referral")  # may be sent outside the building
+STATUSES = ("queued", "rendering", "stored", "failed")
+CHANNELS = ("email", "web_form", "portal", "post", "courier", "other")
+
+
+class Packet(db.Model):
+    """One packet build: what was asked, what was produced (hash, Bates range), where it went."""
+
+    __tablename__ = "packets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    packet_type: Mapped[str] = mapped_column(String(20))
+    draft: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    # What the requester supplied for this packet only (takedown target, remedy, recipient...).
+    request_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    template_version: Mapped[str] = mapped_column(String(20))
+    bates_prefix: Mapped[str | None] = mapped_column(String(20))
+    bates_first: Mapped[int | None] = mapped_column(BigInteger)
+    bates_last: Mapped[int | None] = mapped_column(BigInteger)
+    page_count: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    signed: Mapped[bool] = mapped_column(default=False)
+    signer: Mapped[str | None] = mapped_column(String(300))
+    requested_by: Mapped[str] = mapped_column(String(300))
+    requested_by_name: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    # The recorded build time: the PDF's dates come from it, so a rebuild gives the same bytes.
+    built_at: Mapped[datetime | None]
+    sent_to: Mapped[str | None] = mapped_column(String(300))
+    sent_channel: Mapped[str | None] = mapped_column(String(20))
+    sent_on: Mapped[datetime | None]
+    sent_by: Mapped[str | None] = mapped_column(String(300))
+    sent_by_name: Mapped[str | None] = mapped_column(String(200))
+    sent_recorded_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_packets_case_id_id", "case_id", "id"),
+        Index("ix_packets_status_requested_at", "status", "requested_at"),
+        Index("ix_packets_sha256", "sha256"),
+    )
+
+    @property
+    def bates_range(self) -> str | None:
+        if self.bates_first is None or self.bates_last is None:
+            return None
+        width = 7
+        return (
+            f"{self.bates_prefix}-{self.bates_first:0{width}d}"
+            f" – {self.bates_prefix}-{self.bates_last:0{width}d}"
+        )
+
+    @property
+    def is_sent(self) -> bool:
+        return self.sent_on is not None
+
+    @property
+    def filename(self) -> str:
+        kind = f"{self.packet_type}-DRAFT" if self.draft else self.packet_type
+        return f"{self.case.ref}-{kind}-{self.id}.pdf"
+
+    def __repr__(self) -> str:
+        return f"<Packet {self.id} {self.packet_type} {self.status}>"
+
+
+class BatesCounter(db.Model):
+    """The last Bates number issued for a prefix: one row, locked while a range is reserved."""
+
+    __tablename__ = "bates_counters"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BatesGap(db.Model):
+    """A reserved range that no stored packet carries (its build failed): never reused."""
+
+    __tablename__ = "bates_gaps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(20))
+    first_number: Mapped[int] = mapped_column(BigInteger)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+    packet_id: Mapped[int | None] = mapped_column(ForeignKey("packets.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,223 @@
+"""Policy library pages and the case page's Clauses tab (citing and withdrawing clauses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from compliance.auth.actor import Actor
+from compliance.auth.permissions import can, current_actor, require
+from compliance.cases.models import Case
+from compliance.cases.operations import get_case
+from compliance.cases.tabs import register_tab
+from compliance.errors import OperationError
+from compliance.extensions import db
+from compliance.policies import operations
+from compliance.policies.forms import CitationForm, SyncForm, WithdrawCitationForm
+from compliance.policies.models import PolicyClause, PolicyDocument, PolicyVersion
+
+bp = Blueprint("policies", __name__)
+
+
+@bp.route("/policies/")
+@require("policy.view")
+def index():
+    documents = operations.list_documents()
+    return render_template(
+        "policies/index.html",
+        documents=documents,
+        warnings={d.key: operations.date_warnings(d) for d in documents},
+        sync_form=SyncForm(),
+    )
+
+
+@bp.route("/policies/sync", methods=["POST"])
+@require("policy.sync")
+def sync():
+    if not SyncForm().validate_on_submit():
+        abort(400)
+    try:
+        report = operations.sync_policies(
+            current_actor(), operations.policies_dir(current_app.config)
+        )
+    except OperationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        for path, problem in (error.details or {}).items():
+            flash(f"{path}: {problem}", "error")
+        return redirect(url_for("policies.index"))
+    db.session.commit()
+    flash(f"Policies synced: {report.summary()}.", "success")
+    for warning in report.warnings:
+        flash(f"Warning: {warning}", "info")
+    return redirect(url_for("policies.index"))
+
+
+@bp.route("/policies/<key>/")
+@require("policy.view")
+def document(key: str):
+    found = operations.get_document(key)
+    return render_template(
+        "policies/document.html",
+        document=found,
+        warnings=operations.date_warnings(found),
+    )
+
+
+@bp.route("/policies/<key>/diff")
+@require("policy.view")
+def diff(key: str):
+    found = operations.get_document(key)
+    if len(found.versions) < 2:
+        abort(404)
+    labels = [v.version for v in found.versions]
+    old_label = request.args.get("from") or labels[-2]
+    new_label = request.args.get("to") or labels[-1]
+    old = operations.get_version(key, old_label)
+    new = operations.get_version(key, new_label)
+    return render_template(
+        "policies/diff.html",
+        document=found,
+        old=old,
+        new=new,
+        changes=operations.version_diff(old, new),
+        unified=operations.unified_text_diff(old, new),
+    )
+
+
+@bp.route("/policies/<key>/<version>/")
+@require("policy.view")
+def version(key: str, version: str):
+    found = operations.get_version(key, version)
+    return render_template("policies/version.html", version=found, document=found.document)
+
+
+@bp.route("/policies/<key>/<version>/<number>")
+@require("policy.view")
+def clause(key: str, version: str, number: str):
+    found = operations.find_clause(f"{key}@{version}#{number}")
+    document = found.version.document
+    others = [(v, v.clause(number)) for v in document.versions]
+    previous = _previous_with_clause(found, document)
+    return render_template(
+        "policies/clause.html",
+        clause=found,
+        document=document,
+        others=others,
+        previous=previous,
+        change=operations.clause_change(number, previous, found) if previous else None,
+        citing=operations.cases_citing(found) if can(current_user, "case.view") else None,
+    )
+
+
+def _previous_with_clause(found: PolicyClause, document: PolicyDocument) -> PolicyClause | None:
+    earlier = [v for v in document.versions if v.effective_from < found.version.effective_from]
+    return earlier[-1].clause(found.number) if earlier else None
+
+
+@bp.route("/cases/<ref>/clauses", methods=["POST"])
+@require("clause.link")
+def cite(ref: str):
+    case = get_case(ref)
+    form = CitationForm()
+    _fill_choices(form, case)
+    if not form.validate_on_submit():
+        flash("Choose a clause and say how the conduct breaks it.", "error")
+        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+    chosen = db.session.get(PolicyClause, form.clause_id.data)
+    if chosen is None:
+        abort(404)
+    try:
+        citation = operations.cite_clause(
+            case,
+            current_actor(),
+            chosen,
+            form.note.data,
+            evidence_item_id=form.evidence_item_id.data or None,
+            override_reason=form.override_reason.data if form.override.data else None,
+        )
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+    db.session.commit()
+    flash(f"Cited {citation.citation()}.", "success")
+    return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+
+
+@bp.route("/cases/<ref>/clauses/<int:citation_id>/withdraw", methods=["POST"])
+@require("clause.link")
+def withdraw(ref: str, citation_id: int):
+    case = get_case(ref)
+    citation = operations.get_citation(case, citation_id)
+    form = WithdrawCitationForm()
+    if not form.validate_on_submit():
+        flash("Say why the citation is withdrawn.", "error")
+        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+    try:
+        operations.withdraw_citation(case, current_actor(), citation, form.reason.data)
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+    db.session.commit()
+    flash(f"Withdrew {citation.citation()}; it stays on record.", "success")
+    return redirect(url_for("cases.view", ref=ref, tab="clauses"))
+
+
+def _clause_options(case: Case, in_force: list[PolicyVersion]) -> dict[str, list]:
+    """Clause choices grouped by version: in-force versions first, then the rest."""
+    in_force_ids = {v.id for v in in_force}
+    groups: dict[str, list] = {}
+    later: dict[str, list] = {}
+    for found in operations.list_documents():
+        for version in reversed(found.versions):
+            options = [(c.id, f"§{c.number} {c.heading}") for c in version.clauses]
+            start = version.effective_from.isoformat()
+            if version.id in in_force_ids:
+                groups[f"{version.label} (effective {start}) — in force"] = options
+            else:
+                later[f"{version.label} (effective {start}) — not in force: override"] = options
+    return groups | later
+
+
+def _fill_choices(form: CitationForm, case: Case) -> list[Any]:
+    window, documents = operations.clauses_in_force(case)
+    in_force = [v for d in documents for v in d.versions]
+    form.clause_id.choices = _clause_options(case, in_force)
+    form.evidence_item_id.choices = [(0, "— the case as a whole —")] + operations.evidence_choices(
+        case
+    )
+    return [window, documents]
+
+
+def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
+    form = CitationForm()
+    window, documents = _fill_choices(form, case)
+    citations = operations.citations_for_case(case, include_removed=True)
+    return {
+        "window": window,
+        "documents": documents,
+        "citations": [c for c in citations if c.active],
+        "withdrawn": [c for c in citations if not c.active],
+        "citation_form": form,
+        "withdraw_form": WithdrawCitationForm(),
+    }
+
+
+register_tab("clauses", "Clauses", 30, _clauses_tab)

@@ -1,0 +1,1 @@
+"""Periodic reviews, their scheduler jobs and the notifications that keep people told."""

@@ -1,0 +1,188 @@
+"""Review pages: my reviews, the team's review calendar, the case page's Reviews tab,
+notifications with the top-bar bell, and the admin's outbox and job log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from compliance.auth.permissions import current_actor, require
+from compliance.cases import operations as cases
+from compliance.cases.models import Case
+from compliance.cases.tabs import register_tab
+from compliance.db import utcnow
+from compliance.errors import OperationError
+from compliance.extensions import db
+from compliance.reviews import operations
+from compliance.reviews.forms import ReviewForm
+from compliance.reviews.mail import smtp_configured
+from compliance.reviews.models import JobRun, Notification, OutboxEmail
+
+bp = Blueprint("reviews", __name__)
+
+if operations.schedule_case_review not in cases.state_entered_hooks:
+    cases.state_entered_hooks.append(operations.schedule_case_review)
+
+
+def _register_merge_hook() -> None:
+    try:
+        from compliance.cases import retention
+    except ImportError:  # the merge capability is optional
+        return
+    if operations.close_reviews_of_merged_case not in retention.merge_hooks:
+        retention.merge_hooks.append(operations.close_reviews_of_merged_case)
+
+
+_register_merge_hook()
+
+
+@bp.app_template_global()
+def unread_notification_count() -> int:
+    """The bell's number: one indexed COUNT for the signed-in user."""
+    if not current_user.is_authenticated:
+        return 0
+    return operations.unread_count(current_user.id)
+
+
+@bp.app_template_global()
+def review_overdue(case: Case) -> bool:
+    """True when an open case's next review date has passed (the case list's badge)."""
+    return bool(case.is_open and case.next_review_at and case.next_review_at < utcnow())
+
+
+@bp.app_template_global()
+def review_status(row: Any) -> str:
+    """scheduled, due, overdue or escalated: where a scheduled review stands now."""
+    return operations.status_at(row.due_at, utcnow())
+
+
+@bp.route("/reviews/mine")
+@require("review.complete")
+def mine():
+    lists = operations.my_reviews(current_user, utcnow())
+    return render_template("reviews/mine.html", lists=lists, now=utcnow())
+
+
+@bp.route("/reviews/team")
+@require("case.view")
+def team():
+    now = utcnow()
+    days = min(max(request.args.get("days", 30, type=int), 1), 366)
+    rows = operations.open_reviews(now + timedelta(days=days))
+    by_day = [(day, list(items)) for day, items in groupby(rows, key=lambda r: r.due_at.date())]
+    return render_template("reviews/team.html", by_day=by_day, days=days, now=now)
+
+
+@bp.route("/cases/<ref>/reviews", methods=["POST"])
+@require("review.complete")
+def complete(ref: str):
+    case = cases.get_case(ref)
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        flash("The review is incomplete: " + _errors(form), "error")
+        return redirect(url_for("cases.view", ref=ref, tab="reviews"))
+    next_at = None
+    if form.next_review_on.data:
+        next_at = datetime.combine(form.next_review_on.data, utcnow().time(), tzinfo=UTC)
+    try:
+        review = operations.complete_review(
+            case,
+            current_actor(),
+            kind=form.kind.data,
+            outcome=form.outcome.data,
+            notes=form.notes.data or "",
+            next_review_at=next_at,
+            form_token=form.form_token.data,
+        )
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("cases.view", ref=ref, tab="reviews"))
+    db.session.commit()
+    when = review.next_review_at.strftime("%Y-%m-%d") if review.next_review_at else "—"
+    flash(f"Review recorded ({review.outcome_label}); next review {when}.", "success")
+    return redirect(url_for("cases.view", ref=ref, tab="reviews"))
+
+
+def _errors(form: ReviewForm) -> str:
+    return "; ".join(
+        f"{getattr(form, k).label.text}: {' '.join(v)}" for k, v in form.errors.items()
+    )
+
+
+def _reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
+    schedules = {kind: operations.find_schedule(kind, "case", case.id) for kind in ("case", "hold")}
+    now = utcnow()
+    return {
+        "reviews": operations.reviews_for_case(case),
+        "schedules": {k: v for k, v in schedules.items() if v is not None and v.is_open},
+        "review_form": ReviewForm.fresh("case"),
+        "hold_review_form": ReviewForm.fresh("hold"),
+        "default_next": operations.cadence_due("case", now, case.state),
+        "default_hold_next": operations.cadence_due("hold", now),
+        "now": now,
+    }
+
+
+register_tab("reviews", "Reviews", 50, _reviews_tab)
+
+
+@bp.route("/notifications")
+@login_required
+def notifications():
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = 50
+    query = select(Notification).where(Notification.recipient_id == current_user.id)
+    items = db.session.scalars(
+        query.order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    return render_template(
+        "reviews/notifications.html", items=items, page=page, pages=max(-(-total // per_page), 1)
+    )
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@login_required
+def mark_read():
+    ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
+    count = operations.mark_read(current_actor(), ids or None)
+    db.session.commit()
+    target = request.form.get("next")
+    if target and ids and len(ids) == 1 and target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    flash(f"{count} notification{'s' if count != 1 else ''} marked read.", "success")
+    return redirect(url_for("reviews.notifications"))
+
+
+@bp.route("/admin/outbox")
+@require("user.manage")
+def outbox():
+    status = request.args.get("status") or None
+    query = select(OutboxEmail)
+    if status in ("queued", "sent", "failed"):
+        query = query.where(OutboxEmail.status == status)
+    emails = db.session.scalars(query.order_by(OutboxEmail.id.desc()).limit(200)).all()
+    counts = dict(
+        db.session.execute(
+            select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
+        ).all()
+    )
+    runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
+    return render_template(
+        "reviews/outbox.html",
+        emails=emails,
+        counts=counts,
+        status=status,
+        runs=runs,
+        smtp=smtp_configured(current_app.config),
+    )

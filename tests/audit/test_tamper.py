@@ -1,0 +1,160 @@
+"""Tampering with the stored log is detected: edits, deletions, reordering, a cut tail,
+and a history recomputed from scratch (the last two only through a signed checkpoint)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from compliance.audit.chain import event_fields, record, stored_row, verify_chain
+from compliance.audit.checkpoints import verify_against_checkpoint, write_checkpoint
+from compliance.audit.models import AuditEvent
+from compliance.audit.verify_export import GENESIS_HASH
+from compliance.auth.actor import Actor
+from compliance.extensions import db
+from tests.audit.helpers import tamper, triggers_disabled
+
+
+@pytest.fixture
+def log(app, operator):
+    """A log of ten events."""
+    for number in range(10):
+        record("test.event", actor=operator, object_type="test", object_id=number)
+    db.session.commit()
+    assert verify_chain().ok
+
+
+def test_untouched_log_verifies(log):
+    report = verify_chain()
+    assert report.ok and report.count == 10 and report.head_seq == 10
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"]
+)
+def test_append_only_triggers_refuse_changes(log, statement):
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text(statement))
+    db.session.rollback()
+    assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == 10
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_truncate_is_refused_on_postgresql(log):
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text("TRUNCATE audit_events"))
+    db.session.rollback()
+
+
+def test_edited_event_is_named(log):
+    tamper("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = 4")
+    report = verify_chain()
+    assert not report.ok and report.bad_seq == 4
+    assert "content" in report.problem
+
+
+def test_deleted_event_is_detected(log):
+    tamper("DELETE FROM audit_events WHERE seq = 3")
+    report = verify_chain()
+    assert not report.ok and report.bad_seq == 4
+    assert "expected seq=3" in report.problem
+
+
+def test_reordered_events_are_detected(log):
+    with triggers_disabled():
+        db.session.execute(text("UPDATE audit_events SET seq = 1000 WHERE seq = 5"))
+        db.session.execute(text("UPDATE audit_events SET seq = 5 WHERE seq = 6"))
+        db.session.execute(text("UPDATE audit_events SET seq = 6 WHERE seq = 1000"))
+    report = verify_chain()
+    assert not report.ok and report.bad_seq == 5
+
+
+def test_cut_tail_passes_the_chain_but_not_the_checkpoint(log, operator):
+    checkpoint = write_checkpoint(operator)  # seq 10; the checkpoint event itself is seq 11
+    db.session.commit()
+    document = _document(checkpoint)
+    tamper("DELETE FROM audit_events WHERE seq >= 9")
+    assert verify_chain().ok  # a chain alone cannot see a missing tail ...
+    result = verify_against_checkpoint(document)
+    assert not result.ok and result.bad_seq == 10  # ... the signed head can
+    assert "truncated" in result.problem
+
+
+def test_recomputed_history_is_caught_by_the_checkpoint(log, operator):
+    checkpoint = write_checkpoint(operator)
+    db.session.commit()
+    document = _document(checkpoint)
+    # The attacker edits event 2 and re-hashes everything after it: the chain is valid again.
+    events = [
+        event_fields(row) for row in db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+    ]
+    events[1]["actor"] = "user:someone-else"
+    prev = GENESIS_HASH
+    rows = []
+    for event in events:
+        event.pop("hash")
+        event["prev_hash"] = prev
+        row = stored_row(event)
+        prev = row["hash"]
+        rows.append(row)
+    with triggers_disabled():
+        db.session.execute(text("DELETE FROM audit_events"))
+        db.session.execute(AuditEvent.__table__.insert(), rows)
+    assert verify_chain().ok  # the chain alone is fooled by a full recomputation ...
+    result = verify_against_checkpoint(document)
+    assert not result.ok and result.bad_seq == 10  # ... the signed head is not
+    assert "rewritten" in result.problem
+
+
+def _document(checkpoint) -> dict:  # noqa: ANN001
+    import json
+    from pathlib import Path
+
+    from flask import current_app
+
+    return json.loads(
+        (Path(current_app.config["CHECKPOINT_DIR"]) / checkpoint.file_name).read_text()
+    )
+
+
+def test_checkpoint_signed_by_another_key_is_refused(log, operator, tmp_path):
+    checkpoint = write_checkpoint(operator)
+    db.session.commit()
+    document = _document(checkpoint)
+    document["head_hash"] = "f" * 64
+    document["signed"] = None
+    result = verify_against_checkpoint(document)
+    assert not result.ok and "signature" in result.problem
+
+
+def test_cli_names_the_first_bad_event(app, log):
+    from compliance.cli import main
+
+    tamper("UPDATE audit_events SET action = 'case.forged' WHERE seq = 7")
+    result = app.test_cli_runner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "seq=7" in result.output
+
+
+def test_cli_verify_with_checkpoint_detects_truncation(app, log):
+    from compliance.cli import main
+
+    runner = app.test_cli_runner()
+    made = runner.invoke(main, ["audit", "checkpoint"])
+    assert made.exit_code == 0, made.output
+    path = made.output.strip().splitlines()[-1]
+    assert runner.invoke(main, ["audit", "verify", "--checkpoint", path]).exit_code == 0
+    tamper("DELETE FROM audit_events WHERE seq >= 10")
+    result = runner.invoke(main, ["audit", "verify", "--checkpoint", path])
+    assert result.exit_code == 1
+    assert "seq=10" in result.output and "truncated" in result.output
+
+
+def test_system_actor_writes_checkpoints(log):
+    checkpoint = write_checkpoint(Actor.system("audit-checkpoint"))
+    db.session.commit()
+    assert checkpoint.seq == 10
+    assert db.session.scalar(
+        select(AuditEvent.actor).where(AuditEvent.action == "audit.checkpoint")
+    ) == ("system:audit-checkpoint")

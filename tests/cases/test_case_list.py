@@ -1,0 +1,80 @@
+"""The case list: search (never leaking privileged notes), filters, sort, constant queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event, update
+
+from compliance.cases import operations
+from compliance.cases.models import Case
+from compliance.db import utcnow
+from compliance.extensions import db
+
+
+def test_search_finds_title_summary_and_notes(app, login_as, make_case, actor_for):
+    counsel = actor_for("counsel")
+    coding = make_case(title="Coding sweep", summary="Templated prompts from **acct_81f2c0**")
+    other = make_case(title="Canary hit in a public model")
+    operations.add_note(other, counsel, "Seller handle: quantumharvest")
+    operations.add_note(coding, counsel, "Privileged strategy: settle with bluefalcon", True)
+    db.session.commit()
+    _, analyst = login_as("analyst")
+    assert b"Coding sweep" in analyst.get("/cases/?q=acct_81f2c0").data
+    page = analyst.get("/cases/?q=quantumharv").data  # prefix of the last word
+    assert b"Canary hit" in page and b"Coding sweep" not in page
+    # Privileged notes are never searchable by those who cannot read them...
+    assert b"Coding sweep" not in analyst.get("/cases/?q=bluefalcon").data
+    # ...and are by counsel.
+    _, counsel_client = login_as("counsel")
+    assert b"Coding sweep" in counsel_client.get("/cases/?q=bluefalcon").data
+
+
+def test_search_ignores_query_syntax(app, login_as, make_case):
+    make_case(title="Quote \"test\" case")
+    _, client = login_as("analyst")
+    for nasty in ('"', "AND OR NOT", "*", "title:x", "a' OR 1=1 --", "(", "NEAR(a b)"):
+        assert client.get("/cases/", query_string={"q": nasty}).status_code == 200
+
+
+def test_overdue_and_hold_filters(app, login_as, make_case, actor_for):
+    late = make_case(title="Late review")
+    make_case(title="On time")
+    held = make_case(title="Held case")
+    db.session.execute(
+        update(Case).where(Case.id == late.id).values(next_review_at=utcnow() - timedelta(days=2))
+    )
+    operations.place_hold(held, actor_for("counsel"), "Litigation anticipated")
+    db.session.commit()
+    _, client = login_as("analyst")
+    overdue = client.get("/cases/?overdue=1").data
+    assert b"Late review" in overdue and b"On time" not in overdue
+    holds = client.get("/cases/?hold=1").data
+    assert b"Held case" in holds and b"Late review" not in holds
+
+
+def _count_queries(client, url: str) -> int:
+    count = 0
+
+    def count_it(*args, **kwargs):
+        nonlocal count
+        count += 1
+
+    event.listen(db.engine, "before_cursor_execute", count_it)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_it)
+    return count
+
+
+def test_case_list_and_dashboard_queries_do_not_grow_with_data(app, login_as, make_case, make_user):
+    user, client = login_as("counsel")
+    owner = make_user("analyst")
+    for n in range(3):
+        make_case(title=f"Case {n}", owner_id=owner.id)
+    counts_small = {url: _count_queries(client, url) for url in ("/cases/", "/")}
+    for n in range(30):
+        make_case(title=f"More {n}", owner_id=owner.id if n % 2 else user.id)
+    counts_large = {url: _count_queries(client, url) for url in ("/cases/", "/")}
+    assert counts_small == counts_large

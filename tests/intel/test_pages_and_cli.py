@@ -1,0 +1,178 @@
+"""The Intel tab, the preview-then-confirm export, the import page, and the CLI."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from compliance import PROJECT_ROOT
+from compliance.cli import main
+from compliance.extensions import db
+from compliance.intel import operations
+from compliance.intel.models import IntelExport, IntelImport
+from tests.intel.conftest import ACCOUNT, PREFIX
+
+SAMPLES = PROJECT_ROOT / "evidence_samples" / "intel"
+
+
+def _hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', page
+    )
+    assert match, f"no hidden {name}"
+    return html.unescape(match.group(1))
+
+
+def test_counsel_previews_then_confirms_exactly_what_was_shown(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    _user, client = login_as("counsel")
+    tab = client.get(f"/cases/{campaign_case.ref}?tab=intel")
+    assert tab.status_code == 200 and "Preview the bundle" in tab.text
+
+    prefix_id = next(
+        s.id for s in operations.case_subject_rows(campaign_case) if s.type == "ip_prefix"
+    )
+    account_id = next(
+        s.id for s in operations.case_subject_rows(campaign_case) if s.type == "account"
+    )
+    form = {
+        "recipient": "AI Labs Distillation Forum",
+        "tlp": "green",
+        "subjects": [str(account_id), str(prefix_id)],
+        "note": "",
+    }
+    preview = client.post(f"/cases/{campaign_case.ref}/intel/preview", data=form)
+    assert preview.status_code == 200, preview.text
+    page = preview.text
+    assert PREFIX in page and "hmac-sha256/v1" in page and "TLP:GREEN" in page
+    assert db.session.scalar(select(func.count()).select_from(IntelExport)) == 0  # not yet
+
+    confirm = {
+        **form,
+        "nonce": _hidden(page, "nonce"),
+        "prepared_at": _hidden(page, "prepared_at"),
+        "sha256": _hidden(page, "sha256"),
+    }
+    done = client.post(f"/cases/{campaign_case.ref}/intel/export", data=confirm)
+    assert done.status_code == 302
+    record = db.session.scalar(select(IntelExport))
+    assert record is not None and record.sha256 == confirm["sha256"]
+    assert record.recipient == "AI Labs Distillation Forum"
+
+    bundle = client.get(f"/cases/{campaign_case.ref}/intel/exports/{record.id}/bundle.json")
+    assert bundle.status_code == 200 and ACCOUNT.encode() not in bundle.data
+    assert record.sha256 in client.get(f"/cases/{campaign_case.ref}?tab=intel").text
+
+
+def test_a_stale_preview_is_refused(app: Any, campaign_case: Any, login_as: Any) -> None:
+    _user, client = login_as("counsel")
+    subjects = [str(s.id) for s in operations.case_subject_rows(campaign_case)]
+    form = {"recipient": "forum", "tlp": "amber", "subjects": subjects}
+    page = client.post(f"/cases/{campaign_case.ref}/intel/preview", data=form).text
+    confirm = {
+        **form,
+        "nonce": _hidden(page, "nonce"),
+        "prepared_at": _hidden(page, "prepared_at"),
+        "sha256": "0" * 64,  # what counsel saw is not what would be sent
+    }
+    client.post(f"/cases/{campaign_case.ref}/intel/export", data=confirm)
+    assert db.session.scalar(select(func.count()).select_from(IntelExport)) == 0
+
+
+def test_analyst_sees_matches_but_cannot_export(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    _user, client = login_as("analyst")
+    tab = client.get(f"/cases/{campaign_case.ref}?tab=intel")
+    assert tab.status_code == 200 and "Matches from industry sharing" in tab.text
+    assert "Preview the bundle" not in tab.text
+    refused = client.post(
+        f"/cases/{campaign_case.ref}/intel/preview", data={"recipient": "x", "tlp": "red"}
+    )
+    assert refused.status_code == 403
+
+
+def test_analyst_imports_a_bundle_on_the_intel_page(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    _user, client = login_as("analyst")
+    assert "Intel sharing" in client.get("/").text or client.get("/intel/").status_code == 200
+    data = (SAMPLES / "halcyon-unrelated-green.json").read_bytes()
+    from io import BytesIO
+
+    response = client.post(
+        "/intel/import",
+        data={"source": "Halcyon Labs", "file": (BytesIO(data), "halcyon.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    record = db.session.scalar(select(IntelImport))
+    assert record.source == "Halcyon Labs" and record.tlp == "green"
+    listing = client.get("/intel/")
+    assert "TLP:GREEN" in listing.text and record.sha256[:16] in listing.text
+
+    bad = client.post(
+        "/intel/import",
+        data={"source": "Halcyon Labs", "file": (BytesIO(b"{nope"), "bad.json")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Bundle refused: not JSON" in bad.text
+    assert db.session.scalar(select(func.count()).select_from(IntelImport)) == 1
+
+
+def test_auditor_cannot_open_the_import_page(app: Any, login_as: Any) -> None:
+    _user, client = login_as("auditor")
+    assert client.get("/intel/").status_code == 403
+
+
+def test_cli_export_then_import_elsewhere(
+    app: Any, campaign_case: Any, tmp_path: Path, other_lab: Any, ingest: Any
+) -> None:
+    out = tmp_path / "bundle.json"
+    result = app.test_cli_runner().invoke(
+        main, args=["intel", "export", campaign_case.ref, "--tlp", "amber", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "TLP:AMBER" in result.output and out.exists()
+    assert ACCOUNT.encode() not in out.read_bytes()
+
+    with other_lab.app_context():
+        theirs = ingest([("account", ACCOUNT)])
+        runner = other_lab.test_cli_runner()
+        imported = runner.invoke(
+            main, args=["intel", "import", str(out), "--source", "Frontier Lab"]
+        )
+        assert imported.exit_code == 0, imported.output
+        assert f"1 match(es) on {theirs.ref}" in imported.output
+        again = runner.invoke(main, args=["intel", "rematch"])
+        assert again.exit_code == 0 and "0 new match(es)" in again.output
+
+
+def test_cli_refuses_bad_tlp_with_one_line(app: Any, campaign_case: Any, tmp_path: Path) -> None:
+    result = app.test_cli_runner().invoke(
+        main,
+        args=["intel", "export", campaign_case.ref, "--tlp", "purple", "-o", str(tmp_path / "x")],
+    )
+    assert result.exit_code != 0 and "unknown TLP level" in result.output
+
+
+def test_demo_samples_one_matches_the_demo_campaign_one_does_not(app: Any, ingest: Any) -> None:
+    from compliance.evidence.files import read_batch
+    from compliance.intel.demo import load_intel_samples
+
+    for path in sorted((PROJECT_ROOT / "evidence_samples").glob("0[1-6]*.json*")):
+        for body in read_batch(path):
+            from compliance.auth.actor import Actor
+            from compliance.evidence.operations import ingest_findings
+
+            ingest_findings(body, Actor.cli_operator(), channel="demo")
+    db.session.commit()
+    lines: list[str] = []
+    load_intel_samples(lines.append)
+    assert "match(es) on DIST-" in lines[0] and "kept for later matching" in lines[1]

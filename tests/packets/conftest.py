@@ -1,0 +1,117 @@
+"""A case ready for packets: evidence from a detector, a cited clause, notes, approval."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from compliance import PROJECT_ROOT
+from compliance.extensions import db
+
+PRIVILEGED = "PRIVILEGED-STRATEGY-7731: settle before filing"
+CUSTOMER_ACCOUNT = "acct_customer_55aa17"
+CUSTOMER_EMAIL_DOMAIN = "jane-roe-consulting.example"
+INJECTION = (
+    'Summary with **bold**. <img src="file:///etc/passwd"> '
+    '<a rel="attachment" href="file:///etc/passwd">passwd</a>'
+)
+_ids = itertools.count(1)
+
+
+@dataclass
+class Ready:
+    case: Any
+    counsel: Any
+    approver: Any
+    analyst: Any
+
+
+def finding_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "schema": "distillation-finding/v1",
+        "detector": {"name": "query-fingerprint", "version": "2.3.1"},
+        "external_id": f"qf-pkt-{next(_ids):05d}",
+        "kind": "query_fingerprint",
+        "observed_from": "2026-10-01T00:00:00Z",
+        "observed_to": "2026-10-18T23:59:59Z",
+        "confidence": 0.93,
+        "severity": "high",
+        "subjects": [
+            {"type": "account", "id": CUSTOMER_ACCOUNT},
+            {"type": "email_domain", "id": CUSTOMER_EMAIL_DOMAIN},
+            {"type": "ip_prefix", "id": "203.0.113.0/24"},
+        ],
+        "metrics": {"requests": 1840023, "accounts": 212, "template_similarity": 0.97},
+        "summary": f"212 accounts including {CUSTOMER_ACCOUNT} sent 1.84M templated prompts.",
+        "attachments": [
+            {
+                "name": "clusters.csv",
+                "media_type": "text/csv",
+                "content_base64": base64.b64encode(
+                    f"cluster,account\nc1,{CUSTOMER_ACCOUNT}\n".encode()
+                ).decode(),
+            }
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def ready_case(make_case: Callable[..., Any], actor_for: Callable[[str], Any], operator: Any):
+    """Factory: a case with one finding, a clause, notes; moved to `state` (default approved)."""
+    from compliance.cases.operations import add_note, transition_case
+    from compliance.cases.workflow import TransitionRequest
+    from compliance.evidence.operations import ingest_findings
+    from compliance.policies.operations import cite_clause, find_clause, sync_policies
+
+    def factory(
+        state: str = "approved", actions: tuple[str, ...] = ("takedown", "referral"), **fields
+    ) -> Ready:
+        analyst, counsel, approver = (
+            actor_for("analyst"),
+            actor_for("counsel"),
+            actor_for("counsel"),
+        )
+        sync_policies(operator, PROJECT_ROOT / "policies")
+        case = make_case(
+            owner_id=analyst.user_id,
+            summary=fields.pop("summary", INJECTION),
+            suspected_actor="Acme Distill Labs",
+            jurisdiction="US (N.D. Cal.)",
+            incident_start=datetime(2026, 10, 1, tzinfo=UTC),
+            incident_end=datetime(2026, 10, 20, tzinfo=UTC),
+            targeted_domains=["coding", "reasoning"],
+            **fields,
+        )
+        ingest_findings([finding_body()], analyst, channel="cli", into_case=case)
+        cite_clause(
+            case, analyst, find_clause("api-terms@2026-03#4.2"), "Templated extraction at scale."
+        )
+        add_note(case, counsel, PRIVILEGED, privileged=True)
+        add_note(case, analyst, f"Customer contact for {CUSTOMER_ACCOUNT} is Jane Roe.")
+        db.session.commit()
+        path = ["triage", "investigating", "legal_review", "approved"]
+        for target in path[: path.index(state) + 1] if state in path else []:
+            who = approver if target == "approved" else analyst
+            transition_case(case, target, who, TransitionRequest(reason="ok", actions=actions))
+        db.session.commit()
+        return Ready(case, counsel, approver, analyst)
+
+    return factory
+
+
+def pdf_text(data: bytes) -> list[str]:
+    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def attachments(data: bytes) -> dict[str, bytes]:
+    return {name: blobs[0] for name, blobs in PdfReader(io.BytesIO(data)).attachments.items()}

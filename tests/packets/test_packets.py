@@ -1,0 +1,247 @@
+"""Packets as counsel sends them: numbered, hashed, redacted, archived, verifiable."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from compliance.audit.models import AuditEvent
+from compliance.errors import InvalidInput, WorkflowRefused
+from compliance.evidence.models import EvidenceItem
+from compliance.extensions import db
+from compliance.packets import operations
+from compliance.packets.models import BatesGap
+from compliance.packets.signing import pdfa_identification, verify_packet_file
+from tests.packets.conftest import (
+    CUSTOMER_ACCOUNT,
+    CUSTOMER_EMAIL_DOMAIN,
+    PRIVILEGED,
+    attachments,
+    pdf_text,
+)
+
+TAKEDOWN_FIELDS = {
+    "recipient": "ModelHub Trust & Safety",
+    "offending_url": "https://models.example/acme/distilled-coder-7b",
+    "repository": "acme/distilled-coder-7b",
+    "files": "model.safetensors\nconfig.json",
+    "uploader": "acme-ml",
+}
+
+
+def _build(case, actor, packet_type, **kwargs):
+    packet = operations.request_packet(case, packet_type, actor, **kwargs)
+    db.session.commit()
+    result = operations.build_packet(packet.id)
+    assert result.packet.status == "stored", result.packet.failure_reason
+    return result.packet, result.pdf
+
+
+def _assert_bates(packet, data):
+    stamps = [
+        next(iter(reversed([w for w in text.split() if w.startswith("EVD-")])), None)
+        for text in pdf_text(data)
+    ]
+    expected = [f"EVD-{n:07d}" for n in range(packet.bates_first, packet.bates_last + 1)]
+    assert stamps == expected
+    assert packet.page_count == len(stamps)
+
+
+def test_final_takedown_and_referral(ready_case, app, tmp_path):
+    """Bates on every page, continuous across packets; hashes; redaction; PDF/A; verify."""
+    ready = ready_case()
+    takedown, takedown_pdf = _build(ready.case, ready.counsel, "takedown", fields=TAKEDOWN_FIELDS)
+    referral, referral_pdf = _build(
+        ready.case, ready.counsel, "referral", fields={"recipient": "FBI Cyber Division"}
+    )
+
+    # Bates: every page stamped, continuous, matching the registry; the next packet follows on.
+    _assert_bates(takedown, takedown_pdf)
+    _assert_bates(referral, referral_pdf)
+    assert takedown.bates_first == 1
+    assert referral.bates_first == takedown.bates_last + 1
+
+    # Archival format and embedded files.
+    for data in (takedown_pdf, referral_pdf):
+        assert pdfa_identification(data) == ("3", "B")
+    take_files, ref_files = attachments(takedown_pdf), attachments(referral_pdf)
+    assert set(take_files) == {"packet-manifest.json"}  # a public notice embeds no evidence
+    assert set(ref_files) == {"packet-manifest.json", "clusters.csv"}
+
+    # Exhibit hashes match the store, in the manifest and in the text.
+    items = db.session.scalars(
+        select(EvidenceItem).where(EvidenceItem.case_id == ready.case.id)
+    ).all()
+    record = next(i for i in items if i.role == "finding_record")
+    manifest = json.loads(ref_files["packet-manifest.json"])
+    assert manifest["packet_id"] == referral.id
+    assert manifest["bates"] == {
+        "prefix": "EVD",
+        "first": referral.bates_first,
+        "last": referral.bates_last,
+    }
+    assert [e["sha256"] for e in manifest["exhibits"]] == [record.sha256]
+    from compliance.evidence.store import blob_store
+
+    csv_item = next(i for i in items if i.name == "clusters.csv")
+    assert blob_store().check(csv_item.sha256) == "ok"
+    assert ref_files["clusters.csv"] == blob_store().get(csv_item.sha256)
+    flat = "".join("".join(pdf_text(takedown_pdf)).split())
+    assert record.sha256 in flat
+
+    # Redaction: nothing privileged anywhere; no customer data in the public notice.
+    take_text, ref_text = "\n".join(pdf_text(takedown_pdf)), "\n".join(pdf_text(referral_pdf))
+    for text in (take_text, ref_text):
+        assert "PRIVILEGED-STRATEGY" not in text
+    assert CUSTOMER_ACCOUNT not in take_text and CUSTOMER_EMAIL_DOMAIN not in take_text
+    assert CUSTOMER_ACCOUNT.encode() not in takedown_pdf
+    assert CUSTOMER_ACCOUNT in ref_text  # the referral carries full indicators
+    assert "2.3.1" not in take_text and "template_similarity" not in take_text.replace(" ", "_")
+    assert "Acme Distill Labs" in take_text and "acme/distilled-coder-7b" in take_text
+
+    # The hostile summary leaked nothing: no passwd content, no extra embedded file.
+    for data in (takedown_pdf, referral_pdf):
+        assert b"root:x:0:0" not in data and "root:" not in "".join(pdf_text(data))
+
+    # The stored PDF verifies; one altered byte does not.
+    from compliance.cli import main  # noqa: F401 - loads the command groups in order
+    from compliance.packets.cli import packet_group
+
+    runner = app.test_cli_runner()
+    good, bad = tmp_path / "good.pdf", tmp_path / "bad.pdf"
+    good.write_bytes(takedown_pdf)
+    outcome = runner.invoke(packet_group, ["verify", str(good)])
+    assert outcome.exit_code == 0 and "packet verify OK" in outcome.output, outcome.output
+    tampered = bytearray(takedown_pdf)
+    index = tampered.index(b"Frontier Lab") if b"Frontier Lab" in tampered else len(tampered) // 2
+    tampered[index] ^= 0x01
+    bad.write_bytes(bytes(tampered))
+    report = verify_packet_file(bytes(tampered))
+    assert not report.ok and "SHA-256" in report.problems[0]
+    outcome = runner.invoke(packet_group, ["verify", str(bad)])
+    assert outcome.exit_code == 1 and "MISMATCH" in outcome.output
+
+    # Identical recorded inputs give identical bytes (rebuild from the registry).
+    g = operations.gather(takedown)
+    laid_out, _bates = operations._lay_out(g, takedown)
+    assert laid_out.pages == takedown.page_count
+    assert laid_out.write(operations.attachments_for(g)) != b""
+    from compliance.packets import render
+    from compliance.packets.context import build_context
+
+    html = render.render_html("takedown", {**build_context(g), "document_created": g.built_at})
+    again = render.layout(
+        html, bates=render.Bates("EVD", takedown.bates_first), created=g.built_at
+    ).write(operations.attachments_for(g))
+    assert again == takedown_pdf
+
+    # Sending: the workflow moves to action_taken only once a final packet is marked sent.
+    from compliance.cases.operations import transition_case
+
+    with pytest.raises(WorkflowRefused):
+        transition_case(ready.case, "action_taken", ready.counsel)
+    db.session.rollback()
+    operations.mark_sent(
+        takedown,
+        ready.counsel,
+        recipient="ModelHub Trust & Safety",
+        channel="web_form",
+        sent_on=datetime.now(UTC),
+    )
+    transition_case(ready.case, "action_taken", ready.counsel)
+    db.session.commit()
+    assert ready.case.state == "action_taken"
+    actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert {"packet.requested", "packet.bates_reserved", "packet.stored", "packet.sent"} <= actions
+
+
+def test_hostile_summary_never_reaches_html(ready_case):
+    """The sanitiser strips file: images and attachment links before the renderer sees them."""
+    from compliance.packets import render
+    from compliance.packets.context import build_context
+
+    ready = ready_case(state="investigating")
+    packet = operations.request_packet(ready.case, "memo", ready.counsel, draft=True)
+    g = operations.gather(packet)
+    html = render.render_html("memo", {**build_context(g), "document_created": g.built_at})
+    assert "file:" not in html and 'rel="attachment"' not in html
+    assert PRIVILEGED in html  # the memo is where privileged notes go
+    for packet_type in ("takedown", "referral"):
+        context = build_context(
+            operations.gather(packet).__class__(**{**g.__dict__, "packet_type": packet_type})
+        )
+        assert PRIVILEGED not in render.render_html(
+            packet_type, {**context, "document_created": g.built_at}
+        )
+
+
+def test_drafts_and_rules(ready_case):
+    """Drafts any time, watermarked, unnumbered, never sent; finals need approval and action."""
+    ready = ready_case(state="investigating")
+    with pytest.raises(WorkflowRefused, match="needs the case approved"):
+        operations.request_packet(ready.case, "takedown", ready.counsel, fields=TAKEDOWN_FIELDS)
+    with pytest.raises(Exception, match="may not packet.build"):
+        operations.request_packet(ready.case, "memo", ready.analyst, draft=True)
+    packet, data = _build(ready.case, ready.counsel, "takedown", draft=True)
+    assert packet.bates_first is None and operations.counter_value("EVD") == 0
+    texts = pdf_text(data)
+    assert all("DRAFT" in text for text in texts)
+    assert not any("EVD-" in text for text in texts)
+    with pytest.raises(WorkflowRefused, match="draft"):
+        operations.mark_sent(
+            packet, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
+        )
+
+
+def test_final_rules_after_approval(ready_case):
+    ready = ready_case(actions=("takedown",))
+    with pytest.raises(WorkflowRefused, match="not among the actions approved"):
+        operations.request_packet(ready.case, "referral", ready.counsel, fields={"recipient": "x"})
+    with pytest.raises(InvalidInput):
+        operations.request_packet(ready.case, "takedown", ready.counsel, fields={"recipient": "x"})
+    memo = operations.request_packet(ready.case, "memo", ready.counsel)
+    memo.status = "stored"
+    with pytest.raises(WorkflowRefused, match="memo"):
+        operations.mark_sent(
+            memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
+        )
+
+
+def test_crashing_build_is_failed_with_gap(ready_case, monkeypatch):
+    """A build that dies after reserving its range is failed with why; the range is a gap."""
+    ready = ready_case()
+    packet = operations.request_packet(
+        ready.case, "referral", ready.counsel, fields={"recipient": "FBI"}
+    )
+    db.session.commit()
+
+    def broken_store(pdf: bytes) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(operations, "_store", broken_store)
+    result = operations.build_packet(packet.id)
+    assert result.pdf is None
+    packet = result.packet
+    assert packet.status == "failed" and "disk full" in packet.failure_reason
+    gap = db.session.scalar(select(BatesGap))
+    assert (gap.first_number, gap.last_number) == (packet.bates_first, packet.bates_last)
+    assert operations.counter_value("EVD") == packet.bates_last  # never handed out again
+    assert operations.sent_packet_types(ready.case) == set()
+
+
+def test_stale_rendering_is_failed(ready_case):
+    from datetime import timedelta
+
+    from compliance.packets.tasks import fail_stale_builds
+
+    ready = ready_case(state="investigating")
+    packet = operations.request_packet(ready.case, "memo", ready.counsel, draft=True)
+    packet.status = "rendering"
+    packet.started_at = datetime.now(UTC) - timedelta(hours=2)
+    db.session.commit()
+    assert fail_stale_builds() == [packet.id]
+    db.session.refresh(packet)
+    assert packet.status == "failed" and "worker lost" in packet.failure_reason

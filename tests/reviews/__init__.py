@@ -1,0 +1,1 @@
+"""Periodic reviews, notifications and the scheduler."""
