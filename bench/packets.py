@@ -6,7 +6,7 @@ from the database, redaction, Jinja, layout, Bates reservation, PDF/A-3b writing
 evidence, hashing and write-once storage. The reference is `weasyprint.HTML(string=html)
 .write_pdf()` of the same final HTML with the same stylesheets, measured once before and once
 after the build (the mean), after a warm-up render. Peak memory is the process's
-maximum resident set size after the build.
+maximum resident set size after the build. BENCH_PACKET_EXHIBITS overrides the exhibit count.
 """
 
 from __future__ import annotations

@@ -329,6 +329,8 @@ COMMAND_GROUPS: list[str] = [
     "compliance.policies.cli:policies_group",
     "compliance.packets.cli:packet_group",
     "compliance.intel.cli:intel_group",
+    "compliance.backup_cli:backup_command",
+    "compliance.backup_cli:restore_command",
 ]
 
 for _spec in COMMAND_GROUPS:

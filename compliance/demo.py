@@ -135,6 +135,86 @@ def load_manual_cases(echo: Echo) -> None:
         echo(f"  case {case.ref}: {case.title} ({case.state})")
 
 
+def _case_of_finding(external_id: str) -> Case | None:
+    from compliance.evidence.models import Finding
+
+    return db.session.scalar(
+        select(Case)
+        .join(Finding, Finding.case_id == Case.id)
+        .where(Finding.external_id == external_id)
+    )
+
+
+# How far each detector-made demo case has come: (finding, owner, citations, steps).
+# A step is (target state, the user who takes it, reason).
+CAMPAIGN_PROGRESS = [
+    (
+        "qf-20261018-0042",  # the Lattice sweep: hundreds of accounts, coding and maths
+        "alex.rivera@lab.example",
+        [
+            ("api-terms@2026-03#4.3", "Outputs harvested at scale to train a competing model."),
+            ("api-terms@2026-03#2.4", "212 accounts rotated to stay under per-account limits."),
+        ],
+        [
+            ("triage", "alex.rivera@lab.example", None),
+            ("investigating", "alex.rivera@lab.example", None),
+            ("legal_review", "alex.rivera@lab.example", "Evidence and clauses ready for counsel."),
+            ("approved", "casey.lindqvist@lab.example", None),
+        ],
+    ),
+    (
+        "cw-20261112-nimbus-7b",  # a canary watermark seen in a competitor's public model
+        "sam.okafor@lab.example",
+        [("api-terms@2026-03#4.3", "Canary outputs reappear in the Nimbus-7B public model.")],
+        [
+            ("triage", "sam.okafor@lab.example", None),
+            ("investigating", "sam.okafor@lab.example", None),
+            ("legal_review", "sam.okafor@lab.example", "Canary hit confirmed twice; ready."),
+        ],
+    ),
+    (
+        "ra-20261103-e17",  # account rotation to evade rate limits
+        "sam.okafor@lab.example",
+        [("api-terms@2026-03#3.2", "Keys rotated every few minutes to evade rate limits.")],
+        [
+            ("triage", "sam.okafor@lab.example", None),
+            ("investigating", "sam.okafor@lab.example", None),
+        ],
+    ),
+]
+
+DEMO_SUMMARY = (
+    "Detectors linked the accounts through shared templates, payment fingerprints and IP "
+    "ranges. The campaign swept coding and mathematics with chain-of-thought prompts, the "
+    "pattern of a distillation data harvest. See the Evidence tab for the findings and the "
+    "Clauses tab for the terms broken."
+)
+
+
+def advance_demo_cases(echo: Echo) -> None:
+    """Move the detector-made demo cases along the workflow, as a team would have."""
+    from compliance.policies.operations import cite_clause, find_clause
+
+    for external_id, owner, citations, steps in CAMPAIGN_PROGRESS:
+        case = _case_of_finding(external_id)
+        if case is None or case.state != "reported":
+            continue  # not ingested, or already advanced by an earlier run
+        owner_actor = _actor(owner)
+        cases.update_case(
+            case, owner_actor, {"owner_id": owner_actor.user_id, "summary": DEMO_SUMMARY}
+        )
+        for target, who, reason in steps:
+            if target == "legal_review":
+                for reference, note in citations:
+                    cite_clause(case, owner_actor, find_clause(reference), note)
+            request = TransitionRequest(
+                reason=reason, actions=("takedown", "referral") if target == "approved" else ()
+            )
+            cases.transition_case(case, target, _actor(who), request)
+        db.session.commit()
+        echo(f"  case {case.ref}: moved to {case.state}")
+
+
 # Each capability adds its demo step here, in dependency order.
 DEMO_STEPS: list[Callable[[Echo], None]] = [
     load_users,
@@ -142,6 +222,7 @@ DEMO_STEPS: list[Callable[[Echo], None]] = [
     load_samples,
     load_intel_samples,
     load_manual_cases,
+    advance_demo_cases,
     load_review_demo,
     build_demo_packets,
 ]

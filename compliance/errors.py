@@ -44,3 +44,10 @@ class WorkflowRefused(OperationError):
 class InvalidInput(OperationError):
     status = 422
     code = "invalid"
+
+
+class InsufficientStorage(OperationError):
+    """The evidence store could not write (disk full, read-only, I/O error): nothing was kept."""
+
+    status = 507
+    code = "insufficient_storage"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,7 +61,17 @@ def audit_export(
     export = export_audit(
         resolve_actor(as_email), fmt, parse_time(since), parse_time(until), case_ref
     )
-    Path(output).write_bytes(export.content)
+    # Write beside the target, then rename: a killed export leaves no truncated file.
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(export.content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
     state = "verified" if export.header["verification"]["ok"] else "VERIFICATION FAILED"
     click.echo(f"{export.count} events ({state}) -> {output} sha256={export.sha256}")
 

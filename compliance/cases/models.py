@@ -68,7 +68,9 @@ class Case(db.Model):
     __table_args__ = (
         Index("ix_cases_state_updated_at", "state", "updated_at"),
         Index("ix_cases_owner_id_state", "owner_id", "state"),
-        Index("ix_cases_severity", "severity"),
+        # The case list filters by severity and sorts by update; unfiltered it sorts by update.
+        Index("ix_cases_severity_updated_at", "severity", "updated_at"),
+        Index("ix_cases_updated_at", "updated_at"),
         Index("ix_cases_next_review_at", "next_review_at"),
         Index("ix_cases_created_at", "created_at"),
     )
@@ -111,6 +113,8 @@ class CaseTransition(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     from_state: Mapped[str] = mapped_column(String(20))
+    # The dashboard's "days to action" and "awaiting my approval" look transitions up by target.
+    __table_args__ = (Index("ix_case_transitions_to_state_case_id", "to_state", "case_id"),)
     to_state: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(300))
     actor_name: Mapped[str] = mapped_column(String(200))

@@ -50,6 +50,11 @@ def _collect(session: Session, flush_context: Any, instances: Any) -> None:
     )
 
 
+def mark_dirty(session: Session, case_ids: Any) -> None:
+    """Refresh these cases' documents at commit (for writers that bypass the flush hooks)."""
+    session.info.setdefault(_DIRTY_KEY, set()).update(case_ids)
+
+
 @event.listens_for(Session, "before_commit")
 def _refresh_documents(session: Session) -> None:
     session.flush()
@@ -74,9 +79,7 @@ def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, st
 
     parts: dict[int, list[list[str]]] = {}
     for case_id, title, summary, actor in session.execute(
-        select(Case.id, Case.title, Case.summary, Case.suspected_actor).where(
-            Case.id.in_(case_ids)
-        )
+        select(Case.id, Case.title, Case.summary, Case.suspected_actor).where(Case.id.in_(case_ids))
     ):
         parts[case_id] = [[title, summary or "", actor or ""], []]
     for case_id, body, privileged in session.execute(
@@ -89,7 +92,9 @@ def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, st
     for case_id, value in _subject_values(session, case_ids):
         if case_id in parts:
             parts[case_id][0].append(value)
-    return {cid: ("\n".join(public), "\n".join(private)) for cid, (public, private) in parts.items()}
+    return {
+        cid: ("\n".join(public), "\n".join(private)) for cid, (public, private) in parts.items()
+    }
 
 
 def _subject_values(session: Session, case_ids: list[int]) -> list[tuple[int, str]]:
@@ -160,9 +165,7 @@ def filter_matching(statement: Select, case_id_column: Any, query: str, privileg
         terms = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
         match = terms if privileged else "{public_text}: (" + terms + ")"
         ids = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :match")
-        return statement.where(
-            case_id_column.in_(ids.bindparams(match=match).columns(rowid=BigId))
-        )
+        return statement.where(case_id_column.in_(ids.bindparams(match=match).columns(rowid=BigId)))
     doc = CaseSearchDocument.__table__
     vector = (
         "to_tsvector('simple', public_text || ' ' || privileged_text)"
@@ -180,7 +183,7 @@ def filter_matching(statement: Select, case_id_column: Any, query: str, privileg
 
 def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:
     """A merge moves notes and subjects with bulk updates the flush hooks cannot see."""
-    db.session.info.setdefault(_DIRTY_KEY, set()).update({source.id, target.id})
+    mark_dirty(db.session(), {source.id, target.id})
     return {}
 
 

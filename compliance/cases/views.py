@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from compliance.audit.models import AuditEvent
 from compliance.auth.models import User
@@ -17,8 +19,8 @@ from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
 from compliance.cases.tabs import TABS, ordered_tabs, register_tab
 from compliance.cases.workflow import TransitionRequest, options_for
-from compliance.errors import OperationError
 from compliance.db import utcnow
+from compliance.errors import OperationError
 from compliance.extensions import db
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -80,7 +82,10 @@ def index():
         "hold": request.args.get("hold") == "1",
         "sort": request.args.get("sort") if request.args.get("sort") in SORTS else "updated",
     }
-    query = select(Case)
+    # Filters and paging run on case ids alone (covered by the indexes on the filtered and
+    # sorted columns); only the page's 25 cases are then loaded with their owners. OFFSET on
+    # full rows would read and discard every skipped case with its owner join.
+    query = select(Case.id)
     if filters["state"] in STATES:
         query = query.where(Case.state == filters["state"])
     if filters["severity"] in SEVERITIES:
@@ -97,9 +102,11 @@ def index():
         )
     page = max(request.args.get("page", 1, type=int), 1)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    cases = db.session.scalars(
+    ids = db.session.scalars(
         query.order_by(*SORTS[filters["sort"]]).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
     ).all()
+    loaded = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))}
+    cases = [loaded[case_id] for case_id in ids if case_id in loaded]
     return render_template(
         "cases/list.html",
         cases=cases,
@@ -146,8 +153,7 @@ def view(ref: str):
     if tab is None or not can(current_user, tab.permission):
         abort(404)
     context = tab.context(case, actor)
-    db.session.commit()  # a tab may record a read that matters (privileged notes viewed)
-    return render_template(
+    page = render_template(
         "cases/view.html",
         case=case,
         actor=actor,
@@ -157,6 +163,11 @@ def view(ref: str):
         transition_form=TransitionForm(),
         **context,
     )
+    # A tab may record a read that matters (privileged notes viewed). Committing after the
+    # render, not before: a commit expires every loaded row, and the template would then
+    # reload each finding, item and custody event one query at a time (N+1).
+    db.session.commit()
+    return page
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
@@ -276,6 +287,15 @@ def _overview(case: Case, actor: Any) -> dict[str, Any]:
 
 
 def _notes(case: Case, actor: Any) -> dict[str, Any]:
+    # Each note's earlier versions in one query (the template reads `note.revisions` per note),
+    # handed to the relationship so `visible_notes` reads these very objects.
+    loaded = db.session.scalars(
+        select(CaseNote)
+        .where(CaseNote.case_id == case.id)
+        .order_by(CaseNote.id)
+        .options(selectinload(CaseNote.revisions))
+    ).all()
+    set_committed_value(case, "notes", list(loaded))
     notes = operations.visible_notes(case, actor)
     operations.record_privileged_view(case, actor, notes)
     return {"notes": notes, "note_form": NoteForm()}

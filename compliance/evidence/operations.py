@@ -17,18 +17,24 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from compliance.audit.chain import diff, record
+from compliance.audit.chain import PendingEvent, diff, record, record_many
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.cases import operations as cases
-from compliance.cases import retention
+from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import utcnow
-from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from compliance.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from compliance.evidence.models import (
     CaseSubject,
     CustodyEvent,
@@ -43,6 +49,7 @@ from compliance.extensions import db
 
 _IN_CHUNK = 2000  # bind parameters per IN (...) query
 ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
+_HASH_METHOD = EvidenceItem.__table__.c.hash_method.default.arg  # the model's wording
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class _Prepared:
     finding: FindingV1
     record_bytes: bytes
     content_sha256: str
-    attachments: list[tuple[str, str, bytes]]  # name, media type, bytes
+    attachments: list[tuple[str, str, bytes, str]]  # name, media type, bytes, sha256
     subjects: list[tuple[str, str]] = field(default_factory=list)  # (type, normalised value)
 
 
@@ -92,23 +99,30 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def _prepare(index: int, raw: dict[str, Any], finding: FindingV1) -> _Prepared:
-    attachments = [(a.name, a.media_type, a.content()) for a in finding.attachments]
+def _prepare(
+    index: int, raw: dict[str, Any], finding: FindingV1, spellings: dict[tuple[str, str], str]
+) -> _Prepared:
+    attachments = []
+    for a in finding.attachments:
+        data = a.content()
+        attachments.append((a.name, a.media_type, data, hashlib.sha256(data).hexdigest()))
     # The record keeps what the detector sent, except that attachment bytes are replaced by
     # their hash: each attachment is preserved as its own evidence item.
     record_dict = dict(raw)
     if attachments:
         record_dict["attachments"] = [
-            {
-                "name": name,
-                "media_type": media_type,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-            }
-            for name, media_type, data in attachments
+            {"name": name, "media_type": media_type, "sha256": sha256, "size": len(data)}
+            for name, media_type, data, sha256 in attachments
         ]
     record_bytes = canonical_json(record_dict)
-    subjects = list(dict.fromkeys((s.type, s.normalised) for s in finding.subjects))
+    # A batch names the same accounts and prefixes again and again: normalise each once.
+    pairs = []
+    for s in finding.subjects:
+        spelling = spellings.get((s.type, s.id))
+        if spelling is None:
+            spelling = spellings[(s.type, s.id)] = s.normalised
+        pairs.append((s.type, spelling))
+    subjects = list(dict.fromkeys(pairs))
     return _Prepared(
         index=index,
         finding=finding,
@@ -124,13 +138,34 @@ def _chunks(values: list[Any], size: int = _IN_CHUNK) -> Iterable[list[Any]]:
         yield values[start : start + size]
 
 
-def _existing_findings(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Finding]:
-    found: dict[tuple[str, str], Finding] = {}
-    for chunk in _chunks(keys):
-        rows = db.session.scalars(
-            select(Finding).where(tuple_(Finding.detector_name, Finding.external_id).in_(chunk))
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    content_sha256: str
+    case_ref: str
+
+
+def _existing_findings(keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    # Columns only: a resent batch needs ids, hashes and refs, not ORM objects. Looked up by
+    # external_id alone (a plain indexed IN; SQLite plans a row-value IN of thousands of pairs
+    # poorly), keeping only the pairs asked for.
+    wanted = set(keys)
+    found: dict[tuple[str, str], _Stored] = {}
+    for chunk in _chunks(sorted({external_id for _name, external_id in wanted})):
+        rows = db.session.execute(
+            select(
+                Finding.id,
+                Finding.detector_name,
+                Finding.external_id,
+                Finding.content_sha256,
+                Case.ref,
+            )
+            .join(Case, Case.id == Finding.case_id)
+            .where(Finding.external_id.in_(chunk))
         )
-        found.update({(f.detector_name, f.external_id): f for f in rows})
+        found.update(
+            {(r[1], r[2]): _Stored(r[0], r[3], r[4]) for r in rows if (r[1], r[2]) in wanted}
+        )
     return found
 
 
@@ -140,24 +175,29 @@ def _subject_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     ids: dict[tuple[str, str], int] = {}
 
     def load(chunk: list[tuple[str, str]]) -> None:
+        # By value alone (indexed), keeping the asked-for types: see _existing_findings.
+        asked = set(chunk)
         rows = db.session.execute(
             select(Subject.id, Subject.type, Subject.value).where(
-                tuple_(Subject.type, Subject.value).in_(chunk)
+                Subject.value.in_(sorted({v for _t, v in chunk}))
             )
         )
-        ids.update({(r.type, r.value): r.id for r in rows})
+        ids.update({(r.type, r.value): r.id for r in rows if (r.type, r.value) in asked})
 
     for chunk in _chunks(wanted):
         load(chunk)
     missing = [p for p in wanted if p not in ids]
     if missing:
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # One statement with many parameter sets (compiled once, cached), in sorted order so
+        # concurrent writers take row locks in the same order.
+        statement = insert_(Subject.__table__).on_conflict_do_nothing(
+            index_elements=["type", "value"]
+        )
         now = utcnow()
         for chunk in _chunks(missing):
             db.session.execute(
-                insert(Subject)
-                .values([{"type": t, "value": v, "first_seen_at": now} for t, v in chunk])
-                .on_conflict_do_nothing(index_elements=["type", "value"])
+                statement, [{"type": t, "value": v, "first_seen_at": now} for t, v in chunk]
             )
             load(chunk)
     return ids
@@ -194,19 +234,18 @@ def _estimated_queries(finding: FindingV1) -> int | None:
 
 
 def _widen_window(
-    case: Case, actor: Actor, start: datetime, end: datetime, finding_ids: list[int]
-) -> None:
-    """Stretch the case's incident window to cover new findings (audited)."""
+    case: Case, start: datetime, end: datetime, finding_ids: list[int]
+) -> PendingEvent | None:
+    """Stretch the case's incident window to cover new findings; the event to audit it."""
     old_start, old_end = case.incident_start, case.incident_end
     new_start = min(filter(None, [old_start, start]))
     new_end = max(filter(None, [old_end, end]))
     if (new_start, new_end) == (old_start, old_end):
-        return
+        return None
     before = {"incident_start": old_start, "incident_end": old_end}
     case.incident_start, case.incident_end = new_start, new_end
-    record(
+    return PendingEvent(
         "case.incident_window_widened",
-        actor=actor,
         object_type="case",
         object_id=case.id,
         case=case,
@@ -253,6 +292,17 @@ def record_custody(
     return event
 
 
+def _put_blobs(blobs: list[bytes]) -> list[str]:
+    """Write blobs; a storage failure (disk full, I/O error) becomes a clear refusal."""
+    try:
+        return blob_store().put_many(blobs)
+    except OSError as error:
+        raise InsufficientStorage(
+            f"the evidence store could not write ({error.strerror or error}); nothing was stored",
+            details={"errno": error.errno},
+        ) from error
+
+
 def ingest_findings(
     batch: Any,
     actor: Actor,
@@ -290,7 +340,8 @@ def ingest_findings(
             f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored", details=errors
         )
 
-    prepared = [_prepare(i, batch[i], f) for i, f in enumerate(findings)]
+    spellings: dict[tuple[str, str], str] = {}
+    prepared = [_prepare(i, batch[i], f, spellings) for i, f in enumerate(findings)]
     existing = _existing_findings([p.finding.key for p in prepared])
     conflicts = [
         {
@@ -311,9 +362,7 @@ def ingest_findings(
 
     # Bytes first: if the transaction later fails, unreferenced blobs are orphans that
     # `evidence clean-orphans` removes; rows never point at bytes that are not there.
-    blob_store().put_many(
-        [blob for p in new for blob in (p.record_bytes, *(d for _n, _m, d in p.attachments))]
-    )
+    _put_blobs([blob for p in new for blob in (p.record_bytes, *(a[2] for a in p.attachments))])
 
     subject_ids = _subject_ids({pair for p in new for pair in p.subjects})
     links = _open_links(sorted(set(subject_ids.values())), into_case)
@@ -336,15 +385,15 @@ def ingest_findings(
             )
         }
 
+    # Correlation first (it may open cases), then every row of the batch goes in with one
+    # multi-row INSERT per table: building thousands of ORM objects per batch was most of the
+    # cost of ingestion. Rows that point at a finding record its position in `new` until the
+    # finding ids are known.
     now = utcnow()
-    token_or_role = actor.role or ("detector token" if actor.token_id else None)
-    outcomes: list[IngestOutcome] = []
-    for p in prepared:
+    new_links: list[tuple[int, int, int]] = []  # case id, subject id, position in `new`
+    new_flags: list[tuple[int, int, list[str], int]] = []  # case, duplicate of, shared, position
+    for position, p in enumerate(new):
         f = p.finding
-        if f.key in existing:
-            stored = existing[f.key]
-            outcomes.append(IngestOutcome(p.index, stored.id, stored.case.ref, "duplicate"))
-            continue
         sids = [subject_ids[pair] for pair in p.subjects]
         candidates = {cid for sid in sids for cid in links.get(sid, ())}
         others: list[Case] = []
@@ -366,81 +415,9 @@ def ingest_findings(
             )
             case_cache[case.id] = case
             status = "created"
-
-        finding = Finding(
-            detector_name=f.detector.name,
-            detector_version=f.detector.version,
-            external_id=f.external_id,
-            kind=f.kind,
-            severity=f.severity,
-            confidence=f.confidence,
-            observed_from=f.observed_from,
-            observed_to=f.observed_to,
-            summary=f.summary,
-            metrics=f.metrics,
-            subjects=[{"type": s.type, "id": s.id} for s in f.subjects],
-            sample_prompt_count=len(f.sample_prompts),
-            content_sha256=p.content_sha256,
-            case=case,
-            ingested_by=actor.label,
-            ingested_at=now,
-        )
-        db.session.add(finding)
-        source = f"detector {f.detector.name} v{f.detector.version}"
-        blobs = [
-            ("finding_record", f"{f.external_id}.json", "application/json", p.record_bytes),
-            *(("attachment", n, m, d) for n, m, d in p.attachments),
-        ]
-        items = []
-        for role, name, media_type, data in blobs:
-            item = EvidenceItem(
-                case=case,
-                finding=finding,
-                role=role,
-                name=name,
-                description=(
-                    f"{f.kind.replace('_', ' ')} finding {f.external_id} as received"
-                    if role == "finding_record"
-                    else f"attachment of finding {f.external_id}"
-                ),
-                media_type=media_type,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size_bytes=len(data),
-                source=source,
-                collected_at=f.observed_to,
-                created_at=now,
-                created_by=actor.label,
-            )
-            db.session.add(item)
-            items.append(item)
-            window = {"from": f.observed_from, "to": f.observed_to}
-            _custody(
-                item,
-                "collected",
-                f"detector:{f.detector.name}/{f.detector.version}",
-                source,
-                "detector",
-                "automated abuse detection",
-                occurred_at=f.observed_to,
-                details={"observed": {k: v.isoformat() for k, v in window.items()}},
-            )
-            _custody(
-                item,
-                "ingested",
-                actor.label,
-                actor.name,
-                token_or_role,
-                f"preserved as evidence ({channel})",
-                occurred_at=now,
-                details={"sha256": item.sha256, "hash_method": "SHA-256, server-side"},
-            )
         for sid in sids:
             if (case.id, sid) not in linked_pairs:
-                db.session.add(
-                    CaseSubject(
-                        case_id=case.id, subject_id=sid, first_finding=finding, linked_at=now
-                    )
-                )
+                new_links.append((case.id, sid, position))
                 linked_pairs.add((case.id, sid))
                 links.setdefault(sid, set()).add(case.id)
         for other in others:
@@ -451,77 +428,242 @@ def ingest_findings(
                 for (t, v), sid in zip(p.subjects, sids, strict=True)
                 if other.id in links.get(sid, ())
             )
-            db.session.add(
-                DuplicateFlag(
-                    case_id=other.id,
-                    duplicate_of_id=case.id,
-                    finding=finding,
-                    shared_subjects=shared,
-                    created_at=now,
-                )
-            )
+            new_flags.append((other.id, case.id, shared, position))
             flagged.add((other.id, case.id))
-        outcomes.append(IngestOutcome(p.index, 0, case.ref, status))
-        p.finding_row = finding  # type: ignore[attr-defined]
-        p.case_row, p.others, p.items = case, others, items  # type: ignore[attr-defined]
-        p.status = status  # type: ignore[attr-defined]
+        p.case_row, p.others, p.status = case, others, status  # type: ignore[attr-defined]
 
-    db.session.flush()
-    # Audit after the single flush, one event per case the batch touched (not per finding):
-    # each event lists its findings with their hashes, and a 500-finding batch stays fast.
-    by_case: dict[int, list[Any]] = {}
-    for p in new:
-        by_case.setdefault(p.case_row.id, []).append(p)  # type: ignore[attr-defined]
-    for group in by_case.values():
-        case = group[0].case_row
-        attached = [p for p in group if p.status == "attached"]
-        if attached:
-            _widen_window(
-                case,
-                actor,
-                min(p.finding.observed_from for p in attached),
-                max(p.finding.observed_to for p in attached),
-                [p.finding_row.id for p in attached],
-            )
-        record(
-            "finding.ingested",
-            actor=actor,
-            object_type="case",
-            object_id=case.id,
-            case=case,
-            details={
-                "channel": channel,
-                "findings": [
-                    {
-                        "id": p.finding_row.id,
-                        "detector": p.finding_row.detector,
-                        "external_id": p.finding_row.external_id,
-                        "kind": p.finding_row.kind,
-                        "severity": p.finding_row.severity,
-                        "content_sha256": p.content_sha256,
-                        "items": [{"id": i.id, "sha256": i.sha256} for i in p.items],
-                    }
-                    for p in group
-                ],
-            },
+    finding_ids = _insert_findings(new, actor, now)
+    item_rows = _insert_items(new, finding_ids, actor, now, channel)
+    if new_links:
+        db.session.execute(
+            insert(CaseSubject.__table__),
+            [
+                {
+                    "case_id": case_id,
+                    "subject_id": sid,
+                    "first_finding_id": finding_ids[position],
+                    "linked_at": now,
+                }
+                for case_id, sid, position in new_links
+            ],
         )
-        for p in group:
-            for other in p.others:
-                record(
-                    "case.possible_duplicate_flagged",
-                    actor=actor,
-                    object_type="case",
-                    object_id=other.id,
-                    case=other,
-                    details={"duplicate_of": case.ref, "finding_id": p.finding_row.id},
+        # Core inserts bypass the flush hooks that keep case search documents current.
+        search.mark_dirty(db.session(), {case_id for case_id, _sid, _pos in new_links})
+    if new_flags:
+        db.session.execute(
+            insert(DuplicateFlag.__table__),
+            [
+                {
+                    "case_id": case_id,
+                    "duplicate_of_id": duplicate_of,
+                    "finding_id": finding_ids[position],
+                    "shared_subjects": shared,
+                    "status": "open",
+                    "created_at": now,
+                    "resolved_by": None,
+                    "resolved_at": None,
+                    "resolution_note": None,
+                }
+                for case_id, duplicate_of, shared, position in new_flags
+            ],
+        )
+
+    # Audit after the inserts, one event per case the batch touched (not per finding): each
+    # event lists its findings with their hashes and evidence items, so every finding stays
+    # traceable in the chain while a 500-finding batch writes tens of events, not hundreds.
+    # They are chained in the order below and written with one INSERT (record_many).
+    events: list[PendingEvent] = []
+    by_case: dict[int, list[int]] = {}
+    for position, p in enumerate(new):
+        by_case.setdefault(p.case_row.id, []).append(position)  # type: ignore[attr-defined]
+    for positions in by_case.values():
+        group = [new[i] for i in positions]
+        case = group[0].case_row  # type: ignore[attr-defined]
+        attached = [i for i in positions if new[i].status == "attached"]  # type: ignore[attr-defined]
+        if attached:
+            widened = _widen_window(
+                case,
+                min(new[i].finding.observed_from for i in attached),
+                max(new[i].finding.observed_to for i in attached),
+                [finding_ids[i] for i in attached],
+            )
+            if widened is not None:
+                events.append(widened)
+        events.append(
+            PendingEvent(
+                "finding.ingested",
+                object_type="case",
+                object_id=case.id,
+                case=case,
+                details={
+                    "channel": channel,
+                    "findings": [
+                        {
+                            "id": finding_ids[i],
+                            "detector": f"{new[i].finding.detector.name} "
+                            f"v{new[i].finding.detector.version}",
+                            "external_id": new[i].finding.external_id,
+                            "kind": new[i].finding.kind,
+                            "severity": new[i].finding.severity,
+                            "content_sha256": new[i].content_sha256,
+                            "items": [
+                                {"id": item_id, "sha256": sha} for item_id, sha in item_rows[i]
+                            ],
+                        }
+                        for i in positions
+                    ],
+                },
+            )
+        )
+        for i in positions:
+            for other in new[i].others:  # type: ignore[attr-defined]
+                events.append(
+                    PendingEvent(
+                        "case.possible_duplicate_flagged",
+                        object_type="case",
+                        object_id=other.id,
+                        case=other,
+                        details={"duplicate_of": case.ref, "finding_id": finding_ids[i]},
+                    )
                 )
-    by_index = {p.index: p.finding_row.id for p in new}  # type: ignore[attr-defined]
-    return [
-        IngestOutcome(o.index, by_index[o.index], o.case_ref, o.status)
-        if o.status != "duplicate"
-        else o
-        for o in outcomes
+    record_many(events, actor=actor)
+    by_index = {p.index: (finding_ids[i], p) for i, p in enumerate(new)}
+    outcomes = []
+    for p in prepared:
+        if p.finding.key in existing:
+            stored = existing[p.finding.key]
+            outcomes.append(IngestOutcome(p.index, stored.id, stored.case_ref, "duplicate"))
+        else:
+            finding_id, row = by_index[p.index]
+            outcomes.append(
+                IngestOutcome(p.index, finding_id, row.case_row.ref, row.status)  # type: ignore[attr-defined]
+            )
+    return outcomes
+
+
+def _insert_findings(new: list[_Prepared], actor: Actor, now: datetime) -> list[int]:
+    """One multi-row INSERT for the batch's findings; their ids in the order of `new`."""
+    if not new:
+        return []
+    rows = [
+        {
+            "detector_name": p.finding.detector.name,
+            "detector_version": p.finding.detector.version,
+            "external_id": p.finding.external_id,
+            "kind": p.finding.kind,
+            "severity": p.finding.severity,
+            "confidence": p.finding.confidence,
+            "observed_from": p.finding.observed_from,
+            "observed_to": p.finding.observed_to,
+            "summary": p.finding.summary,
+            "metrics": p.finding.metrics,
+            "subjects": [{"type": s.type, "id": s.id} for s in p.finding.subjects],
+            "sample_prompt_count": len(p.finding.sample_prompts),
+            "content_sha256": p.content_sha256,
+            "case_id": p.case_row.id,  # type: ignore[attr-defined]
+            "ingested_by": actor.label,
+            "ingested_at": now,
+        }
+        for p in new
     ]
+    table = Finding.__table__
+    # sort_by_parameter_order: the returned ids line up with `rows` on every backend.
+    result = db.session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars())
+
+
+def _insert_items(
+    new: list[_Prepared], finding_ids: list[int], actor: Actor, now: datetime, channel: str
+) -> list[list[tuple[int, str]]]:
+    """Evidence items (the record and each attachment) and their two custody events each.
+
+    Returns, per finding of `new`, its items as (id, sha256) for the audit event.
+    """
+    items: list[dict[str, Any]] = []
+    owner: list[int] = []  # position in `new` of each item
+    for position, p in enumerate(new):
+        f = p.finding
+        source = f"detector {f.detector.name} v{f.detector.version}"
+        blobs = [
+            (
+                "finding_record",
+                f"{f.external_id}.json",
+                "application/json",
+                len(p.record_bytes),
+                p.content_sha256,
+            ),
+            *(("attachment", n, m, len(d), sha) for n, m, d, sha in p.attachments),
+        ]
+        for role, name, media_type, size, sha256 in blobs:
+            items.append(
+                {
+                    "case_id": p.case_row.id,  # type: ignore[attr-defined]
+                    "finding_id": finding_ids[position],
+                    "role": role,
+                    "name": name,
+                    "description": (
+                        f"{f.kind.replace('_', ' ')} finding {f.external_id} as received"
+                        if role == "finding_record"
+                        else f"attachment of finding {f.external_id}"
+                    ),
+                    "media_type": media_type,
+                    "sha256": sha256,
+                    "size_bytes": size,
+                    "source": source,
+                    "hash_method": _HASH_METHOD,
+                    "collected_at": f.observed_to,
+                    "created_at": now,
+                    "created_by": actor.label,
+                    "supersedes_id": None,
+                    "supersede_reason": None,
+                }
+            )
+            owner.append(position)
+    per_finding: list[list[tuple[int, str]]] = [[] for _ in new]
+    if not items:
+        return per_finding
+    table = EvidenceItem.__table__
+    item_ids = list(
+        db.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), items
+        ).scalars()
+    )
+    token_or_role = actor.role or ("detector token" if actor.token_id else None)
+    custody: list[dict[str, Any]] = []
+    for item_id, item, position in zip(item_ids, items, owner, strict=True):
+        per_finding[position].append((item_id, item["sha256"]))
+        f = new[position].finding
+        observed = {"from": f.observed_from.isoformat(), "to": f.observed_to.isoformat()}
+        # Two links per item, in this order (ids ascend with the list): the detector
+        # collected it, then this actor preserved it.
+        custody.append(
+            {
+                "item_id": item_id,
+                "action": "collected",
+                "actor": f"detector:{f.detector.name}/{f.detector.version}",
+                "actor_name": item["source"],
+                "actor_role": "detector",
+                "occurred_at": f.observed_to,
+                "purpose": "automated abuse detection",
+                "details": {"observed": observed},
+            }
+        )
+        custody.append(
+            {
+                "item_id": item_id,
+                "action": "ingested",
+                "actor": actor.label,
+                "actor_name": actor.name,
+                "actor_role": token_or_role,
+                "occurred_at": now,
+                "purpose": f"preserved as evidence ({channel})",
+                "details": {"sha256": item["sha256"], "hash_method": "SHA-256, server-side"},
+            }
+        )
+    db.session.execute(insert(CustodyEvent.__table__), custody)
+    return per_finding
 
 
 def record_rejected_batch(
@@ -584,7 +726,7 @@ def add_evidence_file(
             errors["reason"] = "a correction needs a reason"
     if errors:
         raise InvalidInput("the evidence file was not added", details=errors)
-    sha256, _created = blob_store().put(data)
+    (sha256,) = _put_blobs([data])
     now = utcnow()
     item = EvidenceItem(
         case=case,

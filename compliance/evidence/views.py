@@ -6,7 +6,16 @@ import contextlib
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -24,28 +33,68 @@ from compliance.extensions import db
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
 PREVIEW_BYTES = 64 * 1024
+TAB_PAGE = 50  # findings (and files) per page of a case's Evidence tab
 
 
 def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
+    # A campaign case gathers hundreds of findings: the tab shows them a page at a time
+    # (newest first), with the files of the same page, so its cost does not grow with them.
+    page = max(request.args.get("page", 1, type=int), 1)
+    offset = (page - 1) * TAB_PAGE
     findings = db.session.scalars(
         select(Finding)
         .where(Finding.case_id == case.id)
         .order_by(Finding.observed_to.desc(), Finding.id.desc())
+        .limit(TAB_PAGE)
+        .offset(offset)
     ).all()
     items = db.session.scalars(
         select(EvidenceItem)
         .where(EvidenceItem.case_id == case.id)
         .options(selectinload(EvidenceItem.custody))
         .order_by(EvidenceItem.id)
+        .limit(TAB_PAGE)
+        .offset(offset)
     ).all()
+    finding_ids = [f.id for f in findings]
+    own = (
+        db.session.scalars(
+            select(EvidenceItem)
+            .where(EvidenceItem.finding_id.in_(finding_ids))
+            .order_by(EvidenceItem.id)
+        ).all()
+        if finding_ids
+        else []
+    )
+    totals = db.session.execute(
+        select(
+            select(func.count())
+            .where(Finding.case_id == case.id)
+            .scalar_subquery()
+            .label("findings"),
+            select(func.count())
+            .where(EvidenceItem.case_id == case.id)
+            .scalar_subquery()
+            .label("items"),
+        )
+    ).one()
     form = UploadForm()
     form.supersedes.choices = [(0, "— nothing: a new item —")] + [
-        (i.id, f"#{i.id} {i.name}") for i in items
+        (item_id, f"#{item_id} {name}")
+        for item_id, name in db.session.execute(
+            select(EvidenceItem.id, EvidenceItem.name)
+            .where(EvidenceItem.case_id == case.id)
+            .order_by(EvidenceItem.id)
+        )
     ]
     return {
         "findings": findings,
         "items": items,
-        "items_by_finding": _group(items),
+        "findings_total": totals.findings,
+        "items_total": totals.items,
+        "evidence_page": page,
+        "evidence_pages": max(-(-max(totals.findings, totals.items) // TAB_PAGE), 1),
+        "items_by_finding": _group(own),
         "superseded": operations.superseded_ids([i.id for i in items]),
         "subjects": operations.case_subjects(case),
         "flags": operations.duplicate_flags(case),

@@ -57,6 +57,8 @@ class ReviewSchedule(db.Model):
         # The due pass and the review lists both walk open rows in due order.
         Index("ix_review_schedules_status_due_at", "status", "due_at"),
         Index("ix_review_schedules_case_id", "case_id"),
+        # Hold and policy reviews are listed by kind (counsel's and admins' queues).
+        Index("ix_review_schedules_kind_due_at", "kind", "due_at"),
     )
 
     @property

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -669,14 +669,18 @@ def open_reviews(until: datetime, user: User | None = None) -> list[ReviewSchedu
     query = select(ReviewSchedule).where(
         ReviewSchedule.status != "done", ReviewSchedule.due_at <= until
     )
-    if user is not None:
-        mine = [and_(ReviewSchedule.kind == "case", Case.owner_id == user.id)]
-        if can(user, "hold.manage"):
-            mine.append(ReviewSchedule.kind == "hold")
-        if can(user, "policy.review"):
-            mine.append(ReviewSchedule.kind == "policy")
-        query = query.outerjoin(Case, Case.id == ReviewSchedule.case_id).where(or_(*mine))
-    return list(db.session.scalars(query.order_by(ReviewSchedule.due_at, ReviewSchedule.id)))
+    order = (ReviewSchedule.due_at, ReviewSchedule.id)
+    if user is None:
+        return list(db.session.scalars(query.order_by(*order)))
+    # One query per kind, merged by due date: an OR across the case owner and the kind would
+    # walk every open schedule of the team (all cases' rows) to find one person's.
+    my_cases = select(Case.id).where(Case.owner_id == user.id)
+    parts = [query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(my_cases))]
+    kinds = [k for k, p in (("hold", "hold.manage"), ("policy", "policy.review")) if can(user, p)]
+    if kinds:
+        parts.append(query.where(ReviewSchedule.kind.in_(kinds)))
+    rows = [row for part in parts for row in db.session.scalars(part)]
+    return sorted(rows, key=lambda row: (row.due_at, row.id))
 
 
 def my_reviews(user: User, now: datetime, horizon_days: int = 30) -> ReviewLists:

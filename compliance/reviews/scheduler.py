@@ -58,7 +58,7 @@ class JobSpec:
 
 
 def job_specs() -> list[JobSpec]:
-    """The jobs of this installation; jobs for capabilities not yet present are left out."""
+    """The jobs of this installation, with fixed ids (a restart replaces, never duplicates)."""
     utc = "UTC"
     specs = [
         JobSpec(
@@ -86,25 +86,25 @@ def job_specs() -> list[JobSpec]:
             6 * HOUR,
             "Verify the audit chain and export a checkpoint",
         ),
+        JobSpec(
+            "evidence-nightly",
+            CronTrigger(hour=2, minute=30, timezone=utc),
+            6 * HOUR,
+            "Re-verify evidence blobs",
+        ),
+        JobSpec(
+            "packets-queued",
+            IntervalTrigger(seconds=20, timezone=utc),
+            HOUR,
+            "Build queued packets",
+        ),
+        JobSpec(
+            "intel-rematch",
+            IntervalTrigger(hours=1, timezone=utc),
+            6 * HOUR,
+            "Match kept intel bundles against new subjects",
+        ),
     ]
-    if tasks.module_available("compliance.evidence.operations"):
-        specs.append(
-            JobSpec(
-                "evidence-nightly",
-                CronTrigger(hour=2, minute=30, timezone=utc),
-                6 * HOUR,
-                "Re-verify evidence blobs",
-            )
-        )
-    if tasks.module_available("compliance.packets.tasks"):
-        specs.append(
-            JobSpec(
-                "packets-queued",
-                IntervalTrigger(seconds=20, timezone=utc),
-                HOUR,
-                "Build queued packets",
-            )
-        )
     return specs
 
 

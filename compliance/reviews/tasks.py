@@ -9,7 +9,6 @@ re-run redoes only the rest (unique constraints make a redo harmless).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
 import traceback
@@ -47,14 +46,6 @@ def _app() -> Flask:
 
         _bound_app = create_app()
     return _bound_app
-
-
-def module_available(name: str) -> bool:
-    """True when another capability's module exists (jobs for it are added only then)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 # ---------------------------------------------------------------- review jobs
@@ -146,22 +137,16 @@ def send_outbox(now: datetime | None = None) -> Summary:
 def audit_chain_nightly(now: datetime | None = None) -> Summary:
     """Verify the whole audit chain (the result is audited), then sign and export a
     chain-head checkpoint outside the database. A broken chain fails the job, loudly."""
+    from compliance.audit import checkpoints
+
     actor = Actor.system("audit-nightly")
-    if not module_available("compliance.audit.checkpoints"):
-        from compliance.audit.chain import verify_chain
-
-        report = verify_chain()
-        summary: Summary = {"events": report.count, "head_seq": report.head_seq}
-    else:
-        from compliance.audit import checkpoints
-
-        report = checkpoints.run_verification(actor)
+    report = checkpoints.run_verification(actor)
+    db.session.commit()
+    summary: Summary = {"events": report.count, "head_seq": report.head_seq}
+    if report.ok:
+        checkpoint = checkpoints.write_checkpoint(actor)
         db.session.commit()
-        summary = {"events": report.count, "head_seq": report.head_seq}
-        if report.ok:
-            checkpoint = checkpoints.write_checkpoint(actor)
-            db.session.commit()
-            summary["checkpoint"] = checkpoint.file_name
+        summary["checkpoint"] = checkpoint.file_name
     if not report.ok:
         raise RuntimeError(f"audit chain broken at seq={report.bad_seq}: {report.problem}")
     return summary
@@ -188,6 +173,13 @@ def packets_queued(now: datetime | None = None) -> Summary:
     return {"built": [f"{r.packet.id}:{r.packet.status}" for r in results]}
 
 
+def intel_rematch(now: datetime | None = None) -> Summary:
+    """Match kept industry-intel bundles against subjects that arrived since."""
+    from compliance.intel.tasks import rematch_intel
+
+    return rematch_intel(now)
+
+
 JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "reviews-due": reviews_due,
     "reviews-escalate": reviews_escalate,
@@ -196,6 +188,7 @@ JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "audit-nightly": audit_chain_nightly,
     "evidence-nightly": evidence_nightly,
     "packets-queued": packets_queued,
+    "intel-rematch": intel_rematch,
 }
 
 

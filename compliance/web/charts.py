@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import statistics
+import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pygal
 from pygal.style import Style
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, aliased
 
 from compliance.cases.models import OPEN_STATES, STATES, Case, CaseTransition
 from compliance.extensions import db
@@ -55,8 +57,32 @@ def new_cases_per_week_svg(now: datetime, weeks: int = 12) -> str:
     return chart.render(is_unicode=True)
 
 
+# The median reads every case that ever reached action_taken: its cost grows with the whole
+# history, and the dashboard shows it on every visit. A process keeps it for a minute per
+# database; any case or transition this process writes drops it at once.
+FIGURE_TTL_SECONDS = 60.0
+_figure_cache: dict[str, tuple[float, float | None]] = {}
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_figures(session: Session, flush_context: Any) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, Case | CaseTransition) for obj in changed):
+        _figure_cache.clear()
+
+
 def median_days_to_action() -> float | None:
-    """Median days from a case's creation to its first move to action_taken."""
+    """Median days from a case's creation to its first move to action_taken (cached briefly)."""
+    key = db.engine.url.render_as_string(hide_password=True)
+    cached = _figure_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < FIGURE_TTL_SECONDS:
+        return cached[1]
+    value = _median_days_to_action()
+    _figure_cache[key] = (time.monotonic(), value)
+    return value
+
+
+def _median_days_to_action() -> float | None:
     first_action = (
         select(CaseTransition.case_id, func.min(CaseTransition.occurred_at).label("at"))
         .where(CaseTransition.to_state == "action_taken")

@@ -217,8 +217,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_cases_next_review_at', ['next_review_at'], unique=False)
         batch_op.create_index('ix_cases_owner_id_state', ['owner_id', 'state'], unique=False)
-        batch_op.create_index('ix_cases_severity', ['severity'], unique=False)
+        batch_op.create_index('ix_cases_severity_updated_at', ['severity', 'updated_at'], unique=False)
         batch_op.create_index('ix_cases_state_updated_at', ['state', 'updated_at'], unique=False)
+        batch_op.create_index('ix_cases_updated_at', ['updated_at'], unique=False)
 
     op.create_table('intel_indicators',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -318,6 +319,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_transitions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_transitions_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_case_transitions_to_state_case_id', ['to_state', 'case_id'], unique=False)
 
     op.create_table('findings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -448,6 +450,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('review_schedules', schema=None) as batch_op:
         batch_op.create_index('ix_review_schedules_case_id', ['case_id'], unique=False)
+        batch_op.create_index('ix_review_schedules_kind_due_at', ['kind', 'due_at'], unique=False)
         batch_op.create_index('ix_review_schedules_status_due_at', ['status', 'due_at'], unique=False)
 
     op.create_table('reviews',
@@ -681,6 +684,7 @@ def downgrade() -> None:
     op.drop_table('reviews')
     with op.batch_alter_table('review_schedules', schema=None) as batch_op:
         batch_op.drop_index('ix_review_schedules_status_due_at')
+        batch_op.drop_index('ix_review_schedules_kind_due_at')
         batch_op.drop_index('ix_review_schedules_case_id')
 
     op.drop_table('review_schedules')
@@ -705,6 +709,7 @@ def downgrade() -> None:
 
     op.drop_table('findings')
     with op.batch_alter_table('case_transitions', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_transitions_to_state_case_id')
         batch_op.drop_index(batch_op.f('ix_case_transitions_case_id'))
 
     op.drop_table('case_transitions')
@@ -728,8 +733,9 @@ def downgrade() -> None:
 
     op.drop_table('intel_indicators')
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_updated_at')
         batch_op.drop_index('ix_cases_state_updated_at')
-        batch_op.drop_index('ix_cases_severity')
+        batch_op.drop_index('ix_cases_severity_updated_at')
         batch_op.drop_index('ix_cases_owner_id_state')
         batch_op.drop_index('ix_cases_next_review_at')
         batch_op.drop_index('ix_cases_created_at')
