@@ -1,8 +1,8 @@
 """`make bench`: run every benchmark, print one table, exit non-zero when a target is missed.
 
-    python -m bench            full run (100,000 cases; targets enforced)
-    python -m bench --quick    harness smoke test at small scale, no timing assertions
-    python -m bench --only audit,ingest
+python -m bench            full run (100,000 cases; targets enforced)
+python -m bench --quick    harness smoke test at small scale, no timing assertions
+python -m bench --only audit,ingest
 """
 
 from __future__ import annotations

@@ -27,9 +27,8 @@ def _seed(app: Any, total: int) -> None:
     """Append `total` valid events with bulk Core inserts (hashes from the canonical functions)."""
     from sqlalchemy import func, select
 
-    from compliance.audit.chain import format_time
+    from compliance.audit.chain import format_time, stored_row
     from compliance.audit.models import AuditEvent
-    from compliance.audit.chain import stored_row
     from compliance.audit.verify_export import GENESIS_HASH
     from compliance.extensions import db
 

@@ -160,12 +160,12 @@ def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) ->
                         "finding_id": finding_id,
                         "role": "finding_record",
                         "name": f"{f['external_id']}.json",
-                        "description": "",
+                        "description": f"query fingerprint finding {f['external_id']} as received",
                         "media_type": "application/json",
                         "sha256": hashlib.sha256(f["external_id"].encode()).hexdigest(),
                         "size_bytes": 1000,
                         "source": "bench",
-                        "hash_method": "SHA-256",
+                        "hash_method": "SHA-256 computed server-side",
                         "collected_at": now,
                         "created_at": now,
                         "created_by": "bench",
@@ -173,6 +173,7 @@ def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) ->
                 )
                 next_item += 1
             conn.execute(insert(EvidenceItem), items)
+            # The API's custody rows carry a role and JSON details: so do these.
             conn.execute(
                 insert(CustodyEvent),
                 [
@@ -181,8 +182,10 @@ def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) ->
                         "action": action,
                         "actor": "bench",
                         "actor_name": "bench",
+                        "actor_role": "detector token",
                         "purpose": "bench",
                         "occurred_at": now,
+                        "details": {"sha256": item["sha256"], "hash_method": "SHA-256"},
                     }
                     for item in items
                     for action in ("collected", "ingested")

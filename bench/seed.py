@@ -260,7 +260,10 @@ def _prepare(url: str, instance: Path) -> tuple[Any, str, list[int]]:
             db.session.flush()
             ids.append(user.id)
         db.session.commit()
-        head = db.session.execute(db.text("SELECT MAX(seq) FROM audit_events")).scalar() or 0
+        # Creating the users wrote audit events: the seeded chain continues from their head.
+        head = db.session.execute(
+            db.text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        ).first()
         db.session.remove()
         db.engine.dispose()
     return app, email, [*ids, head]
@@ -285,7 +288,8 @@ def seed(
     )
     instance.mkdir(parents=True, exist_ok=True)
     _app, email, ids = _prepare(database_url, instance)
-    counsel_id, analyst_id, _auditor_id, audit_head = ids
+    counsel_id, analyst_id, _auditor_id, head_row = ids
+    audit_head, audit_head_hash = (head_row[0], head_row[1]) if head_row else (0, None)
     blobs = _blobs(instance / "evidence")
     rng = random.Random(rng_seed)
     sink = Sink(database_url)
@@ -601,9 +605,7 @@ def seed(
     def audit_rows() -> Iterator[tuple[Any, ...]]:
         from compliance.audit.verify_export import GENESIS_HASH
 
-        prev = GENESIS_HASH
-        if audit_head:
-            prev = _audit_head_hash(database_url, audit_head)
+        prev = audit_head_hash or GENESIS_HASH
         start = NOW - timedelta(days=365)
         step = timedelta(days=365) / max(scale.audit_events, 1)
         for offset in range(1, scale.audit_events + 1):
@@ -819,17 +821,6 @@ def seed(
         audit_events=scale.audit_events,
         seconds=elapsed,
     )
-
-
-def _audit_head_hash(url: str, seq: int) -> str:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        value = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": seq})
-        result = value.scalar_one()
-    engine.dispose()
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ from alembic.config import Config
 
 from compliance import PROJECT_ROOT
 
-
 # Tables owned by libraries, not by our models (APScheduler's job store).
 EXTERNAL_TABLES = {"apscheduler_jobs"}
 # Full-text search structures written by hand in the migration (SQLite FTS5 and its shadow

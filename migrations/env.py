@@ -12,6 +12,7 @@ from compliance.migrate import include_name
 config = context.config
 target_metadata = Base.metadata
 
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),

@@ -115,8 +115,9 @@ class CommittingClient(FlaskClient):
     """A test client that first commits the test's own session.
 
     Tests arrange data in their session, then act through requests (each request has its own
-    app context and session). Committing first makes the arrangement visible and ends the test session's
-    read snapshot, so its next write does not collide with what the request wrote (SQLite).
+    app context and session). Committing first makes the arrangement visible and ends the
+    test session's read snapshot, so its next write does not collide with what the request
+    wrote (SQLite).
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:

@@ -31,14 +31,26 @@ def cli_env(app, app_config, tmp_path) -> dict[str, str]:
 
 def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN), *args], input=stdin, env=env, capture_output=True, text=True, timeout=120,
+        [str(BIN), *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd="/",  # works from any directory
     )
 
 
 def test_users_create_reads_the_password_from_stdin(app, cli_env):
-    result = run(cli_env, "users", "create", "pat@lab.example", "--role", "counsel",
-                 stdin="a long enough password\n")
+    result = run(
+        cli_env,
+        "users",
+        "create",
+        "pat@lab.example",
+        "--role",
+        "counsel",
+        stdin="a long enough password\n",
+    )
     assert result.returncode == 0, result.stderr
     user = db.session.scalar(select(User).where(User.email == "pat@lab.example"))
     assert user.role == "counsel" and user.check_password("a long enough password")
@@ -47,8 +59,15 @@ def test_users_create_reads_the_password_from_stdin(app, cli_env):
 
 
 def test_failures_exit_non_zero_with_one_line(app, cli_env):
-    result = run(cli_env, "users", "create", "not-an-email", "--role", "analyst",
-                 stdin="a long enough password\n")
+    result = run(
+        cli_env,
+        "users",
+        "create",
+        "not-an-email",
+        "--role",
+        "analyst",
+        stdin="a long enough password\n",
+    )
     assert result.returncode != 0
     assert "not an e-mail address" in result.stderr
 

@@ -51,7 +51,9 @@ def _read_batch() -> tuple[Any, int | None]:
         raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes") from error
     try:
         batch = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError as error:  # nesting deeper than the parser's stack
+        raise MalformedJSON("the body is not valid JSON: nested too deeply") from error
+    except ValueError as error:  # JSONDecodeError, bad UTF-8, an integer with >4300 digits
         raise MalformedJSON(f"the body is not valid JSON: {error}") from error
     return batch, len(batch) if isinstance(batch, list) else 1
 

@@ -272,27 +272,27 @@ def verify_chain(session: Session | None = None, batch: int = 20000) -> ChainRep
     payload says (a column edited to hide or misattribute an event is caught too).
     """
     session = session or db.session()
-    c = AuditEvent.__table__.c
-    query = select(
-        c.seq,
-        c.prev_hash,
-        c.payload,
-        c.hash,
-        c.action,
-        c.actor,
-        c.case_id,
-        c.case_ref,
-        c.object_id,
-        c.object_type,
-        _time_text(session),
-        c.request_id,
-    ).order_by(c.seq)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    when_sql = (
+        """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        if postgres
+        else "replace(occurred_at, ' ', 'T') || 'Z'"
+    )
+    # Plain DB-API rows: at a million events the ORM's row objects would cost more than the
+    # hashing itself. Keyset batches keep memory flat on both databases.
+    sql = (
+        "SELECT seq, prev_hash, payload, hash, action, actor, case_id, case_ref, object_id, "
+        f"object_type, {when_sql}, request_id FROM audit_events "
+        f"WHERE seq > {'%s' if postgres else '?'} ORDER BY seq LIMIT {int(batch)}"
+    )
+    cursor = session.connection().connection.cursor()
     sha256 = hashlib.sha256
     quoted = _quoted
     expected_seq, last_hash, count = 1, GENESIS_HASH, 0
     last = 0
     while True:
-        rows = session.execute(query.where(c.seq > last).limit(batch)).all()
+        cursor.execute(sql, (last,))
+        rows = cursor.fetchall()
         if not rows:
             break
         for seq, prev, payload, digest, action, actor, case_id, ref, oid, otype, when, rid in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from compliance.cases.workflow import TransitionRequest, options_for
 from compliance.db import utcnow
 from compliance.errors import OperationError
 from compliance.extensions import db
+from compliance.web import format_when
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 PER_PAGE = 25
@@ -301,8 +303,60 @@ def _notes(case: Case, actor: Any) -> dict[str, Any]:
     return {"notes": notes, "note_form": NoteForm()}
 
 
-def _history(case: Case, actor: Any) -> dict[str, Any]:
-    return {"transitions": case.transitions}
+@dataclass(frozen=True)
+class Moment:
+    """One entry of the case timeline."""
+
+    when: datetime
+    kind: str  # finding, transition, review, packet
+    title: str
+    detail: str = ""
+
+
+def _timeline(case: Case, actor: Any) -> dict[str, Any]:
+    """Findings, workflow steps, reviews and packets on one time axis, newest last."""
+    from compliance.evidence.models import Finding
+    from compliance.packets.models import Packet
+    from compliance.packets.timeline import Mark, Span, timeline_svg
+    from compliance.reviews.models import Review
+
+    findings = db.session.scalars(
+        select(Finding).where(Finding.case_id == case.id).order_by(Finding.observed_from)
+    ).all()
+    reviews = db.session.scalars(
+        select(Review).where(Review.case_id == case.id).order_by(Review.reviewed_at)
+    ).all()
+    packets = db.session.scalars(
+        select(Packet).where(Packet.case_id == case.id).order_by(Packet.requested_at)
+    ).all()
+    moments = [Moment(case.created_at, "opened", "Case opened", case.created_by)]
+    moments += [
+        Moment(
+            f.observed_to,
+            "finding",
+            f"{f.kind.replace('_', ' ')} finding by {f.detector_name} {f.detector_version}",
+            f"observed {format_when(f.observed_from)} → {format_when(f.observed_to)}",
+        )
+        for f in findings
+    ]
+    moments += [
+        Moment(t.occurred_at, "transition", f"{t.from_state} → {t.to_state}", t.reason or "")
+        for t in case.transitions
+    ]
+    moments += [
+        Moment(r.reviewed_at, "review", f"Review: {r.outcome.replace('_', ' ')}", r.reviewer_name)
+        for r in reviews
+    ]
+    for p in packets:
+        kind = f"{'draft ' if p.draft else ''}{p.packet_type} packet"
+        moments.append(Moment(p.requested_at, "packet", f"{kind} requested", p.status))
+        if p.sent_on is not None:
+            moments.append(Moment(p.sent_on, "packet", f"{kind} sent", p.sent_to or ""))
+    moments.sort(key=lambda m: m.when)
+    spans = [Span(f"{f.detector_name}", f.observed_from, f.observed_to) for f in findings]
+    marks = [Mark(m.when, m.title) for m in moments if m.kind in ("transition", "packet")]
+    chart = timeline_svg(spans, marks, f"Timeline of {case.ref}") if spans or marks else ""
+    return {"moments": moments, "chart": chart}
 
 
 def _audit(case: Case, actor: Any) -> dict[str, Any]:
@@ -317,5 +371,5 @@ def _audit(case: Case, actor: Any) -> dict[str, Any]:
 
 register_tab("overview", "Overview", 10, _overview)
 register_tab("notes", "Notes", 70, _notes)
-register_tab("history", "History", 80, _history)
+register_tab("timeline", "Timeline", 80, _timeline)
 register_tab("audit", "Audit", 90, _audit)

@@ -201,3 +201,9 @@ class DuplicateFlag(db.Model):
         Index("ix_case_duplicate_flags_duplicate_of_id", "duplicate_of_id"),
         Index("ix_case_duplicate_flags_status", "status"),
     )
+
+
+# Every column naming a blob in the evidence store. Capabilities that keep their own files
+# there (packet PDFs, intel bundles) add theirs, so that `evidence verify` re-hashes them too
+# and orphan cleanup never mistakes them for leftovers of an interrupted write.
+BLOB_REFERENCES: list[Any] = [EvidenceItem.sha256]

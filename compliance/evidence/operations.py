@@ -36,6 +36,7 @@ from compliance.errors import (
     PermissionDenied,
 )
 from compliance.evidence.models import (
+    BLOB_REFERENCES,
     CaseSubject,
     CustodyEvent,
     DuplicateFlag,
@@ -841,7 +842,7 @@ class VerifyReport:
 
 
 def verify_evidence(actor: Actor, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Re-hash every stored blob that evidence refers to; audit and record custody of the result.
+    """Re-hash every blob the system refers to; audit, and record custody for evidence items.
 
     The scheduler's job calls this with a system actor; `compliance evidence verify` with the
     operator.
@@ -873,6 +874,11 @@ def verify_evidence(actor: Actor, progress: Callable[[int], None] | None = None)
         )
         for row in rows
     )
+    # Files other capabilities keep in the store (packet PDFs, intel bundles) are checked too.
+    for column in BLOB_REFERENCES[1:]:
+        for sha in db.session.scalars(select(column).where(column.is_not(None)).distinct()):
+            if sha not in status:
+                status[sha] = store.check(sha)
     problems = sorted((sha, s) for sha, s in status.items() if s != "ok")
     record(
         "evidence.verified",
@@ -889,14 +895,13 @@ def verify_evidence(actor: Actor, progress: Callable[[int], None] | None = None)
 
 
 def find_orphans(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
-    """Blobs no evidence item refers to (left by a batch that failed after writing bytes)."""
+    """Blobs nothing refers to (left by a batch that failed after writing bytes)."""
     store = blob_store()
     on_disk = list(store.hashes())
     referenced: set[str] = set()
     for chunk in _chunks(on_disk):
-        referenced |= set(
-            db.session.scalars(select(EvidenceItem.sha256).where(EvidenceItem.sha256.in_(chunk)))
-        )
+        for column in BLOB_REFERENCES:
+            referenced |= set(db.session.scalars(select(column).where(column.in_(chunk))))
     limit = time.time() - grace_seconds
     return [
         sha for sha in on_disk if sha not in referenced and store.path(sha).stat().st_mtime < limit

@@ -162,6 +162,8 @@ class Attachment(BaseModel):
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("not valid base64") from None
+        if base64.b64encode(data).decode("ascii") != value:  # stray padding, loose bits
+            raise ValueError("not canonical base64 (standard alphabet, exact padding)")
         if len(data) > limit:
             raise ValueError(f"attachment larger than the limit of {limit} bytes")
         return value
@@ -170,12 +172,19 @@ class Attachment(BaseModel):
         return base64.b64decode(self.content_base64, validate=True)
 
 
-def _metrics_depth(value: Any, depth: int = 1) -> int:
-    if isinstance(value, dict):
-        return max([depth, *(_metrics_depth(v, depth + 1) for v in value.values())])
-    if isinstance(value, list):
-        return max([depth, *(_metrics_depth(v, depth + 1) for v in value)])
-    return depth - 1
+def _metrics_depth(value: Any, limit: int = MAX_METRICS_DEPTH) -> int:
+    """Nesting depth of containers (iterative, and stops counting just past `limit`)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class FindingV1(BaseModel):
@@ -210,11 +219,11 @@ class FindingV1(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _metrics_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _metrics_depth(value) > MAX_METRICS_DEPTH:  # first: serialising would recurse
+            raise ValueError(f"metrics nest deeper than {MAX_METRICS_DEPTH} levels")
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
         if size > MAX_METRICS_BYTES:
             raise ValueError(f"metrics take {size} bytes as JSON; the limit is {MAX_METRICS_BYTES}")
-        if _metrics_depth(value) > MAX_METRICS_DEPTH:
-            raise ValueError(f"metrics nest deeper than {MAX_METRICS_DEPTH} levels")
         return value
 
     @model_validator(mode="after")
@@ -262,6 +271,26 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(finding)"
 
 
+def _nul_paths(value: Any) -> list[str]:
+    """Dotted paths of every string (or key) holding U+0000 (iterative: any nesting depth)."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                found.append(path or "(finding)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    found.append(name)
+                stack.append((name, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}" if path else str(i), c) for i, c in enumerate(item))
+    return sorted(found)
+
+
 def validate_batch(
     items: list[Any], max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
 ) -> tuple[list[FindingV1], list[dict[str, Any]]]:
@@ -277,6 +306,13 @@ def validate_batch(
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append({"index": index, "field": "(finding)", "message": "must be an object"})
+            continue
+        nul = _nul_paths(item)
+        if nul:  # PostgreSQL cannot store U+0000 in text or JSON: refuse it on every backend
+            errors.extend(
+                {"index": index, "field": path, "message": "contains a NUL character (U+0000)"}
+                for path in nul[:20]
+            )
             continue
         try:
             finding = FindingV1.model_validate(item, context=context)

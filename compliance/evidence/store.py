@@ -70,11 +70,16 @@ class FilesystemStore:
         self.tmp = self.root / "tmp"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        if not (self.blobs / "ff").is_dir():
+            # One level of 256 shard folders, made once: creating folders on the fly cost as
+            # much as writing the blobs, and 256 folders hold millions of files comfortably.
+            for shard in range(256):
+                (self.blobs / f"{shard:02x}").mkdir(exist_ok=True)
 
     def path(self, sha256: str) -> Path:
         if not HEX64.match(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-        return self.blobs / sha256[:2] / sha256[2:4] / sha256
+        return self.blobs / sha256[:2] / sha256
 
     def put(self, data: bytes) -> tuple[str, bool]:
         sha256 = hashlib.sha256(data).hexdigest()
@@ -125,7 +130,7 @@ class FilesystemStore:
             for sha256, data in zip(hashes, blobs, strict=True):
                 if sha256 in pending:
                     continue
-                target = f"{blobs_root}/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+                target = f"{blobs_root}/{sha256[:2]}/{sha256}"
                 if os.path.exists(target):
                     continue  # write-once: an existing blob is never rewritten
                 temporary = f"{tmp_root}/{uuid.uuid4().hex}.part"
@@ -142,7 +147,7 @@ class FilesystemStore:
             _sync_file_system(self.tmp, [Path(t) for t in pending.values()])
             parents = set()
             for sha256, temporary in list(pending.items()):
-                parent = f"{blobs_root}/{sha256[:2]}/{sha256[2:4]}"
+                parent = f"{blobs_root}/{sha256[:2]}"
                 target = f"{parent}/{sha256}"
                 try:
                     moved = _move_no_replace(temporary, target)
@@ -179,7 +184,7 @@ class FilesystemStore:
         return "ok" if digest.hexdigest() == sha256 else "altered"
 
     def hashes(self) -> Iterator[str]:
-        for path in sorted(self.blobs.glob("*/*/*")):
+        for path in sorted(self.blobs.glob("*/*")):
             if HEX64.match(path.name):
                 yield path.name
 

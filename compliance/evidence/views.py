@@ -138,7 +138,7 @@ def upload(ref: str):
         if form.is_finding.data:
             try:
                 batch = json.loads(data)
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
                 raise InvalidInput(f"the finding file is not JSON ({error})") from error
             outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
             repeats = sum(o.status == "duplicate" for o in outcomes)

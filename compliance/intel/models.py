@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.cases.models import Case
 from compliance.db import BigId, utcnow
+from compliance.evidence.models import BLOB_REFERENCES
 from compliance.extensions import db
 
 # TLP 2.0 levels, from the least to the most restrictive.
@@ -134,3 +135,6 @@ class IntelMatch(db.Model):
         Index("ix_intel_matches_finding_id", "finding_id"),
         Index("ix_intel_matches_import_id", "import_id"),
     )
+
+
+BLOB_REFERENCES.extend([IntelExport.sha256, IntelImport.sha256])  # files kept in the evidence store

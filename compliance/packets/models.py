@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.cases.models import Case
 from compliance.db import BigId, utcnow
+from compliance.evidence.models import BLOB_REFERENCES
 from compliance.extensions import db
 
 PACKET_TYPES = ("takedown", "referral", "memo")
@@ -105,3 +106,6 @@ class BatesGap(db.Model):
     packet_id: Mapped[int | None] = mapped_column(ForeignKey("packets.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+BLOB_REFERENCES.extend([Packet.sha256])  # files kept in the evidence store

@@ -292,14 +292,50 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
 
 
 def _clauses(case: Case) -> list[ctx.ClauseCitation]:
-    from compliance.policies.operations import citations_for_case
+    from compliance.policies.operations import citations_for_case, incident_window
 
+    window = incident_window(case)
     return [
         ctx.ClauseCitation(
-            cite=c.citation(), heading=c.clause.heading, text=c.clause.text, note=c.note
+            cite=c.citation(),
+            heading=c.clause.heading,
+            text=c.clause.text,
+            note=c.note,
+            difference=_difference_across_versions(c.clause, window),
         )
         for c in citations_for_case(case)
     ]
+
+
+def _difference_across_versions(clause: Any, window: Any) -> str:
+    """When the conduct spans several versions of the document, say how this clause differed.
+
+    The rule (DOMAIN.md): cite the version in force during the conduct; if the conduct spans
+    several, cite each and show the difference.
+    """
+    from compliance.policies.operations import clause_change, versions_in_force
+
+    versions = versions_in_force(clause.version.document, window)
+    if len(versions) < 2:
+        return ""
+    parts = []
+    for older, newer in zip(versions, versions[1:], strict=False):
+        change = clause_change(
+            clause.number, older.clause(clause.number), newer.clause(clause.number)
+        )
+        if change.status == "unchanged":
+            parts.append(f"§{clause.number} is identical in {older.label} and {newer.label}.")
+        elif change.status == "added":
+            parts.append(f"§{clause.number} was added in {newer.label}; {older.label} had none.")
+        elif change.status == "removed":
+            parts.append(f"§{clause.number} of {older.label} was removed in {newer.label}.")
+        else:
+            old_text = " ".join((change.old.heading + ": " + change.old.text).split())
+            parts.append(
+                f"In {older.label} (in force from {older.effective_from.isoformat()}) "
+                f"§{clause.number} read: \u201c{old_text}\u201d"
+            )
+    return " ".join(parts)
 
 
 def _actions(case: Case) -> list[ctx.ActionView]:
@@ -377,10 +413,13 @@ def _ensure_counter(prefix: str) -> None:
             pass  # created concurrently: fine, it exists
 
 
-def reserve_range(prefix: str, count: int, expected_last: int) -> int | None:
+def reserve_range(
+    prefix: str, count: int, expected_last: int, *, packet: Packet | None = None
+) -> int | None:
     """Advance the counter by `count` if it still stands at `expected_last`; first number or None.
 
     Runs in the caller's transaction, which must commit promptly: the row stays locked until then.
+    The reservation is audited (for `packet` when given): Bates numbers are never spent silently.
     """
     if count < 1:
         raise ValueError("a range has at least one number")
@@ -398,7 +437,16 @@ def reserve_range(prefix: str, count: int, expected_last: int) -> int | None:
         .where(BatesCounter.prefix == prefix, BatesCounter.last_number == expected_last)
         .values(last_number=expected_last + count)
     )
-    return expected_last + 1
+    first, last = expected_last + 1, expected_last + count
+    record(
+        "packet.bates_reserved",
+        actor=Actor.system("packet-build"),
+        object_type="packet" if packet is not None else "bates_counter",
+        object_id=packet.id if packet is not None else prefix,
+        case=packet.case if packet is not None else None,
+        details={"prefix": prefix, "first": first, "last": last},
+    )
+    return first
 
 
 # ---------------------------------------------------------------- storage and signing
@@ -487,7 +535,7 @@ def build_packet(
         laid_out, bates = _lay_out(g, packet)
         if bates is not None:
             for _attempt in range(MAX_LAYOUT_ATTEMPTS):
-                first = reserve_range(bates.prefix, laid_out.pages, bates.first - 1)
+                first = reserve_range(bates.prefix, laid_out.pages, bates.first - 1, packet=packet)
                 if first is not None:
                     break
                 db.session.rollback()  # another build took those numbers: lay out again
@@ -496,19 +544,7 @@ def build_packet(
                 raise render.RenderError("could not reserve a Bates range (too much contention)")
             packet.bates_first, packet.bates_last = first, first + laid_out.pages - 1
             packet.page_count = laid_out.pages
-            record(
-                "packet.bates_reserved",
-                actor=system,
-                object_type="packet",
-                object_id=packet.id,
-                case=packet.case,
-                details={
-                    "prefix": bates.prefix,
-                    "first": packet.bates_first,
-                    "last": packet.bates_last,
-                },
-            )
-            db.session.commit()  # the range is now spent, whatever happens next
+            db.session.commit()  # the range (audited by reserve_range) is now spent
             reserved = True
             g = gather(packet)  # the manifest carries the reserved range
         pdf = laid_out.write(attachments_for(g))

@@ -357,8 +357,13 @@ def _insert_ignoring_duplicates(values: dict[str, Any]) -> int | None:
     return db.session.execute(stmt).scalar()
 
 
-def notify(row: ReviewSchedule, status: str, now: datetime) -> list[int]:
-    """Create the in-app notification (and its e-mail) for each recipient, at most once each."""
+def notify(
+    row: ReviewSchedule, status: str, now: datetime, actor: Actor | None = None
+) -> list[int]:
+    """Create the in-app notification (and its e-mail) for each recipient, at most once each.
+
+    Audited when it creates any (`actor` defaults to the notifying job's system actor).
+    """
     kind = NOTIFICATION_FOR_STATUS[status]
     title, body = _message(row, status)
     link = _link_for(row)
@@ -392,6 +397,15 @@ def notify(row: ReviewSchedule, status: str, now: datetime) -> list[int]:
             )
         )
     db.session.flush()
+    if created:
+        record(
+            "notification.created",
+            actor=actor or Actor.system("review-notifications"),
+            object_type="review_schedule",
+            object_id=row.id,
+            case=row.case,
+            details={"kind": kind, "subject": row.subject_label, "notification_ids": created},
+        )
     return created
 
 
@@ -405,7 +419,7 @@ def advance_review(row: ReviewSchedule, target: str, now: datetime, actor: Actor
         return False
     before = row.status
     row.status, row.status_changed_at = target, now
-    created = notify(row, target, now)
+    created = notify(row, target, now, actor)
     record(
         f"review.{target}",
         actor=actor,
@@ -751,19 +765,20 @@ def record_email_attempt(
         else:
             email.next_attempt_at = now + timedelta(minutes=2**email.attempts)
     db.session.flush()
-    if email.status in ("sent", "failed"):
-        record(
-            f"email.{email.status}",
-            actor=actor,
-            object_type="outbox_email",
-            object_id=email.id,
-            details={
-                "recipient": email.recipient,
-                "subject": email.subject,
-                "attempts": email.attempts,
-                "error": email.last_error,
-            },
-        )
+    retrying = email.status == "queued"
+    record(
+        "email.retry_scheduled" if retrying else f"email.{email.status}",
+        actor=actor,
+        object_type="outbox_email",
+        object_id=email.id,
+        details={
+            "recipient": email.recipient,
+            "subject": email.subject,
+            "attempts": email.attempts,
+            "error": email.last_error,
+            **({"next_attempt_at": email.next_attempt_at} if retrying else {}),
+        },
+    )
 
 
 # ---------------------------------------------------------------- cases merged away
@@ -778,6 +793,19 @@ def close_reviews_of_merged_case(source: Case, target: Case, actor: Actor) -> di
     ).all()
     for row in rows:
         _close_schedule(row)
+    had_next_review = source.next_review_at is not None
     source.next_review_at = None
     db.session.flush()
+    if rows or had_next_review:
+        record(
+            "review.cleared",
+            actor=actor,
+            object_type="case",
+            object_id=source.id,
+            case=source,
+            details={
+                "kinds": sorted({row.kind for row in rows}),
+                "reason": f"merged into {target.ref}",
+            },
+        )
     return {"review_schedules_closed": len(rows)} if rows else {}

@@ -31,7 +31,7 @@ def test_search_finds_title_summary_and_notes(app, login_as, make_case, actor_fo
 
 
 def test_search_ignores_query_syntax(app, login_as, make_case):
-    make_case(title="Quote \"test\" case")
+    make_case(title='Quote "test" case')
     _, client = login_as("analyst")
     for nasty in ('"', "AND OR NOT", "*", "title:x", "a' OR 1=1 --", "(", "NEAR(a b)"):
         assert client.get("/cases/", query_string={"q": nasty}).status_code == 200

@@ -47,7 +47,9 @@ def audit_count() -> int:
     return db.session.scalar(select(func.count()).select_from(AuditEvent))
 
 
-@pytest.mark.parametrize(("source", "transition"), PAIRS, ids=[f"{s}->{t.target}" for s, t in PAIRS])
+@pytest.mark.parametrize(
+    ("source", "transition"), PAIRS, ids=[f"{s}->{t.target}" for s, t in PAIRS]
+)
 def test_each_transition_allowed_exactly_for_its_roles(
     app, make_case, make_user, ready, source, transition
 ):

@@ -105,7 +105,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, user: Any, password: str = "correct horse battery staple") -> None:
+def sign_in(page: Any, user: Any, password: str = "correct horse battery staple") -> None:  # noqa: S107
     page.goto("/login")
     page.get_by_label("E-mail").fill(user.email)
     page.get_by_label("Password").fill(password)

@@ -38,13 +38,13 @@ FINDING = {
 
 
 def _post_finding(live_server: str, token: str) -> dict:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 (the in-process server on loopback)
         f"{live_server}/api/v1/findings",
         data=json.dumps(FINDING).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback http)
         assert response.status == 201
         return json.loads(response.read())
 

@@ -121,11 +121,11 @@ def test_a_pass_killed_half_way_neither_loses_nor_duplicates_notifications(
     real_notify = operations.notify
     calls = []
 
-    def dies_on_the_second_review(row, status, now):
+    def dies_on_the_second_review(row, status, now, actor=None):
         calls.append(row.id)
         if len(calls) == 2:
             raise SystemExit("kill -9")  # the process dies mid-job
-        return real_notify(row, status, now)
+        return real_notify(row, status, now, actor)
 
     monkeypatch.setattr(operations, "notify", dies_on_the_second_review)
     with pytest.raises(SystemExit):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from compliance.auth.operations import create_token
@@ -96,7 +95,8 @@ def test_access_matrix(app: Flask, make_user: Any, make_case: Any, operator: Any
     for role in ("analyst", "counsel", "auditor", "admin"):
         user = make_user(role)
         client = app.test_client()
-        client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
+        password = "correct horse battery staple"
+        client.post("/login", data={"email": user.email, "password": password})
         clients[role] = client
     clients["ingest_token"] = app.test_client()
 

@@ -7,24 +7,61 @@ the audit trail gains at most the one event that records the rejection.
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from compliance import create_app
+from compliance.auth.actor import Actor
+from compliance.extensions import db
+from tests.conftest import CommittingClient, _counter, _pg_execute, pg_url_for
 from tests.security.helpers import audit_actions, blob_files, row_counts
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.json"))
 
 
-@pytest.fixture
-def ingest_token(app: Any, operator: Any) -> str:
-    from compliance.auth.operations import create_token
-    from compliance.extensions import db
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def corpus_app(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Any]:
+    """One app and database per backend for the whole corpus (nothing is meant to be stored,
+    and each test compares before with after, so sharing it keeps the run short)."""
+    root = tmp_path_factory.mktemp(f"corpus-{request.param}")
+    name = None
+    if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), root / "corpus.db")
+        url = f"sqlite:///{root / 'corpus.db'}"
+    else:
+        name = f"cmp_corpus_{os.getpid()}_{next(_counter)}"
+        _pg_execute(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('pg_template')}")
+        url = pg_url_for(name)
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(root / "instance"),
+            "EVIDENCE_DIR": str(root / "evidence"),
+            "CHECKPOINT_DIR": str(root / "checkpoints"),
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "SERVER_NAME": "compliance.test",
+        }
+    )
+    app.test_client_class = CommittingClient
+    with app.app_context():
+        from compliance.auth.operations import create_token
 
-    _token, raw = create_token(operator, "corpus detector", ["ingest"])
-    db.session.commit()
-    return raw
+        _token, raw = create_token(Actor.cli_operator(), "corpus detector", ["ingest"])
+        db.session.commit()
+        app.config["CORPUS_TOKEN"] = raw
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    if name:
+        _pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_the_corpus_is_there():
@@ -32,7 +69,14 @@ def test_the_corpus_is_there():
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
-def test_nasty_body_is_refused_and_nothing_is_stored(path, app, client, ingest_token):
+def test_nasty_body_is_refused_and_nothing_is_stored(path, corpus_app):
+    with corpus_app.app_context():
+        _post_and_check(
+            path, corpus_app, corpus_app.test_client(), corpus_app.config["CORPUS_TOKEN"]
+        )
+
+
+def _post_and_check(path: Path, app: Any, client: Any, ingest_token: str) -> None:
     before_rows, before_blobs = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
     before_audit = audit_actions()
     response = client.post(

@@ -21,7 +21,8 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csrf(html: bytes) -> str:
-    return re.search(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1).decode()
+    match = re.search(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
+    return match.group(1).decode()
 
 
 def test_state_changing_forms_need_the_csrf_token(app, make_user, make_case):
@@ -91,8 +92,18 @@ NASTY = [
 @pytest.mark.parametrize("text", NASTY)
 def test_markdown_corpus_is_neutralised(text):
     html = str(render_markdown(text))
-    for forbidden in ("<script", "javascript:", "file:", "onload", "onclick", "<iframe",
-                      "<img", "<style", "data:", 'href="/'):
+    for forbidden in (
+        "<script",
+        "javascript:",
+        "file:",
+        "onload",
+        "onclick",
+        "<iframe",
+        "<img",
+        "<style",
+        "data:",
+        'href="/',
+    ):
         assert forbidden not in html.lower(), (text, html)
 
 

@@ -149,3 +149,30 @@ def test_api_lists_cases_with_a_read_token(app, client, make_case, operator):
     assert wrong_scope.status_code == 403
     bad = client.get("/api/v1/cases", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
+
+
+def test_timeline_shows_findings_steps_and_packets_in_order(app, login_as, operator):
+    from compliance.cases.operations import transition_case
+    from compliance.evidence.operations import ingest_findings
+
+    finding = {
+        "schema": "distillation-finding/v1",
+        "detector": {"name": "rate-anomaly", "version": "4.1.2"},
+        "external_id": "ra-timeline-1",
+        "kind": "rate_anomaly",
+        "observed_from": "2026-10-01T00:00:00Z",
+        "observed_to": "2026-10-03T00:00:00Z",
+        "confidence": 0.8,
+        "severity": "medium",
+        "subjects": [{"type": "api_key", "id": "sk-timeline-1"}],
+        "summary": "Machine-regular request timing from rotated keys.",
+    }
+    (outcome,) = ingest_findings([finding], operator, channel="cli")
+    case = db.session.scalar(db.select(Case).where(Case.ref == outcome.case_ref))
+    transition_case(case, "triage", operator)
+    db.session.commit()
+    _, client = login_as("analyst")
+    page = client.get(f"/cases/{case.ref}?tab=timeline").data.decode()
+    assert "<svg" in page and "rate anomaly finding by rate-anomaly 4.1.2" in page
+    listing = page[page.index('<ol class="timeline">') :]
+    assert listing.index("rate anomaly finding") < listing.index("reported → triage")

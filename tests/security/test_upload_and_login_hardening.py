@@ -1,0 +1,103 @@
+"""Web uploads have size limits with clear answers; failed sign-ins leave an audit trail."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from compliance.audit.models import AuditEvent
+from compliance.extensions import db
+from tests.security.helpers import blob_files, row_counts
+
+
+def _upload(client, ref, data: bytes, *, finding: bool = False, name: str = "shot.png"):
+    form = {"file": (io.BytesIO(data), name), "description": "screenshot of the dashboard"}
+    if finding:
+        form["is_finding"] = "y"
+    return client.post(
+        f"/cases/{ref}/evidence",
+        data=form,
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+
+
+def test_upload_larger_than_the_request_limit_is_a_clear_413(app, login_as, make_case):
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_ATTACHMENT_BYTES=16 * 1024)
+    _user, client = login_as("analyst")
+    case = make_case()
+    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    response = _upload(client, case.ref, b"x" * (128 * 1024))
+    assert response.status_code == 413
+    assert "text/html" in response.content_type and "413" in response.get_data(as_text=True)
+    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+
+
+def test_upload_over_the_file_limit_is_refused_with_the_reason(app, login_as, make_case):
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_ATTACHMENT_BYTES=16 * 1024)
+    _user, client = login_as("analyst")
+    case = make_case()
+    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    response = _upload(client, case.ref, b"x" * (32 * 1024))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Upload refused" in page and "larger than" in page
+    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+
+
+def test_hostile_upload_names_and_finding_files_are_handled(app, login_as, make_case):
+    _user, client = login_as("analyst")
+    case = make_case()
+    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    for body in (b"[" * 50000 + b"]" * 50000, b'{"a":' + b"9" * 5000 + b"}", b"\xff\xfe"):
+        response = _upload(client, case.ref, body, finding=True, name="finding.json")
+        assert response.status_code == 200 and "Upload refused" in response.get_data(as_text=True)
+    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+    stored = _upload(client, case.ref, b"PNG bytes", name="../../etc/passwd")
+    assert stored.status_code == 200
+    from compliance.evidence.models import EvidenceItem
+
+    item = db.session.scalars(select(EvidenceItem).order_by(EvidenceItem.id.desc())).first()
+    assert item.name == "passwd"  # the path is dropped: only a plain name is kept
+
+
+def test_intel_bundle_over_the_limit_is_refused(app, login_as):
+    from compliance.intel.models import IntelImport
+
+    app.config["INTEL_MAX_BUNDLE_BYTES"] = 1024
+    _user, client = login_as("counsel")
+    response = client.post(
+        "/intel/import",
+        data={"file": (io.BytesIO(b" " * 4096 + b"{}"), "bundle.json"), "source": "forum"},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert response.status_code == 200 and "Bundle refused" in response.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(IntelImport)) == 0
+
+
+def test_failed_sign_ins_are_audited_and_lock_the_account(app, make_user):
+    user = make_user("analyst")
+    client = app.test_client()
+    for _ in range(5):
+        assert (
+            client.post(
+                "/login", data={"email": user.email, "password": "Tr0ub4dor-guess"}
+            ).status_code
+            != 302
+        )
+    locked = client.post(
+        "/login", data={"email": user.email, "password": "correct horse battery staple"}
+    )
+    assert locked.status_code != 302  # the right password does not open a locked account
+    client.post("/login", data={"email": "nobody@lab.example", "password": "whatever"})
+    db.session.expire_all()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed").order_by(AuditEvent.seq)
+    ).all()
+    reasons = [e.details["reason"] for e in events]
+    assert reasons == ["wrong password"] * 5 + ["account locked", "unknown or inactive"]
+    assert [e.details.get("failed_in_a_row") for e in events[:5]] == [1, 2, 3, 4, 5]
+    assert "locked_until" in events[4].details
+    assert all(e.actor.startswith("anonymous:") for e in events)
+    assert "Tr0ub4dor" not in str([e.details for e in events])  # never the attempted password
