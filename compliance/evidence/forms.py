@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
 class UploadForm(FlaskForm):
@@ -16,7 +16,10 @@ class UploadForm(FlaskForm):
     description = TextAreaField(
         "Description (what the file is, where it came from)", validators=[Length(max=5000)]
     )
-    supersedes = SelectField("Corrects an earlier item", coerce=int, validators=[Optional()])
+    # A number, not a list of every item: a case may hold thousands of items.
+    supersedes = IntegerField(
+        "Corrects an earlier item (its #)", validators=[Optional(), NumberRange(min=1)]
+    )
     reason = StringField("Reason for the correction", validators=[Length(max=2000)])
 
 

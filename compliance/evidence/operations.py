@@ -286,10 +286,18 @@ def record_custody(
     purpose: str,
     details: dict[str, Any] | None = None,
 ) -> CustodyEvent:
-    """Add one custody event to an item (packets call this with action 'exported')."""
+    """Add one custody event to an item, and its audit event (packets: action 'exported')."""
     role = actor.role or ("detector token" if actor.token_id else None)
     event = _custody(item, action, actor.label, actor.name, role, purpose, details=details)
     db.session.flush()
+    record(
+        f"evidence.{action}",
+        actor=actor,
+        object_type="evidence_item",
+        object_id=item.id,
+        case=item.case,
+        details={"sha256": item.sha256, "purpose": purpose[:500], **(details or {})},
+    )
     return event
 
 
@@ -820,15 +828,7 @@ def download_item(item: EvidenceItem, actor: Actor, purpose: str) -> bytes:
             "run `compliance evidence verify`"
         )
     data = store.get(item.sha256)
-    record_custody(item, actor, "downloaded", purpose, details={"sha256": item.sha256})
-    record(
-        "evidence.downloaded",
-        actor=actor,
-        object_type="evidence_item",
-        object_id=item.id,
-        case=item.case,
-        details={"sha256": item.sha256, "purpose": purpose[:500]},
-    )
+    record_custody(item, actor, "downloaded", purpose)  # custody and audit, one each
     return data
 
 

@@ -33,7 +33,7 @@ from compliance.extensions import db
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
 PREVIEW_BYTES = 64 * 1024
-TAB_PAGE = 50  # findings (and files) per page of a case's Evidence tab
+TAB_PAGE = 25  # findings (and files) per page of a case's Evidence tab
 
 
 def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
@@ -79,14 +79,6 @@ def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
         )
     ).one()
     form = UploadForm()
-    form.supersedes.choices = [(0, "— nothing: a new item —")] + [
-        (item_id, f"#{item_id} {name}")
-        for item_id, name in db.session.execute(
-            select(EvidenceItem.id, EvidenceItem.name)
-            .where(EvidenceItem.case_id == case.id)
-            .order_by(EvidenceItem.id)
-        )
-    ]
     return {
         "findings": findings,
         "items": items,
@@ -123,10 +115,6 @@ def _tab(ref: str) -> Any:
 def upload(ref: str):
     case = get_case(ref)
     form = UploadForm()
-    form.supersedes.choices = [(0, "")] + [
-        (i, str(i))
-        for i in db.session.scalars(select(EvidenceItem.id).where(EvidenceItem.case_id == case.id))
-    ]
     if not form.validate_on_submit():
         problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
         flash(f"Upload refused: {problems}", "error")
