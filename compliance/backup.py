@@ -215,7 +215,7 @@ def backup(actor: Actor, directory: str | os.PathLike[str]) -> BackupReport:
     store = blob_store()
     evidence = target / "evidence"
     for sha256 in store.hashes():
-        out = evidence / "sha256" / sha256[:2] / sha256[2:4] / sha256
+        out = evidence / "sha256" / sha256[:2] / sha256
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(store.path(sha256), out)
     _copy_tree(policies_dir(current_app.config), target / "policies", "*.md")
@@ -392,7 +392,7 @@ def restore(actor: Actor, directory: str | os.PathLike[str], *, force: bool = Fa
 
     store = blob_store()
     blobs = 0
-    for path in sorted((source / "evidence" / "sha256").glob("*/*/*")):
+    for path in sorted((source / "evidence" / "sha256").glob("*/*")):
         if not HEX64.match(path.name):
             continue
         sha256, _created = store.put(path.read_bytes())

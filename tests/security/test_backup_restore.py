@@ -138,7 +138,7 @@ def test_restore_refuses_a_tampered_backup(
     _build_data(make_user, operator, actor_for)
     folder = tmp_path / "backup"
     assert run_cli(app, "backup", str(folder)).exit_code == 0
-    blob = next((folder / "evidence" / "sha256").glob("*/*/*"))
+    blob = next((folder / "evidence" / "sha256").glob("*/*"))
     blob.chmod(0o644)
     blob.write_bytes(b"forged evidence")
     (folder / "evidence" / "extra.bin").write_bytes(b"smuggled")
