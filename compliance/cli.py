@@ -64,7 +64,35 @@ def transactional(command: Callable) -> Callable:
     return wrapped
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+class ComplianceGroup(FlaskGroup):
+    """The command group; each capability's commands are loaded when a command is looked up.
+
+    Loading them lazily (not at the end of this module) lets a capability's CLI module import
+    this one for its helpers and groups, whichever of the two is imported first.
+    """
+
+    _capabilities_loaded = False
+
+    def _load_capabilities(self) -> None:
+        if ComplianceGroup._capabilities_loaded:
+            return
+        ComplianceGroup._capabilities_loaded = True
+        for spec in COMMAND_GROUPS:
+            module, attr = spec.split(":")
+            command = getattr(importlib.import_module(module), attr)
+            if command.name not in self.commands:
+                self.add_command(command)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._load_capabilities()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_capabilities()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=ComplianceGroup, create_app=create_app, add_default_commands=False)
 def main() -> None:
     """Case management against unauthorized model distillation."""
 
@@ -332,7 +360,3 @@ COMMAND_GROUPS: list[str] = [
     "compliance.backup_cli:backup_command",
     "compliance.backup_cli:restore_command",
 ]
-
-for _spec in COMMAND_GROUPS:
-    _module, _attr = _spec.split(":")
-    main.add_command(getattr(importlib.import_module(_module), _attr))

@@ -6,6 +6,8 @@ unchanged; verification re-checks the PDF/A identification after signing.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -52,6 +54,20 @@ def signer_name() -> str:
     return _load_signer().signing_cert.subject.human_friendly
 
 
+def _outside_event_loop(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a pyHanko call; its synchronous API starts an asyncio loop of its own.
+
+    That fails inside a thread whose loop is already running (a browser-test driver, an async
+    server): there, the call runs on a short-lived worker thread instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call, *args, **kwargs).result()
+
+
 def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
     """Add a PAdES signature over the whole file, as an incremental update."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -65,7 +81,8 @@ def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
         subfilter=fields.SigSeedSubFilter.PADES,
     )
     output = io.BytesIO()
-    signers.sign_pdf(writer, meta, signer=_load_signer(), output=output)
+    signer = _load_signer()  # here: it reads the app's configuration
+    _outside_event_loop(signers.sign_pdf, writer, meta, signer=signer, output=output)
     return output.getvalue()
 
 
@@ -186,7 +203,9 @@ def _signature_status(data: bytes) -> tuple[int, list[str]]:
     with contextlib.suppress(RuntimeError):
         roots = [_load_signer().signing_cert]
     for sig in signatures:
-        status = validate_pdf_signature(sig, ValidationContext(trust_roots=roots))
+        status = _outside_event_loop(
+            validate_pdf_signature, sig, ValidationContext(trust_roots=roots)
+        )
         if not status.intact or not status.valid:
             problems.append(
                 f"signature {sig.field_name!r} is broken: the signed bytes were altered"
