@@ -65,7 +65,7 @@ class Defaults:
     # identifiers (HMAC-SHA256): this default is for the demo only; replace it with the value
     # the forum distributes (production refuses the default).
     INTEL_SHARED_SALT = "distillation-forum-DEMO-salt-replace-me"
-    INTEL_ORGANISATION = "Frontier Lab Inc."  # the identity our bundles are created by
+    INTEL_ORGANISATION = "Meridian AI"  # the identity our bundles are created by
     INTEL_MAX_BUNDLE_BYTES = 5 * 1024 * 1024
     INTEL_UNMARKED_POLICY = "refuse"  # a bundle without TLP: "refuse" or "amber+strict"
 

@@ -7,6 +7,7 @@ chain never forks and never has a gap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -252,6 +253,7 @@ class ChainReport:
     problem: str | None = None
 
 
+@functools.lru_cache(maxsize=65536)  # actors, actions, object types repeat across the log
 def _quoted(value: str | None) -> str:
     """JSON for a string exactly as the canonical form writes it (fast path for plain text)."""
     if value is None:

@@ -73,6 +73,7 @@ class Case(db.Model):
         Index("ix_cases_updated_at", "updated_at"),
         Index("ix_cases_next_review_at", "next_review_at"),
         Index("ix_cases_created_at", "created_at"),
+        Index("ix_cases_state_created_at", "state", "created_at"),  # the dashboard's new reports
     )
 
     @property

@@ -27,6 +27,7 @@ from compliance.web import format_when
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 PER_PAGE = 25
+COUNT_CAP = 10_000
 
 
 def _owner_choices() -> list[tuple[int, str]]:
@@ -103,7 +104,11 @@ def index():
             query, Case.id, filters["q"], privileged=can(current_user, "note.privileged")
         )
     page = max(request.args.get("page", 1, type=int), 1)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    # Counting stops at COUNT_CAP: an exact count of 100,000 matching cases would cost more
+    # than the page itself, and nobody pages past 400 pages (they filter or search instead).
+    total = db.session.scalar(
+        select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())
+    )
     ids = db.session.scalars(
         query.order_by(*SORTS[filters["sort"]]).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
     ).all()
@@ -114,8 +119,10 @@ def index():
         cases=cases,
         filters=filters,
         page=page,
-        total=total,
-        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+        total=min(total, COUNT_CAP),
+        more=total > COUNT_CAP,
+        pages=max((min(total, COUNT_CAP) + PER_PAGE - 1) // PER_PAGE, 1),
+        has_next=len(ids) == PER_PAGE and (total > COUNT_CAP or page * PER_PAGE < total),
         states=STATES,
         severities=SEVERITIES,
         owners=_owner_choices()[1:],

@@ -15,7 +15,7 @@ from compliance.intel.operations import import_bundle
 SAMPLES = PROJECT_ROOT / "evidence_samples" / "intel"
 # (file, the forum member that sent it): one matches the demo campaigns, one does not.
 SAMPLE_BUNDLES = [
-    ("meridian-lattice-amber.json", "Meridian AI (forum member)"),
+    ("corvid-lattice-amber.json", "Corvid Labs (forum member)"),
     ("halcyon-unrelated-green.json", "Halcyon Labs (forum member)"),
 ]
 DEMO_ANALYST = "sam.okafor@lab.example"

@@ -53,7 +53,7 @@ FINAL_STATES = ("approved", "action_taken", "monitoring", "closed")
 MAX_FIELD = 4000
 MAX_LAYOUT_ATTEMPTS = 5
 DEFAULT_ORGANISATION = {
-    "name": "Frontier Lab Inc.",
+    "name": "Meridian AI",
     "department": "Legal Department",
     "address": "1 Market Street, San Francisco, CA 94105, USA",
     "place": "San Francisco, California",

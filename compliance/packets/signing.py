@@ -96,7 +96,7 @@ def make_demo_key(instance_path: str | Path) -> tuple[Path, str]:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, "Demo Packet Signing (self-signed)"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Frontier Lab Inc. (demo)"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Meridian AI (demo)"),
         ]
     )
     now = datetime.now(UTC)

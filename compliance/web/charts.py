@@ -57,11 +57,12 @@ def new_cases_per_week_svg(now: datetime, weeks: int = 12) -> str:
     return chart.render(is_unicode=True)
 
 
-# The median reads every case that ever reached action_taken: its cost grows with the whole
-# history, and the dashboard shows it on every visit. A process keeps it for a minute per
-# database; any case or transition this process writes drops it at once.
+# Team figures read the whole history (the median every case that reached action_taken, the
+# overdue count every late case): their cost grows with the data, and the dashboard shows them
+# on every visit. A process keeps them for a minute per database; any case or transition this
+# process writes drops them at once.
 FIGURE_TTL_SECONDS = 60.0
-_figure_cache: dict[str, tuple[float, float | None]] = {}
+_figure_cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 @event.listens_for(Session, "after_flush")
@@ -71,15 +72,20 @@ def _forget_figures(session: Session, flush_context: Any) -> None:
         _figure_cache.clear()
 
 
-def median_days_to_action() -> float | None:
-    """Median days from a case's creation to its first move to action_taken (cached briefly)."""
-    key = db.engine.url.render_as_string(hide_password=True)
+def _cached(name: str, compute: Any) -> Any:
+    """A team figure, recomputed at most every FIGURE_TTL_SECONDS per process and database."""
+    key = (db.engine.url.render_as_string(hide_password=True), name)
     cached = _figure_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < FIGURE_TTL_SECONDS:
         return cached[1]
-    value = _median_days_to_action()
+    value = compute()
     _figure_cache[key] = (time.monotonic(), value)
     return value
+
+
+def median_days_to_action() -> float | None:
+    """Median days from a case's creation to its first move to action_taken (cached briefly)."""
+    return _cached("median_days_to_action", _median_days_to_action)
 
 
 def _median_days_to_action() -> float | None:
@@ -98,8 +104,15 @@ def _median_days_to_action() -> float | None:
 
 
 def overdue_review_count(now: datetime) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Case)
-        .where(Case.next_review_at < now, Case.state.in_(OPEN_STATES))
+    """Open cases whose review date has passed (a team figure: cached briefly, like the median).
+
+    Each person's own overdue reviews are listed exactly, from the review schedule.
+    """
+    return _cached(
+        "overdue_review_count",
+        lambda: db.session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(Case.next_review_at < now, Case.state.in_(OPEN_STATES))
+        ),
     )

@@ -263,6 +263,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_cases_severity_updated_at", ["severity", "updated_at"], unique=False
         )
+        batch_op.create_index("ix_cases_state_created_at", ["state", "created_at"], unique=False)
         batch_op.create_index("ix_cases_state_updated_at", ["state", "updated_at"], unique=False)
         batch_op.create_index("ix_cases_updated_at", ["updated_at"], unique=False)
 
@@ -1039,6 +1040,7 @@ def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_updated_at")
         batch_op.drop_index("ix_cases_state_updated_at")
+        batch_op.drop_index("ix_cases_state_created_at")
         batch_op.drop_index("ix_cases_severity_updated_at")
         batch_op.drop_index("ix_cases_owner_id_state")
         batch_op.drop_index("ix_cases_next_review_at")

@@ -403,11 +403,11 @@ def _intel(name: str) -> Callable[[World], Any]:
     def run(w: World) -> Any:
         if name == "export_case":
             case = _ingest(w, ("account", "acct_cov_export"))
-            return ops.export_case(case, w.counsel, tlp="amber", recipient="Meridian AI")
+            return ops.export_case(case, w.counsel, tlp="amber", recipient="Corvid Labs")
         # Another lab's bundle naming an account we have not seen yet.
         spec = stix.ExportSpec(
             case_ref="MER-2026-0001",
-            organisation="Meridian AI",
+            organisation="Corvid Labs",
             tlp="amber",
             salt=ops.shared_salt(),
             nonce=uuid.uuid4().hex,
@@ -416,8 +416,8 @@ def _intel(name: str) -> Callable[[World], Any]:
         )
         data = stix.build_bundle(spec).data
         if name == "import_bundle":
-            return ops.import_bundle(data, w.counsel, source="Meridian AI")
-        ops.import_bundle(data, w.counsel, source="Meridian AI")
+            return ops.import_bundle(data, w.counsel, source="Corvid Labs")
+        ops.import_bundle(data, w.counsel, source="Corvid Labs")
         db.session.commit()
         _ingest(w, ("account", "acct_cov_shared"))  # the account shows up after the import
         if name == "match_imports":

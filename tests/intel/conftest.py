@@ -113,7 +113,7 @@ def other_lab(
             "INSTANCE_PATH": str(tmp_path / "other-instance"),
             "EVIDENCE_DIR": str(tmp_path / "other-evidence"),
             "CHECKPOINT_DIR": str(tmp_path / "other-checkpoints"),
-            "INTEL_ORGANISATION": "Meridian AI",
+            "INTEL_ORGANISATION": "Corvid Labs",
         }
     )
     yield other

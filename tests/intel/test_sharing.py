@@ -33,7 +33,7 @@ def _subject_ids(case: Any, *types: str) -> list[int]:
 
 
 def _export(case: Any, counsel: Actor, tlp: str = "amber", **options: Any) -> bytes:
-    record = operations.export_case(case, counsel, tlp=tlp, recipient="Meridian AI", **options)
+    record = operations.export_case(case, counsel, tlp=tlp, recipient="Corvid Labs", **options)
     db.session.commit()
     return operations.stored_bundle(record.sha256)
 
@@ -74,7 +74,7 @@ def test_export_is_valid_stix_marked_and_carries_no_raw_identifier(
 
     record = db.session.scalar(select(IntelExport))
     assert record.sha256 == __import__("hashlib").sha256(data).hexdigest()
-    assert record.recipient == "Meridian AI" and record.tlp == "amber+strict"
+    assert record.recipient == "Corvid Labs" and record.tlp == "amber+strict"
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "intel.exported"))
     assert event.details["sha256"] == record.sha256 and event.case_ref == campaign_case.ref
 
