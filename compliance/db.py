@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,4 +93,23 @@ def configure_engine(engine: Engine) -> None:
 def _writing_request() -> bool:
     from flask import has_request_context, request
 
+    if _writing_work.get():
+        return True
     return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+_writing_work: ContextVar[bool] = ContextVar("compliance_writing_work", default=False)
+
+
+@contextmanager
+def writing_work() -> Iterator[None]:
+    """Mark background work that writes (a scheduled job), like a POST request.
+
+    On SQLite its transactions then take the write lock when they begin, so jobs running at the
+    same time as each other and as web requests queue instead of failing with "locked".
+    """
+    token = _writing_work.set(True)
+    try:
+        yield
+    finally:
+        _writing_work.reset(token)

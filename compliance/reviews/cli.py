@@ -32,6 +32,8 @@ def scheduler_command(poll_seconds: float) -> None:
     from compliance.reviews.scheduler import SchedulerService, describe_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Our own log says which job ran and what it did; APScheduler's would repeat it each time.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = current_app._get_current_object()
     stop = threading.Event()
 

@@ -21,7 +21,7 @@ from flask import Flask, current_app, has_app_context
 from compliance.audit.chain import normalise, record
 from compliance.audit.context import new_request_id
 from compliance.auth.actor import Actor
-from compliance.db import utcnow
+from compliance.db import utcnow, writing_work
 from compliance.extensions import db
 from compliance.reviews import mail
 from compliance.reviews import operations as ops
@@ -205,7 +205,7 @@ def run_job(job_id: str, now: datetime | None = None) -> int | None:
     Returns the job-run id (None when even the log could not be written: database down).
     """
     if not has_app_context():
-        with _app().app_context():
+        with _app().app_context(), writing_work():
             return run_job(job_id, now)
     new_request_id(f"job-{job_id}-")
     try:
