@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from compliance.audit.chain import record
 from compliance.auth.actor import Actor
 from compliance.auth.models import ROLES, TOKEN_SCOPES, ApiToken, User
-from compliance.auth.permissions import can
+from compliance.auth.permissions import require_permission
 from compliance.db import utcnow
-from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from compliance.errors import Conflict, InvalidInput, NotFound
 from compliance.extensions import db
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -25,18 +25,13 @@ LOCKOUT_DURATION = timedelta(minutes=15)
 TOKEN_PREFIX = "cmp_"  # noqa: S105 - a public marker, not a secret
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
-
-
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
 def create_user(actor: Actor, email: str, role: str, password: str, name: str = "") -> User:
     """Create a user with a role; the password is hashed with scrypt."""
-    _require(actor, "user.manage")
+    require_permission(actor, "user.manage")
     email = email.strip().lower()
     errors = {}
     if not EMAIL_RE.match(email):
@@ -68,7 +63,7 @@ def create_user(actor: Actor, email: str, role: str, password: str, name: str = 
 
 def set_password(actor: Actor, user: User, password: str) -> None:
     if actor.user_id != user.id:
-        _require(actor, "user.manage")
+        require_permission(actor, "user.manage")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("password too short", {"password": f"at least {MIN_PASSWORD_LENGTH}"})
     user.set_password(password)
@@ -78,7 +73,7 @@ def set_password(actor: Actor, user: User, password: str) -> None:
 
 
 def set_role(actor: Actor, user: User, role: str) -> None:
-    _require(actor, "user.manage")
+    require_permission(actor, "user.manage")
     if role not in ROLES:
         raise InvalidInput("unknown role", {"role": "one of " + ", ".join(ROLES)})
     before = user.role
@@ -94,7 +89,7 @@ def set_role(actor: Actor, user: User, role: str) -> None:
 
 
 def set_active(actor: Actor, user: User, active: bool) -> None:
-    _require(actor, "user.manage")
+    require_permission(actor, "user.manage")
     before = user.active
     user.active = active
     db.session.flush()
@@ -156,7 +151,7 @@ def _hash_token(raw: str) -> str:
 
 def create_token(actor: Actor, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
     """Issue a token; returns the row and the raw token, which is never stored or shown again."""
-    _require(actor, "token.manage")
+    require_permission(actor, "token.manage")
     name = name.strip()
     errors = {}
     if not name or len(name) > 100:
@@ -187,7 +182,7 @@ def create_token(actor: Actor, name: str, scopes: list[str]) -> tuple[ApiToken, 
 
 
 def revoke_token(actor: Actor, token_id: int) -> ApiToken:
-    _require(actor, "token.manage")
+    require_permission(actor, "token.manage")
     token = db.session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"no token {token_id}")

@@ -51,6 +51,14 @@ def can(who: Any, permission: str) -> bool:
     return who.role in PERMISSIONS[permission]
 
 
+def require_permission(actor: Actor, permission: str) -> None:
+    """For operations: refuse (PermissionDenied, 403) unless the actor holds `permission`."""
+    if not can(actor, permission):
+        from compliance.errors import PermissionDenied
+
+        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
+
+
 def require(permission: str) -> Callable:
     """View decorator: log in first, then 403 unless the user holds `permission`."""
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import (
     DOMAINS,
     SEVERITIES,
@@ -45,11 +45,6 @@ EDITABLE_FIELDS = (
 
 # Other capabilities register here to react when a case enters a state (reviews reschedule).
 state_entered_hooks: list[Callable[[Case, Actor], None]] = []
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def get_case(ref: str) -> Case:
@@ -105,7 +100,7 @@ def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def create_case(actor: Actor, *, ref_prefix: str = "DIST", **fields: Any) -> Case:
     """Open a case in `reported`."""
-    _require(actor, "case.create")
+    require_permission(actor, "case.create")
     return open_case(actor, ref_prefix=ref_prefix, **fields)
 
 
@@ -148,7 +143,7 @@ def update_case(
     case: Case, actor: Actor, fields: dict[str, Any], expected_version: int | None = None
 ) -> Case:
     """Edit a case's details; a stale version is a conflict, never a silent overwrite."""
-    _require(actor, "case.edit")
+    require_permission(actor, "case.edit")
     _check_version(case, expected_version)
     if not case.is_open:
         raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before editing")
@@ -238,9 +233,9 @@ def _note_fingerprint(body: str) -> dict[str, Any]:
 
 def add_note(case: Case, actor: Actor, body: str, privileged: bool = False) -> CaseNote:
     """Add a Markdown note; privileged (attorney-client) notes are for counsel only."""
-    _require(actor, "note.add")
+    require_permission(actor, "note.add")
     if privileged:
-        _require(actor, "note.privileged")
+        require_permission(actor, "note.privileged")
     body = (body or "").strip()
     if not body:
         raise InvalidInput("the note is empty", details={"body": "write something"})
@@ -264,9 +259,9 @@ def edit_note(
     note: CaseNote, actor: Actor, body: str, expected_version: int | None = None
 ) -> CaseNote:
     """Change a note's text; the previous text is kept as a revision."""
-    _require(actor, "note.add")
+    require_permission(actor, "note.add")
     if note.privileged:
-        _require(actor, "note.privileged")
+        require_permission(actor, "note.privileged")
     if note.author != actor.label and not actor.has_role("counsel"):
         raise PermissionDenied("only the author or counsel may edit a note")
     if expected_version is not None and expected_version != note.version:
@@ -315,7 +310,7 @@ def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> N
 
 def place_hold(case: Case, actor: Actor, reason: str) -> Case:
     """Put the case under legal hold: its records may not be deleted until released."""
-    _require(actor, "hold.manage")
+    require_permission(actor, "hold.manage")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a legal hold needs a reason", details={"reason": "required"})
@@ -338,7 +333,7 @@ def place_hold(case: Case, actor: Actor, reason: str) -> Case:
 
 def release_hold(case: Case, actor: Actor, reason: str) -> Case:
     """Release the legal hold, recording why."""
-    _require(actor, "hold.manage")
+    require_permission(actor, "hold.manage")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("releasing a hold needs a reason", details={"reason": "required"})

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case, CaseTransition
 from compliance.db import BigId, utcnow
-from compliance.errors import Conflict, InvalidInput, PermissionDenied, WorkflowRefused
+from compliance.errors import Conflict, InvalidInput, WorkflowRefused
 from compliance.extensions import db
 
 # (source, target, actor) -> {table name: rows moved}; runs before the generic re-pointing.
@@ -50,11 +50,6 @@ class CaseMerge(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     merged_by: Mapped[str] = mapped_column(String(300))
     merged_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def history_refs(ref: str) -> list[str]:
@@ -83,7 +78,7 @@ def _case_foreign_keys() -> list[tuple[Table, str]]:
 
 def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMerge:
     """Fold `source` into `target`: its records move, both histories stay readable."""
-    _require(actor, "case.merge")
+    require_permission(actor, "case.merge")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a merge needs a reason", details={"reason": "required"})
@@ -186,7 +181,7 @@ def delete_case(
     case: Case, actor: Actor, now: datetime | None = None, retention_days: int | None = None
 ) -> None:
     """Delete a closed or dismissed case after its retention period; its audit events remain."""
-    _require(actor, "case.delete")
+    require_permission(actor, "case.delete")
     if case.legal_hold:
         raise WorkflowRefused(f"{case.ref} is under legal hold: release the hold first")
     when = deletable_from(case, retention_days)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from compliance.audit.chain import PendingEvent, diff, record, record_many
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import can, require_permission
 from compliance.cases import operations as cases
 from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
@@ -86,11 +86,6 @@ def may_ingest(actor: Actor) -> bool:
     if actor.token_id is not None:
         return "ingest" in actor.scopes
     return can(actor, "evidence.add")
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -716,7 +711,7 @@ def add_evidence_file(
     reason: str | None = None,
 ) -> EvidenceItem:
     """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
-    _require(actor, "evidence.add")
+    require_permission(actor, "evidence.add")
     name = _plain_name(name)
     description = (description or "").strip()
     errors: dict[str, str] = {}
@@ -810,13 +805,13 @@ def get_item(case: Case, item_id: int) -> EvidenceItem:
 
 def record_view(item: EvidenceItem, actor: Actor) -> None:
     """Opening an item's page is a custody event (who looked at the evidence, when)."""
-    _require(actor, "case.view")
+    require_permission(actor, "case.view")
     record_custody(item, actor, "viewed", "reviewed on the case page")
 
 
 def download_item(item: EvidenceItem, actor: Actor, purpose: str) -> bytes:
     """The item's bytes, checked against their hash; records custody and an audit event."""
-    _require(actor, "evidence.download")
+    require_permission(actor, "evidence.download")
     purpose = (purpose or "").strip()
     if not purpose:
         raise InvalidInput("say why you download this item", details={"purpose": "required"})
@@ -996,7 +991,7 @@ def resolve_duplicate(flag: DuplicateFlag, actor: Actor, merge: bool, note: str)
     if merge:
         retention.merge_cases(source, target, actor, f"possible duplicate confirmed: {note}")
     else:
-        _require(actor, "case.edit")
+        require_permission(actor, "case.edit")
     flag.status = "merged" if merge else "distinct"
     flag.resolved_by, flag.resolved_at, flag.resolution_note = actor.label, utcnow(), note
     db.session.flush()

@@ -21,10 +21,10 @@ from sqlalchemy import select
 
 from compliance.audit.chain import record
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import require_permission
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import utcnow
-from compliance.errors import Conflict, InvalidInput, NotFound, OperationError, PermissionDenied
+from compliance.errors import Conflict, InvalidInput, NotFound, OperationError
 from compliance.evidence.models import CaseSubject, EvidenceItem, Finding, Subject
 from compliance.evidence.store import blob_store
 from compliance.extensions import db
@@ -50,11 +50,6 @@ class SharingRefused(OperationError):
 
     status = 409
     code = "tlp_restricted"
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def shared_salt() -> str:
@@ -204,7 +199,7 @@ def prepare_export(
     domains go out only when chosen); `finding_ids` None means our own detectors' findings.
     The same nonce and time give the same bytes, so the confirmed export is what was previewed.
     """
-    _require(actor, "intel.export")
+    require_permission(actor, "intel.export")
     level = stix.parse_tlp(tlp)
     recipient = (recipient or "").strip()
     note = (note or "").strip()
@@ -403,7 +398,7 @@ def import_bundle(data: bytes, actor: Actor, *, source: str, filename: str = "")
     Invalid bundles raise InvalidInput before anything is stored. A bundle received before
     (same SHA-256) is not stored twice.
     """
-    _require(actor, "intel.import")
+    require_permission(actor, "intel.import")
     source = (source or "").strip()
     if not source:
         raise InvalidInput(

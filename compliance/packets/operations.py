@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from compliance.audit.chain import record
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WorkflowRefused
@@ -61,11 +61,6 @@ DEFAULT_ORGANISATION = {
     "phone": "",
 }
 _URL_RE = re.compile(r"^https://[^\s<>\"']+$")
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def get_packet(packet_id: int, case: Case | None = None) -> Packet:
@@ -128,7 +123,7 @@ def request_packet(
     fields: dict[str, Any] | None = None,
 ) -> Packet:
     """Queue a packet build. Final takedowns/referrals need an approved case and that action."""
-    _require(actor, "packet.build")
+    require_permission(actor, "packet.build")
     if packet_type not in PACKET_TYPES:
         raise InvalidInput(f"unknown packet type {packet_type!r}: one of {', '.join(PACKET_TYPES)}")
     if not draft and packet_type in EXTERNAL_TYPES:
@@ -634,7 +629,7 @@ def mark_sent(
     sent_on: datetime,
 ) -> Packet:
     """Record that a final external packet went out: to whom, how, when, and who says so."""
-    _require(actor, "packet.build")
+    require_permission(actor, "packet.build")
     if packet.draft:
         raise WorkflowRefused("a draft packet can never be marked as sent: build a final packet")
     if packet.packet_type not in EXTERNAL_TYPES:
@@ -686,7 +681,7 @@ def mark_sent(
 
 def download_packet(packet: Packet, actor: Actor, purpose: str = "downloaded") -> bytes:
     """The packet's bytes for a person; each download is a custody and an audit event."""
-    _require(actor, "packet.view")
+    require_permission(actor, "packet.view")
     if packet.packet_type == "memo" and not can(actor, "note.privileged"):
         raise PermissionDenied("a privileged memo is for counsel only")
     data = packet_bytes(packet)

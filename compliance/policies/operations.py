@@ -19,10 +19,10 @@ from sqlalchemy.orm import selectinload
 from compliance import PROJECT_ROOT
 from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can
+from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow
-from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WorkflowRefused
+from compliance.errors import Conflict, InvalidInput, NotFound, WorkflowRefused
 from compliance.evidence.models import EvidenceItem
 from compliance.extensions import db
 from compliance.policies.models import (
@@ -43,11 +43,6 @@ from compliance.policies.parsing import (
 CLAUSE_REFERENCE_RE = re.compile(rf"^([^@#\s]+)@([^@#\s]+)#({CLAUSE_NUMBER_RE})$")
 REVIEW_INTERVAL = timedelta(days=365)
 MAX_NOTE_LENGTH = 10_000
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 # ---------------------------------------------------------------- lookups
@@ -170,7 +165,7 @@ def sync_policies(actor: Actor, folder: Path) -> SyncReport:
     All or nothing: any bad file, duplicate version or changed published version refuses
     the whole sync before anything is written.
     """
-    _require(actor, "policy.sync")
+    require_permission(actor, "policy.sync")
     parsed = load_policy_folder(folder)
     stored = _refuse_changed_versions(parsed)
     report = SyncReport()
@@ -311,7 +306,7 @@ def date_warnings(document: PolicyDocument) -> list[str]:
 
 def schedule_review(actor: Actor, document: PolicyDocument, next_review_on: date) -> None:
     """Move a document's next annual review (the reviews capability calls this)."""
-    _require(actor, "policy.review")
+    require_permission(actor, "policy.review")
     before = _document_snapshot(document)
     document.next_review_on = next_review_on
     changes = diff(before, _document_snapshot(document))
@@ -562,7 +557,7 @@ def cite_clause(
     The version must have been in force during the incident window; citing another version
     needs an explicit override reason, which is stored and audited.
     """
-    _require(actor, "clause.link")
+    require_permission(actor, "clause.link")
     if not case.is_open:
         raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before citing clauses")
     note = (note or "").strip()
@@ -646,7 +641,7 @@ def get_citation(case: Case, citation_id: int) -> ClauseCitation:
 
 def withdraw_citation(case: Case, actor: Actor, citation: ClauseCitation, reason: str) -> None:
     """Withdraw a citation; it stays on record with who withdrew it and why."""
-    _require(actor, "clause.link")
+    require_permission(actor, "clause.link")
     if citation.case_id != case.id:
         raise NotFound(f"no clause citation {citation.id} on {case.ref}")
     if not case.is_open:

@@ -23,7 +23,7 @@ from compliance.audit.chain import record
 from compliance.audit.models import AuditEvent
 from compliance.auth.actor import Actor
 from compliance.auth.models import User
-from compliance.auth.permissions import can
+from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, PermissionDenied, WorkflowRefused
@@ -45,11 +45,6 @@ NOTIFICATION_FOR_STATUS = {
 KIND_LABEL = {"case": "Case review", "hold": "Legal-hold review", "policy": "Annual policy review"}
 MAX_NOTES = 50_000
 MAX_EMAIL_ATTEMPTS = 5
-
-
-def _require(actor: Actor, permission: str) -> None:
-    if not can(actor, permission):
-        raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
 def _fingerprint(text: str) -> dict[str, Any]:
@@ -205,12 +200,12 @@ def complete_review(
         return existing
 
     if kind == "case":
-        _require(actor, "review.complete")
+        require_permission(actor, "review.complete")
         if not case.is_open:
             raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before reviewing it")
     elif kind == "hold":
         # A hold outlives its case's workflow: a closed case under hold is still reviewed.
-        _require(actor, "hold.manage")
+        require_permission(actor, "hold.manage")
         if not case.legal_hold:
             raise WorkflowRefused(f"{case.ref} is not under legal hold")
     else:
@@ -614,7 +609,7 @@ def complete_policy_review(
 ) -> Review:
     """Record a policy document's annual review and move its next review date (at most a
     year ahead). Counsel and admins review policies (`policy.review`)."""
-    _require(actor, "policy.review")
+    require_permission(actor, "policy.review")
     token = (form_token or "").strip()
     if not token or len(token) > 64:
         raise InvalidInput("the review form is missing its token; reload the page")
