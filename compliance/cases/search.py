@@ -173,12 +173,15 @@ def filter_matching(statement: Select, case_id_column: Any, query: str, privileg
         else "to_tsvector('simple', public_text)"
     )
     tsquery = " & ".join(w.replace("'", "") + ":*" for w in words)
+    # MATERIALIZED: match through the GIN index first. Left to itself the planner may walk the
+    # cases in sort order and compute each one's tsvector on the fly (90 ms at 100,000 cases).
     matching = (
         select(doc.c.case_id)
         .where(text(f"{vector} @@ to_tsquery('simple', :tsq)").bindparams(tsq=tsquery))
-        .scalar_subquery()
+        .cte("search_matches")
+        .prefix_with("MATERIALIZED")
     )
-    return statement.where(case_id_column.in_(matching))
+    return statement.where(case_id_column.in_(select(matching.c.case_id)))
 
 
 def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:
