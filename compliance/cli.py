@@ -160,6 +160,22 @@ def users_set_password(email: str, as_email: str | None) -> None:
     click.echo(f"password set for {user.email}")
 
 
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["analyst", "counsel", "auditor", "admin"]))
+@actor_option
+@transactional
+def users_set_role(email: str, role: str, as_email: str | None) -> None:
+    """Give a user another role (audited with the role before and after)."""
+    from compliance.auth.operations import find_user, set_role
+
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    set_role(resolve_actor(as_email), user, role)
+    click.echo(f"{user.email} is now {role}")
+
+
 @users_group.command("list")
 @with_appcontext
 def users_list() -> None:

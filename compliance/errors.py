@@ -17,6 +17,13 @@ class OperationError(Exception):
         self.details = details
 
 
+class Unauthorized(OperationError):
+    """No valid credentials (API): a missing, malformed, unknown or revoked token."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class PermissionDenied(OperationError):
     status = 403
     code = "forbidden"
@@ -51,3 +58,18 @@ class InsufficientStorage(OperationError):
 
     status = 507
     code = "insufficient_storage"
+
+
+class MalformedJSON(OperationError):
+    status = 400
+    code = "malformed_json"
+
+
+class BodyTooLarge(OperationError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(OperationError):
+    status = 415
+    code = "unsupported_media_type"

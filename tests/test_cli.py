@@ -58,6 +58,18 @@ def test_users_create_reads_the_password_from_stdin(app, cli_env):
     assert event.action == "user.created" and event.actor.startswith("cli:")
 
 
+def test_an_admin_changes_a_role_and_it_is_audited(app, cli_env, make_user):
+    user = make_user("analyst")
+    admin = make_user("admin")
+    result = run(cli_env, "users", "set-role", user.email, "counsel", "--as", admin.email)
+    assert result.returncode == 0, result.stderr
+    db.session.commit()  # end this session's read snapshot: the command wrote in another process
+    assert db.session.get(User, user.id).role == "counsel"
+    event = db.session.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()))
+    assert event.action == "user.role_changed"
+    assert event.changes["role"] == {"before": "analyst", "after": "counsel"}
+
+
 def test_failures_exit_non_zero_with_one_line(app, cli_env):
     result = run(
         cli_env,

@@ -12,16 +12,11 @@ from flask_login import current_user
 from compliance.auth.actor import Actor
 from compliance.auth.operations import token_from_header
 from compliance.auth.permissions import can
-from compliance.errors import OperationError, PermissionDenied
+from compliance.errors import PermissionDenied, Unauthorized
 from compliance.extensions import csrf
 
 # What a session user needs for each token scope.
 SCOPE_PERMISSION = {"ingest": "evidence.add", "read": "case.view"}
-
-
-class Unauthorized(OperationError):
-    status = 401
-    code = "unauthorized"
 
 
 def api_actor() -> Actor:

@@ -14,7 +14,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from compliance.api.auth import api_actor, api_require
 from compliance.api.views import pagination
 from compliance.cases.operations import get_case
-from compliance.errors import Conflict, OperationError
+from compliance.errors import (
+    BodyTooLarge,
+    Conflict,
+    MalformedJSON,
+    OperationError,
+    UnsupportedMediaType,
+)
 from compliance.evidence import operations
 from compliance.evidence.models import EvidenceItem
 from compliance.evidence.schema import ErrorResponse, FindingV1, IngestResponse
@@ -22,21 +28,6 @@ from compliance.extensions import csrf, db
 
 bp = Blueprint("findings_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked in api_actor()
-
-
-class UnsupportedMediaType(OperationError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-class MalformedJSON(OperationError):
-    status = 400
-    code = "malformed_json"
-
-
-class BodyTooLarge(OperationError):
-    status = 413
-    code = "too_large"
 
 
 def _read_batch() -> tuple[Any, int | None]:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import String, event, func, insert, select, text, type_coerce
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from compliance.audit.context import current_request_id
@@ -57,6 +57,14 @@ def normalise(value: Any) -> Any:
     if value is None:
         return None
     return json.loads(json.dumps(value, default=_jsonable, allow_nan=False))
+
+
+def text_fingerprint(text: str) -> dict[str, Any]:
+    """What the trail records of free text it must not hold (privileged notes, review notes).
+
+    Auditors read the trail; the text itself, and its revisions, stay in their own tables.
+    """
+    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "length": len(text)}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -193,22 +201,6 @@ def stored_row(fields: dict[str, Any]) -> dict[str, Any]:
         "payload": payload.decode("utf-8"),
         "hash": digest,
     }
-
-
-def event_fields(row: Any) -> dict[str, Any]:
-    """The hashed fields of a stored event (ORM object or Core row, with payload), plus hash."""
-    return {**json.loads(row.payload), "hash": row.hash}
-
-
-def _time_text(session: Session) -> Any:
-    """occurred_at as the chain's time string, computed by the database (no datetime objects)."""
-    column = AuditEvent.__table__.c.occurred_at
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').label(
-            "occurred_at"
-        )
-    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (see compliance.db.UTCDateTime).
-    return func.replace(type_coerce(column, String), " ", "T").concat("Z").label("occurred_at")
 
 
 def iter_events(

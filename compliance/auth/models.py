@@ -65,6 +65,3 @@ class ApiToken(db.Model):
     @property
     def actor_label(self) -> str:
         return f"token:{self.name}"
-
-    def has_scope(self, scope: str) -> bool:
-        return self.revoked_at is None and scope in self.scopes

@@ -145,6 +145,11 @@ def authenticate(email: str, password: str, remote_addr: str | None = None) -> U
     return user
 
 
+def sign_out(actor: Actor) -> None:
+    """A user ends their session: recorded like the sign-in."""
+    record("auth.logout", actor=actor, object_type="user", object_id=actor.user_id)
+
+
 def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

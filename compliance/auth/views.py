@@ -17,7 +17,6 @@ from flask import (
 from flask_login import login_required, login_user, logout_user
 from sqlalchemy import select
 
-from compliance.audit.chain import record
 from compliance.auth import operations
 from compliance.auth.forms import LoginForm, TokenForm, UserForm
 from compliance.auth.models import ApiToken, User
@@ -62,9 +61,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    record(
-        "auth.logout", actor=current_actor(), object_type="user", object_id=current_actor().user_id
-    )
+    operations.sign_out(current_actor())
     db.session.commit()
     logout_user()
     flash("You are signed out.", "info")

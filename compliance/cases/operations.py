@@ -5,14 +5,13 @@ Operations flush and write their audit event in the caller's transaction; they n
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from compliance.audit.chain import diff, record
+from compliance.audit.chain import diff, record, text_fingerprint
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import (
@@ -225,12 +224,6 @@ def transition_case(
     return step
 
 
-def _note_fingerprint(body: str) -> dict[str, Any]:
-    # The audit trail is read by auditors, who must not read privileged text: it records a
-    # fingerprint of the text; the text itself and its revisions stay in the notes tables.
-    return {"sha256": hashlib.sha256(body.encode()).hexdigest(), "length": len(body)}
-
-
 def add_note(case: Case, actor: Actor, body: str, privileged: bool = False) -> CaseNote:
     """Add a Markdown note; privileged (attorney-client) notes are for counsel only."""
     require_permission(actor, "note.add")
@@ -250,7 +243,7 @@ def add_note(case: Case, actor: Actor, body: str, privileged: bool = False) -> C
         object_type="note",
         object_id=note.id,
         case=case,
-        details={"privileged": privileged, "text": _note_fingerprint(body)},
+        details={"privileged": privileged, "text": text_fingerprint(body)},
     )
     return note
 
@@ -272,7 +265,7 @@ def edit_note(
     if body == note.body:
         return note
     db.session.add(CaseNoteRevision(note=note, body=note.body, edited_by=actor.label))
-    before = _note_fingerprint(note.body)
+    before = text_fingerprint(note.body)
     note.body = body
     note.updated_at = utcnow()
     db.session.flush()
@@ -282,7 +275,7 @@ def edit_note(
         object_type="note",
         object_id=note.id,
         case=note.case,
-        changes={"text": {"before": before, "after": _note_fingerprint(body)}},
+        changes={"text": {"before": before, "after": text_fingerprint(body)}},
         details={"privileged": note.privileged},
     )
     return note

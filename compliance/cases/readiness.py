@@ -1,7 +1,7 @@
 """Facts about a case that workflow guards need from other capabilities.
 
-Each function answers from that capability's tables. A capability that does not exist yet
-answers "nothing", so the guard that depends on it refuses rather than lets a case through.
+Each function asks the capability that owns the facts; imports are local because those
+capabilities build on cases (the dependency would otherwise run both ways at import time).
 """
 
 from __future__ import annotations

@@ -137,16 +137,6 @@ def refresh(session: Session, case_ids: list[int]) -> None:
             )
 
 
-def rebuild_all(session: Session) -> int:
-    """Rebuild every document (after a bulk load or a restore); returns how many."""
-    from compliance.cases.models import Case
-
-    ids = list(session.scalars(select(Case.id)))
-    for start in range(0, len(ids), 1000):
-        refresh(session, ids[start : start + 1000])
-    return len(ids)
-
-
 def _words(query: str) -> list[str]:
     return _WORD.findall(query)[:20]
 

@@ -11,7 +11,6 @@ import binascii
 import ipaddress
 import json
 import re
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -250,12 +249,6 @@ class IngestResponse(BaseModel):
     results: list[IngestResult]
 
 
-class ErrorDetail(BaseModel):
-    index: int | None = None
-    field: str | None = None
-    message: str
-
-
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -338,7 +331,3 @@ def validate_batch(
         seen[finding.key] = index
         findings.append(finding)
     return findings, errors
-
-
-def observed_window(finding: FindingV1) -> tuple[datetime, datetime]:
-    return finding.observed_from, finding.observed_to

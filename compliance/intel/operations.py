@@ -668,11 +668,6 @@ def _findings_for(matches: list[IntelMatch], actor: Actor) -> None:
     db.session.flush()
 
 
-def subjects_added(actor: Actor) -> list[IntelMatch]:
-    """Call after new subjects arrive (evidence ingestion, a scheduler job): match kept bundles."""
-    return match_imports(actor)
-
-
 def matches_for_case(case: Case) -> list[IntelMatch]:
     return list(
         db.session.scalars(
@@ -685,13 +680,6 @@ def list_imports(limit: int = 200) -> list[IntelImport]:
     return list(
         db.session.scalars(select(IntelImport).order_by(IntelImport.id.desc()).limit(limit))
     )
-
-
-def get_import(import_id: int) -> IntelImport:
-    intel_import = db.session.get(IntelImport, import_id)
-    if intel_import is None:
-        raise NotFound(f"no intel import {import_id}")
-    return intel_import
 
 
 def match_counts(import_ids: list[int]) -> dict[int, int]:

@@ -13,7 +13,6 @@ print what it was never given. Tests assert on these dictionaries and on the HTM
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -425,7 +424,3 @@ def manifest(g: Gathered) -> bytes:
         "embedded_files": [{"name": f.name, "sha256": f.sha256} for f in embedded_files(g)],
     }
     return json.dumps(body, sort_keys=True, indent=2).encode()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from compliance.packets.context import REQUEST_FIELDS
 from compliance.packets.models import CHANNELS, PACKET_TYPES
 
 _TEXT = [Optional(), Length(max=4000)]
@@ -32,26 +33,8 @@ class PacketRequestForm(FlaskForm):
     contact_name = StringField("Point of contact", validators=_TEXT)
     contact_email = StringField("Point of contact e-mail", validators=_TEXT)
 
-    FIELD_NAMES = (
-        "recipient",
-        "recipient_contact",
-        "offending_url",
-        "repository",
-        "files",
-        "uploader",
-        "relationship",
-        "basis",
-        "copyright_claim",
-        "remedy",
-        "narrative",
-        "protective_measures",
-        "estimated_value",
-        "contact_name",
-        "contact_email",
-    )
-
     def request_fields(self) -> dict[str, str]:
-        return {name: getattr(self, name).data or "" for name in self.FIELD_NAMES}
+        return {name: getattr(self, name).data or "" for name in REQUEST_FIELDS}
 
 
 class MarkSentForm(FlaskForm):

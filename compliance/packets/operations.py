@@ -18,11 +18,10 @@ records the range as a gap, and the counter never goes back.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -707,11 +706,3 @@ def _record_exhibit_custody(packet: Packet, actor: Actor, action: str, purpose: 
     )
     for item in items:
         record_custody(item, actor, action, purpose, details={"packet_id": packet.id})
-
-
-def fingerprint(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -18,7 +18,6 @@ from typing import Any
 
 import weasyprint
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 from weasyprint.css.counters import CounterStyle
 
 from compliance import PROJECT_ROOT
@@ -269,22 +268,3 @@ def render_document(
     """Render `templates/packets/<template_name>.html`; also returns page count and HTML."""
     html = render_html(template_name, {**context, "document_created": created})
     return html_to_pdf(html, attachments=attachments, bates=bates, created=created)
-
-
-def render_pdf(
-    template_name: str,
-    context: Mapping[str, Any],
-    *,
-    attachments: Iterable[PdfAttachment] = (),
-    bates: Bates | None = None,
-    created: datetime,
-) -> bytes:
-    """Render `templates/packets/<template_name>.html` with packet.css to PDF/A-3b bytes."""
-    return render_document(
-        template_name, context, attachments=attachments, bates=bates, created=created
-    ).pdf
-
-
-def safe_markup(text: str | None) -> Markup:
-    """User Markdown, sanitised, for a document (the same cleaner the web pages use)."""
-    return render_markdown(text)

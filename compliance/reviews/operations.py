@@ -8,7 +8,6 @@ what it finished and redoes the rest; unique constraints make a redo harmless.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,7 +18,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from compliance.audit.chain import record
+from compliance.audit.chain import record, text_fingerprint
 from compliance.audit.models import AuditEvent
 from compliance.auth.actor import Actor
 from compliance.auth.models import User
@@ -45,10 +44,6 @@ NOTIFICATION_FOR_STATUS = {
 KIND_LABEL = {"case": "Case review", "hold": "Legal-hold review", "policy": "Annual policy review"}
 MAX_NOTES = 50_000
 MAX_EMAIL_ATTEMPTS = 5
-
-
-def _fingerprint(text: str) -> dict[str, Any]:
-    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "length": len(text)}
 
 
 # ---------------------------------------------------------------- cadences
@@ -267,7 +262,7 @@ def complete_review(
             "case_state": case.state,
             "was_due_at": review.was_due_at,
             "next_review_at": due,
-            "notes": _fingerprint(notes),
+            "notes": text_fingerprint(notes),
         },
     )
     return review
@@ -464,23 +459,30 @@ def _hold_placed_at(case: Case) -> datetime | None:
     )
 
 
+def _cases_without_open_schedule(kind: str, condition: Any) -> list[Case]:
+    """Cases matching `condition` that have no open review schedule of this kind."""
+    return list(
+        db.session.scalars(
+            select(Case)
+            .outerjoin(
+                ReviewSchedule,
+                and_(
+                    ReviewSchedule.kind == kind,
+                    ReviewSchedule.subject_type == "case",
+                    ReviewSchedule.subject_id == Case.id,
+                    ReviewSchedule.status != "done",
+                ),
+            )
+            .where(condition, ReviewSchedule.id.is_(None))
+        )
+    )
+
+
 def sync_hold_reviews(now: datetime, actor: Actor) -> dict[str, int]:
     """Every case under legal hold has a hold review every HOLD_REVIEW_DAYS; released holds
     have none. Holds are placed by the cases capability, so this reconciles rather than hooks.
     """
-    held_without = db.session.scalars(
-        select(Case)
-        .outerjoin(
-            ReviewSchedule,
-            and_(
-                ReviewSchedule.kind == "hold",
-                ReviewSchedule.subject_type == "case",
-                ReviewSchedule.subject_id == Case.id,
-                ReviewSchedule.status != "done",
-            ),
-        )
-        .where(Case.legal_hold.is_(True), ReviewSchedule.id.is_(None))
-    ).all()
+    held_without = _cases_without_open_schedule("hold", Case.legal_hold.is_(True))
     for case in held_without:
         due = cadence_due("hold", _hold_placed_at(case) or now)
         row = _set_schedule("hold", "case", case.id, case.ref, due, case=case)
@@ -520,19 +522,7 @@ def sync_case_reviews(now: datetime, actor: Actor) -> dict[str, int]:
     """Open cases without a scheduled review get one (nothing slips through unscheduled)."""
     from compliance.cases.models import OPEN_STATES
 
-    missing = db.session.scalars(
-        select(Case)
-        .outerjoin(
-            ReviewSchedule,
-            and_(
-                ReviewSchedule.kind == "case",
-                ReviewSchedule.subject_type == "case",
-                ReviewSchedule.subject_id == Case.id,
-                ReviewSchedule.status != "done",
-            ),
-        )
-        .where(Case.state.in_(OPEN_STATES), ReviewSchedule.id.is_(None))
-    ).all()
+    missing = _cases_without_open_schedule("case", Case.state.in_(OPEN_STATES))
     for case in missing:
         due = case.next_review_at or cadence_due("case", now, case.state)
         case.next_review_at = due
@@ -659,7 +649,7 @@ def complete_policy_review(
             "outcome": outcome,
             "was_due_at": review.was_due_at,
             "next_review_at": review.next_review_at,
-            "notes": _fingerprint(review.notes),
+            "notes": text_fingerprint(review.notes),
         },
     )
     return review

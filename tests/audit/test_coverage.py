@@ -43,7 +43,7 @@ READ_ONLY = {
         "get_flag", "get_item", "may_ingest", "open_flags_for", "superseded_ids",
     },
     "compliance.packets.operations": {
-        "attachments_for", "aware", "counter_value", "fingerprint",
+        "attachments_for", "counter_value",
         "gather",  # reads the case's facts for a render
         "get_packet",
         "packet_bytes",  # the stored PDF, hash-checked; download_packet audits the download
@@ -64,7 +64,7 @@ READ_ONLY = {
     "compliance.intel.operations": {
         "case_findings", "case_subject_rows",
         "check_packet_allowed",  # raises when TLP forbids a packet; stores nothing
-        "default_finding_ids", "exports_for_case", "get_export", "get_import", "list_imports",
+        "default_finding_ids", "exports_for_case", "get_export", "list_imports",
         "match_counts", "matches_for_case",
         "prepare_export",  # builds the bundle in memory for the preview; export_case stores it
         "restricted_evidence_ids", "restricted_finding_ids", "restriction_message",
@@ -117,6 +117,8 @@ def _auth(name: str) -> Callable[[World], Any]:
             return ops.set_active(w.admin, user, False)
         if name == "authenticate":
             return ops.authenticate(user.email, "wrong password!")
+        if name == "sign_out":
+            return ops.sign_out(Actor.for_user(user))
         if name == "create_token":
             return ops.create_token(w.admin, "detector", ["ingest"])
         if name == "revoke_token":
@@ -422,8 +424,6 @@ def _intel(name: str) -> Callable[[World], Any]:
         _ingest(w, ("account", "acct_cov_shared"))  # the account shows up after the import
         if name == "match_imports":
             return ops.match_imports(w.counsel)
-        if name == "subjects_added":
-            return ops.subjects_added(w.counsel)
         raise AssertionError(name)
 
     return run
@@ -432,7 +432,7 @@ def _intel(name: str) -> Callable[[World], Any]:
 MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.auth.operations.{n}": _auth for n in (
         "create_user", "set_password", "set_role", "set_active", "authenticate",
-        "create_token", "revoke_token",
+        "sign_out", "create_token", "revoke_token",
     )},
     **{f"compliance.cases.operations.{n}": _cases for n in (
         "create_case", "open_case", "update_case", "transition_case", "add_note", "edit_note",
@@ -456,7 +456,7 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
         "close_reviews_of_merged_case", "mark_read", "record_email_attempt",
     )},
     **{f"compliance.intel.operations.{n}": _intel for n in (
-        "export_case", "import_bundle", "match_imports", "subjects_added",
+        "export_case", "import_bundle", "match_imports",
     )},
 }  # fmt: skip
 

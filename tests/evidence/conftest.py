@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import copy
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from compliance.extensions import db
+from tests.findings import make_finding
 
 _ids = itertools.count(1)
 
@@ -22,32 +21,7 @@ def finding() -> Callable[..., dict[str, Any]]:
     """Factory: a valid finding (schema v1); keyword arguments replace top-level fields."""
 
     def build(**overrides: Any) -> dict[str, Any]:
-        body = {
-            "schema": "distillation-finding/v1",
-            "detector": {"name": "query-fingerprint", "version": "2.3.1"},
-            "external_id": f"qf-20261018-{next(_ids):04d}",
-            "kind": "query_fingerprint",
-            "observed_from": "2026-10-01T00:00:00Z",
-            "observed_to": "2026-10-18T23:59:59Z",
-            "confidence": 0.93,
-            "severity": "high",
-            "subjects": [
-                {"type": "account", "id": "acct_81f2c0"},
-                {"type": "ip_prefix", "id": "203.0.113.0/24"},
-            ],
-            "metrics": {"requests": 1840023, "accounts": 212, "template_similarity": 0.97},
-            "summary": "212 accounts sent 1.84M prompts from 14 templates.",
-            "sample_prompts": ["Explain step by step how to solve ..."],
-            "attachments": [
-                {
-                    "name": "clusters.csv",
-                    "media_type": "text/csv",
-                    "content_base64": base64.b64encode(b"cluster,accounts\nc1,212\n").decode(),
-                }
-            ],
-        }
-        body.update(copy.deepcopy(overrides))
-        return body
+        return make_finding(**{"external_id": f"qf-20261018-{next(_ids):04d}", **overrides})
 
     return build
 
