@@ -6,7 +6,8 @@ A backup is a folder:
                          of every other file in the folder
     database.sqlite3     SQLite: a consistent copy made with the online backup API
     database.pgdump      PostgreSQL: `pg_dump --format=custom`
-    evidence/sha256/...  every blob of the evidence store (content addressed, as on disk)
+    evidence/sha256/...  every blob of the evidence store, one file each (as single-file blobs
+                         are kept; restore writes them back through the store)
     policies/*.md        the terms-of-service folder the policies are synced from
     checkpoints/*.json   signed audit chain heads
     keys/audit_key.pem   the instance's checkpoint signing key (so restored checkpoints verify):
@@ -217,7 +218,7 @@ def backup(actor: Actor, directory: str | os.PathLike[str]) -> BackupReport:
     for sha256 in store.hashes():
         out = evidence / "sha256" / sha256[:2] / sha256
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store.path(sha256), out)
+        out.write_bytes(store.get(sha256))  # one file per blob, wherever the store keeps it
     _copy_tree(policies_dir(current_app.config), target / "policies", "*.md")
     _copy_tree(Path(current_app.config["CHECKPOINT_DIR"]), target / "checkpoints", "*.json")
     if key_path().is_file():

@@ -898,9 +898,7 @@ def find_orphans(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
         for column in BLOB_REFERENCES:
             referenced |= set(db.session.scalars(select(column).where(column.in_(chunk))))
     limit = time.time() - grace_seconds
-    return [
-        sha for sha in on_disk if sha not in referenced and store.path(sha).stat().st_mtime < limit
-    ]
+    return [sha for sha in on_disk if sha not in referenced and store.written_at(sha) < limit]
 
 
 def clean_orphans(actor: Actor, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
@@ -909,8 +907,7 @@ def clean_orphans(actor: Actor, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> 
         raise PermissionDenied("only the operator cleans the evidence store")
     store = blob_store()
     orphans = find_orphans(grace_seconds)
-    for sha in orphans:
-        store.remove(sha)
+    store.remove(orphans)
     temporaries = store.stale_temporaries(grace_seconds)
     for path in temporaries:
         os.unlink(path)

@@ -1,9 +1,18 @@
 """The one blob store: bytes addressed by their SHA-256, written once, never rewritten.
 
-The store knows only bytes and hashes. `FilesystemStore` keeps each blob read-only at
-`<root>/sha256/ab/cd/<hex>`; a write goes to a temporary file, is fsynced, then linked into
-place atomically, so a crash leaves either the whole blob or only a temporary file that
-`orphans()` / `remove()` can clean. An object store can replace it behind `BlobStore`.
+The store knows only bytes and hashes. `FilesystemStore` keeps two kinds of read-only files:
+
+    <root>/sha256/ab/<hex>        one blob per file (single writes and blobs over PACK_LIMIT)
+    <root>/packs/<hex>.pack       the small blobs of one `put_many` call, back to back
+    <root>/tmp/*.part             files being written
+
+A pack starts with an index (each blob's SHA-256, offset and length) and is named by the
+SHA-256 of its whole content. Creating a file costs far more kernel time than writing a few
+kilobytes, so a batch of 500 findings writes one pack instead of 500 files. Every read
+re-hashes the blob's bytes, wherever they are. A write goes to a temporary file, is synced,
+then moved into place with a no-replace rename, so a crash leaves either whole files or
+temporary files that `stale_temporaries()` lists. An object store can replace it behind
+`BlobStore`.
 """
 
 from __future__ import annotations
@@ -15,9 +24,11 @@ import errno
 import hashlib
 import os
 import re
+import struct
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +36,11 @@ from flask import current_app
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+PACK_LIMIT = 1024 * 1024  # blobs smaller than this go into packs; larger ones stay single files
+PACK_MAGIC = b"evidence-pack/1\n"
+_COUNT = struct.Struct(">Q")
+_ENTRY = struct.Struct(">32sQQ")  # digest, offset from the start of the file, length
+_PACK_NAME = re.compile(r"^([0-9a-f]{64})\.pack$")
 
 
 class BlobStore(Protocol):
@@ -38,7 +54,9 @@ class BlobStore(Protocol):
         """Store several blobs at once (one durability barrier); returns their hashes."""
         ...
 
-    def get(self, sha256: str) -> bytes: ...
+    def get(self, sha256: str) -> bytes:
+        """The stored bytes (callers that serve them `check()` first)."""
+        ...
 
     def exists(self, sha256: str) -> bool: ...
 
@@ -50,8 +68,12 @@ class BlobStore(Protocol):
         """Every stored blob's hash."""
         ...
 
-    def remove(self, sha256: str) -> None:
-        """Delete a blob: only for orphans that no record refers to."""
+    def written_at(self, sha256: str) -> float:
+        """When the blob was stored (Unix time): orphan cleanup spares recent writes."""
+        ...
+
+    def remove(self, hashes: Collection[str]) -> None:
+        """Delete blobs: only orphans that no record refers to."""
         ...
 
     def stale_temporaries(self, older_than_seconds: float) -> list[str]: ...
@@ -61,31 +83,44 @@ class BlobMissing(Exception):
     """The store has no blob with this hash."""
 
 
+@dataclass(frozen=True)
+class _Packed:
+    pack: str  # file name in <root>/packs
+    offset: int
+    length: int
+
+
 class FilesystemStore:
     """Content-addressed, write-once files on a local (or mounted) file system."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.blobs = self.root / "sha256"
+        self.packs = self.root / "packs"
         self.tmp = self.root / "tmp"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        if not (self.blobs / "ff").is_dir():
-            # One level of 256 shard folders, made once: creating folders on the fly cost as
-            # much as writing the blobs, and 256 folders hold millions of files comfortably.
-            for shard in range(256):
-                (self.blobs / f"{shard:02x}").mkdir(exist_ok=True)
+        for folder in (self.blobs, self.packs, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        # Where each packed blob is, from the packs' own indexes: read once per pack and
+        # process, refreshed when a lookup misses (another process may have written a pack).
+        self._packs: dict[str, list[tuple[str, int, int]]] = {}  # name -> its index
+        self._index: dict[str, _Packed] = {}  # sha256 -> where it is
 
     def path(self, sha256: str) -> Path:
+        """Where a single-file blob is (or would be); packed blobs live in packs."""
         if not HEX64.match(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.blobs / sha256[:2] / sha256
 
+    # ------------------------------------------------------------ writing
     def put(self, data: bytes) -> tuple[str, bool]:
         sha256 = hashlib.sha256(data).hexdigest()
-        target = self.path(sha256)
-        if target.exists():
+        if self.exists(sha256):
             return sha256, False  # write-once: an existing blob is never rewritten
+        return sha256, self._put_file(sha256, data)
+
+    def _put_file(self, sha256: str, data: bytes) -> bool:
+        """Write one blob as a single file; False when that file already exists."""
+        target = self.path(sha256)
         temporary = self.tmp / f"{uuid.uuid4().hex}.part"
         try:
             with open(temporary, "xb") as handle:
@@ -108,95 +143,221 @@ class FilesystemStore:
             temporary.unlink()
         if created:
             _fsync_dir(target.parent)
-        return sha256, created
+        return created
 
     def put_many(self, blobs: list[bytes]) -> list[str]:
-        """Store several blobs with two file-system syncs instead of two per blob.
+        """Store several blobs with two file-system syncs, small ones in one new pack.
 
-        Every new blob is written to a temporary file, the file system is synced once (the
-        bytes are durable), the files are moved into place, and it is synced again (the names
-        are durable). A crash at any point leaves only whole blobs or temporary files.
-
-        A batch writes hundreds of small files, and each file-system metadata operation waits
-        for the journal when the disk is busy: this path uses plain descriptors and strings,
-        creates each file read-only (no chmod), moves it with one no-replace rename (no link
-        plus unlink) and creates a directory only when the move finds it missing.
+        Every new blob is written to a temporary file (the small ones together, as one pack),
+        the file system is synced once (the bytes are durable), the files are moved into
+        place, and it is synced again (the names are durable). A crash at any point leaves
+        only whole files or temporary files.
         """
         hashes = [hashlib.sha256(data).hexdigest() for data in blobs]
-        pending: dict[str, str] = {}  # sha256 -> temporary file still to remove
-        blobs_root, tmp_root = str(self.blobs), str(self.tmp)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        self._refresh()  # once for the whole batch: packs other processes wrote meanwhile
+        small: dict[str, bytes] = {}
+        large: dict[str, bytes] = {}
+        for sha256, data in zip(hashes, blobs, strict=True):
+            if sha256 in small or sha256 in large or sha256 in self._index:
+                continue  # write-once: an existing blob is never rewritten
+            if os.path.exists(f"{self.blobs}/{sha256[:2]}/{sha256}"):
+                continue
+            (small if len(data) < PACK_LIMIT else large)[sha256] = data
+        moves: list[tuple[str, str]] = []  # temporary file -> its final name
         try:
-            for sha256, data in zip(hashes, blobs, strict=True):
-                if sha256 in pending:
-                    continue
-                target = f"{blobs_root}/{sha256[:2]}/{sha256}"
-                if os.path.exists(target):
-                    continue  # write-once: an existing blob is never rewritten
-                temporary = f"{tmp_root}/{uuid.uuid4().hex}.part"
-                pending[sha256] = temporary  # removed below even if this write fails
-                descriptor = os.open(temporary, flags, 0o444)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(descriptor, view) :]
-                finally:
-                    os.close(descriptor)
-            if not pending:
+            if small:
+                pack = _pack_bytes(small)
+                name = f"{hashlib.sha256(pack).hexdigest()}.pack"
+                moves.append((self._write_temporary([pack]), f"{self.packs}/{name}"))
+            for sha256, data in large.items():
+                target = f"{self.blobs}/{sha256[:2]}/{sha256}"
+                moves.append((self._write_temporary([data]), target))
+            if not moves:
                 return hashes
-            _sync_file_system(self.tmp, [Path(t) for t in pending.values()])
+            _sync_file_system(self.tmp, [Path(temporary) for temporary, _ in moves])
             parents = set()
-            for sha256, temporary in list(pending.items()):
-                parent = f"{blobs_root}/{sha256[:2]}"
-                target = f"{parent}/{sha256}"
+            for temporary, target in moves:
+                parent = os.path.dirname(target)
                 try:
-                    moved = _move_no_replace(temporary, target)
+                    _move_no_replace(temporary, target)
                 except FileNotFoundError:
                     os.makedirs(parent, exist_ok=True)
-                    moved = _move_no_replace(temporary, target)
-                if moved:
-                    del pending[sha256]
+                    _move_no_replace(temporary, target)
                 parents.add(Path(parent))
             _sync_file_system(self.blobs, [], sorted(parents))
         finally:
-            for temporary in pending.values():
+            for temporary, _target in moves:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
+                    os.unlink(temporary)  # left when the move found the file already there
         return hashes
 
-    def get(self, sha256: str) -> bytes:
+    def _write_temporary(self, parts: list[bytes]) -> str:
+        """A new read-only temporary file holding these bytes (not yet synced)."""
+        temporary = f"{self.tmp}/{uuid.uuid4().hex}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        descriptor = os.open(temporary, flags, 0o444)
         try:
-            return self.path(sha256).read_bytes()
-        except FileNotFoundError as error:
-            raise BlobMissing(sha256) from error
+            for data in parts:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+        except OSError:
+            os.close(descriptor)
+            os.unlink(temporary)  # a full disk leaves no half-written file
+            raise
+        os.close(descriptor)
+        return temporary
 
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
+    # ------------------------------------------------------------ reading
+    def _locate(self, sha256: str) -> _Packed | None:
+        found = self._index.get(sha256)
+        if found is None and self._refresh():
+            found = self._index.get(sha256)
+        return found
 
-    def check(self, sha256: str) -> str:
-        digest = hashlib.sha256()
+    def _read(self, sha256: str) -> bytes | None:
+        """The stored bytes as they are (unchecked), or None when there are none."""
         try:
             with open(self.path(sha256), "rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
+                return handle.read()
         except FileNotFoundError:
+            pass
+        for _attempt in range(2):  # a pack may have been repacked by orphan cleanup
+            found = self._locate(sha256)
+            if found is None:
+                return None
+            try:
+                with open(self.packs / found.pack, "rb") as handle:
+                    handle.seek(found.offset)
+                    return handle.read(found.length)
+            except FileNotFoundError:
+                self._forget(found.pack)
+        return None
+
+    def get(self, sha256: str) -> bytes:
+        data = self._read(sha256)
+        if data is None:
+            raise BlobMissing(sha256)
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists() or self._locate(sha256) is not None
+
+    def check(self, sha256: str) -> str:
+        path = self.path(sha256)
+        if path.exists() or self._locate(sha256) is None:
+            return _check_file(path, sha256)  # single files are read in chunks (large blobs)
+        data = self._read(sha256)
+        if data is None:
             return "missing"
-        return "ok" if digest.hexdigest() == sha256 else "altered"
+        return "ok" if hashlib.sha256(data).hexdigest() == sha256 else "altered"
 
     def hashes(self) -> Iterator[str]:
-        for path in sorted(self.blobs.glob("*/*")):
-            if HEX64.match(path.name):
-                yield path.name
+        self._refresh()
+        single = {path.name for path in self.blobs.glob("*/*") if HEX64.match(path.name)}
+        yield from sorted(single | set(self._index))
 
-    def remove(self, sha256: str) -> None:
+    def written_at(self, sha256: str) -> float:
         path = self.path(sha256)
-        path.chmod(0o644)
-        path.unlink(missing_ok=True)
+        found = None if path.exists() else self._locate(sha256)
+        return (self.packs / found.pack if found else path).stat().st_mtime
+
+    # ------------------------------------------------------------ cleaning
+    def remove(self, hashes: Collection[str]) -> None:
+        """Delete these blobs (orphans): single files, and every pack that holds any of them.
+
+        A pack is write-once, so it goes as a whole. A pack left by a failed batch usually
+        holds orphans only; when another batch has since come to rely on one of its blobs
+        (sent again after the failure), that blob is first stored again as a single file.
+        """
+        doomed = set(hashes)
+        self._refresh()
+        for pack, entries in list(self._packs.items()):
+            packed = [sha256 for sha256, _offset, _length in entries]
+            if doomed.isdisjoint(packed):
+                continue
+            kept = [s for s in packed if s not in doomed and not self.path(s).exists()]
+            if any(self.check(sha256) != "ok" for sha256 in kept):
+                continue  # a damaged blob someone relies on: `evidence verify` must see it
+            for sha256 in kept:
+                self._put_file(sha256, self.get(sha256))
+            path = self.packs / pack
+            with contextlib.suppress(FileNotFoundError):
+                path.chmod(0o644)
+                path.unlink()
+            self._forget(pack)
+        for sha256 in doomed:
+            path = self.path(sha256)
+            with contextlib.suppress(FileNotFoundError):
+                path.chmod(0o644)
+                path.unlink()
+        self._refresh()  # blobs also held by another pack are still found there
 
     def stale_temporaries(self, older_than_seconds: float) -> list[str]:
         """Temporary files left by a crashed write, old enough that no write is still running."""
         limit = time.time() - older_than_seconds
         return sorted(str(p) for p in self.tmp.glob("*.part") if p.stat().st_mtime < limit)
+
+    # ------------------------------------------------------------ the pack index
+    def _refresh(self) -> bool:
+        """Read the indexes of packs this process has not seen; True when any was new."""
+        names = {name for name in os.listdir(self.packs) if _PACK_NAME.match(name)}
+        for gone in set(self._packs) - names:
+            self._forget(gone)
+        new = names - set(self._packs)
+        for name in sorted(new):
+            try:
+                entries = read_pack_index(self.packs / name)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            self._packs[name] = entries
+            for sha256, offset, length in entries:
+                self._index.setdefault(sha256, _Packed(name, offset, length))
+        return bool(new)
+
+    def _forget(self, pack: str) -> None:
+        """Drop a pack that is gone; a blob it shared with another pack is found there."""
+        if self._packs.pop(pack, None) is not None:
+            self._index = {
+                sha256: _Packed(name, offset, length)
+                for name, entries in reversed(sorted(self._packs.items()))
+                for sha256, offset, length in entries
+            }
+
+
+def _pack_bytes(blobs: dict[str, bytes]) -> bytes:
+    """One pack: magic, count, (digest, offset, length) per blob, then the blobs."""
+    offset = len(PACK_MAGIC) + _COUNT.size + _ENTRY.size * len(blobs)
+    index = []
+    for sha256, data in blobs.items():
+        index.append(_ENTRY.pack(bytes.fromhex(sha256), offset, len(data)))
+        offset += len(data)
+    return b"".join([PACK_MAGIC, _COUNT.pack(len(blobs)), *index, *blobs.values()])
+
+
+def read_pack_index(path: Path) -> list[tuple[str, int, int]]:
+    """A pack's (sha256, offset, length) entries; an unreadable header lists none."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(PACK_MAGIC) + _COUNT.size)
+        if len(head) < len(PACK_MAGIC) + _COUNT.size or not head.startswith(PACK_MAGIC):
+            return []  # damaged: its blobs show as missing in `evidence verify`
+        (count,) = _COUNT.unpack_from(head, len(PACK_MAGIC))
+        raw = handle.read(_ENTRY.size * count)
+    return [
+        (digest.hex(), offset, length)
+        for digest, offset, length in _ENTRY.iter_unpack(raw[: len(raw) - len(raw) % _ENTRY.size])
+    ]
+
+
+def _check_file(path: Path, sha256: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return "missing"
+    return "ok" if digest.hexdigest() == sha256 else "altered"
 
 
 def _syncfs() -> Callable[[int], int] | None:

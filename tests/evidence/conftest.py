@@ -76,10 +76,34 @@ def count_rows() -> dict[str, int]:
 
 
 def count_blobs(app: Any) -> int:
-    root = Path(app.config["EVIDENCE_DIR"])
-    return sum(1 for p in root.rglob("*") if p.is_file())
+    """Blobs in the store (single files or packed), plus any temporary file left behind."""
+    from compliance.evidence.store import FilesystemStore
+
+    store = FilesystemStore(app.config["EVIDENCE_DIR"])
+    return len(list(store.hashes())) + sum(1 for _ in Path(store.tmp).iterdir())
 
 
 @pytest.fixture
 def snapshot(app: Any) -> Callable[[], tuple[dict[str, int], int]]:
     return lambda: (count_rows(), count_blobs(app))
+
+
+def tamper(store: Any, sha256: str) -> None:
+    """Change a stored blob's bytes in place, as someone with access to the disk could."""
+    from compliance.evidence.store import read_pack_index
+
+    if store.path(sha256).exists():
+        path, offset = store.path(sha256), 0
+    else:
+        path, offset = next(
+            (pack, entry_offset)
+            for pack in store.packs.iterdir()
+            for sha, entry_offset, _length in read_pack_index(pack)
+            if sha == sha256
+        )
+    path.chmod(0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        first = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([first[0] ^ 0xFF]))

@@ -286,7 +286,12 @@ def test_stored_blobs_are_read_only_and_match_their_hash(app, post_findings, fin
     from compliance.evidence.store import blob_store
 
     post_findings(finding())
-    item = db.session.scalars(select(EvidenceItem)).first()
-    path = blob_store().path(item.sha256)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256
-    assert path.stat().st_mode & 0o222 == 0
+    items = db.session.scalars(select(EvidenceItem)).all()
+    store = blob_store()
+    # The batch's blobs (record and attachment) went into one pack named by its own hash.
+    (pack,) = store.packs.iterdir()
+    assert pack.stat().st_mode & 0o222 == 0
+    assert pack.name == hashlib.sha256(pack.read_bytes()).hexdigest() + ".pack"
+    for item in items:
+        assert hashlib.sha256(store.get(item.sha256)).hexdigest() == item.sha256
+        assert store.check(item.sha256) == "ok"

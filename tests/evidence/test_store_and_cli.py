@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 
@@ -9,8 +11,9 @@ from sqlalchemy import select
 
 from compliance.audit.models import AuditEvent
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
-from compliance.evidence.store import FilesystemStore, blob_store
+from compliance.evidence.store import PACK_LIMIT, FilesystemStore, blob_store, read_pack_index
 from compliance.extensions import db
+from tests.evidence.conftest import tamper
 
 
 def run_cli(app, *args, input=None):
@@ -29,17 +32,77 @@ def test_store_never_rewrites_an_existing_blob(tmp_path):
     assert list(store.tmp.iterdir()) == []  # no temporary file left behind
 
 
+def test_a_batch_goes_into_one_write_once_pack_and_large_blobs_stay_single_files(tmp_path):
+    store = FilesystemStore(tmp_path)
+    small = [b"record one", b"record two", b"record one"]  # a repeat is stored once
+    large = b"L" * PACK_LIMIT
+    hashes = store.put_many([*small, large])
+    (pack,) = store.packs.iterdir()
+    assert pack.stat().st_mode & 0o222 == 0
+    assert [sha for sha, _offset, _length in read_pack_index(pack)] == hashes[:2]
+    assert store.path(hashes[3]).is_file() and store.path(hashes[3]).stat().st_mode & 0o222 == 0
+    for sha, data in zip(hashes, [*small, large], strict=True):
+        assert store.get(sha) == data and store.check(sha) == "ok" and store.exists(sha)
+    assert list(store.hashes()) == sorted(set(hashes))
+    # Write-once: storing the same bytes again writes no new file.
+    assert store.put_many([b"record two", large]) == [hashes[1], hashes[3]]
+    assert store.put(b"record one") == (hashes[0], False)
+    assert list(store.packs.iterdir()) == [pack] and list(store.tmp.iterdir()) == []
+
+
+def test_packs_written_by_another_process_are_found(tmp_path):
+    reader = FilesystemStore(tmp_path)
+    assert not reader.exists(hashlib.sha256(b"later").hexdigest())  # index read (empty)
+    (sha,) = FilesystemStore(tmp_path).put_many([b"later"])
+    assert reader.get(sha) == b"later" and reader.check(sha) == "ok"
+
+
+def test_blobs_in_the_single_file_layout_stay_readable(tmp_path):
+    """Stores written before packs existed hold one file per blob at sha256/ab/<hex>."""
+    data = b'{"schema": "distillation-finding/v1"}'
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "sha256" / sha[:2]).mkdir(parents=True)
+    (tmp_path / "sha256" / sha[:2] / sha).write_bytes(data)
+    store = FilesystemStore(tmp_path)
+    assert store.get(sha) == data and store.check(sha) == "ok" and list(store.hashes()) == [sha]
+    assert store.put_many([data]) == [sha]
+    assert list(store.packs.iterdir()) == []  # already stored: not written again
+
+
+def test_tampering_inside_a_pack_is_detected(tmp_path):
+    store = FilesystemStore(tmp_path)
+    first, second = store.put_many([b"first finding", b"second finding"])
+    tamper(store, first)
+    assert store.check(first) == "altered" and store.check(second) == "ok"
+    (pack,) = store.packs.iterdir()
+    pack.chmod(0o644)
+    pack.unlink()
+    assert FilesystemStore(tmp_path).check(second) == "missing"
+    assert store.check(second) == "missing"  # a process that had read the pack's index
+
+
+def test_removing_orphans_drops_their_pack_and_keeps_blobs_still_referenced(tmp_path):
+    store = FilesystemStore(tmp_path)
+    orphan, resent = store.put_many([b"orphan", b"resent after the crash"])
+    store.remove([orphan])
+    assert list(store.packs.iterdir()) == []
+    assert not store.exists(orphan)
+    assert store.get(resent) == b"resent after the crash" and store.check(resent) == "ok"
+    assert list(store.hashes()) == [resent]
+
+
 def test_evidence_verify_reports_altered_and_missing_blobs(app, post_findings, finding):
-    post_findings(finding())
+    big = base64.b64encode(b"c" * PACK_LIMIT).decode()  # large: kept as a single file
+    post_findings(
+        finding(attachments=[{"name": "big.csv", "media_type": "text/csv", "content_base64": big}])
+    )
     ok = run_cli(app, "evidence", "verify")
     assert ok.exit_code == 0, ok.output
     assert "evidence OK: 2 blobs verified for 2 items" in ok.output
 
     record, attachment = db.session.scalars(select(EvidenceItem).order_by(EvidenceItem.id)).all()
     store = blob_store()
-    altered = store.path(record.sha256)
-    altered.chmod(0o644)
-    altered.write_bytes(b'{"confidence": 0.01}')
+    tamper(store, record.sha256)  # in the batch's pack
     store.path(attachment.sha256).chmod(0o644)
     store.path(attachment.sha256).unlink()
 

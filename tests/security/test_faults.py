@@ -27,6 +27,7 @@ from sqlalchemy import select
 from compliance.audit.models import AuditEvent
 from compliance.db import utcnow
 from compliance.evidence.models import EvidenceItem, Finding
+from compliance.evidence.store import FilesystemStore
 from compliance.extensions import db
 from tests.security.helpers import (
     PROJECT,
@@ -104,8 +105,12 @@ def test_kill_during_ingest_leaves_whole_batches_and_cleanable_orphans(app, app_
     evidence_dir = Path(app_config["EVIDENCE_DIR"])
     process = _start(app_config, "ingest", *(str(p) for p in files.values()))
     # Kill once the first batch's bytes are being written: the batch is in flight.
-    blobs_dir = evidence_dir / "sha256"
-    killed = _kill_when(process, lambda: any(p.is_file() for p in blobs_dir.rglob("*")))
+    killed = _kill_when(
+        process,
+        lambda: any(
+            p.is_file() for d in ("tmp", "packs", "sha256") for p in (evidence_dir / d).rglob("*")
+        ),
+    )
     assert killed, "ingest finished before it could be killed: make the batches bigger"
 
     db.session.expire_all()
@@ -118,13 +123,13 @@ def test_kill_during_ingest_leaves_whole_batches_and_cleanable_orphans(app, app_
 
     # Bytes written by the killed batch are orphans: listed, then cleaned, never referenced.
     referenced = set(db.session.scalars(select(EvidenceItem.sha256)))
-    on_disk = {Path(p).name for p in blob_files(evidence_dir) if "sha256/" in p}
+    on_disk = set(FilesystemStore(evidence_dir).hashes())
     listed = run_cli(app, "evidence", "orphans", "--grace", "0")
     assert listed.exit_code == 0, listed.output
     assert f"{len(on_disk - referenced)} orphan blob(s)" in listed.output
     cleaned = run_cli(app, "evidence", "orphans", "--delete", "--grace", "0")
     assert cleaned.exit_code == 0, cleaned.output
-    remaining = {Path(p).name for p in blob_files(evidence_dir) if "sha256/" in p}
+    remaining = set(FilesystemStore(evidence_dir).hashes())
     assert remaining == referenced
     assert not list((evidence_dir / "tmp").glob("*.part"))
 
