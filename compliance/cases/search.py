@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Select, Text, delete, event, insert, select, text
+from sqlalchemy import ForeignKey, Select, Text, delete, event, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from compliance.db import BigId, utcnow
@@ -141,6 +141,27 @@ def _words(query: str) -> list[str]:
     return _WORD.findall(query)[:20]
 
 
+def _matches(words: list[str], privileged: bool) -> Any:
+    """A select of the ids of the cases whose document matches every word (index only)."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # Each word quoted (no FTS syntax from users), the last one as a prefix.
+        terms = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        match = terms if privileged else "{public_text}: (" + terms + ")"
+        ids = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :match")
+        return ids.bindparams(match=match).columns(rowid=BigId)
+    doc = CaseSearchDocument.__table__
+    vector = (
+        "to_tsvector('simple', public_text || ' ' || privileged_text)"
+        if privileged
+        else "to_tsvector('simple', public_text)"
+    )
+    tsquery = " & ".join(w.replace("'", "") + ":*" for w in words)
+    return select(doc.c.case_id).where(
+        text(f"{vector} @@ to_tsquery('simple', :tsq)").bindparams(tsq=tsquery)
+    )
+
+
 def filter_matching(statement: Select, case_id_column: Any, query: str, privileged: bool) -> Select:
     """Restrict a select of cases to those whose document matches every word of `query`.
 
@@ -149,29 +170,28 @@ def filter_matching(statement: Select, case_id_column: Any, query: str, privileg
     words = _words(query)
     if not words:
         return statement
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "sqlite":
-        # Each word quoted (no FTS syntax from users), the last one as a prefix.
-        terms = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
-        match = terms if privileged else "{public_text}: (" + terms + ")"
-        ids = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :match")
-        return statement.where(case_id_column.in_(ids.bindparams(match=match).columns(rowid=BigId)))
-    doc = CaseSearchDocument.__table__
-    vector = (
-        "to_tsvector('simple', public_text || ' ' || privileged_text)"
-        if privileged
-        else "to_tsvector('simple', public_text)"
-    )
-    tsquery = " & ".join(w.replace("'", "") + ":*" for w in words)
+    matches = _matches(words, privileged)
+    if db.session.get_bind().dialect.name == "sqlite":
+        return statement.where(case_id_column.in_(matches))
     # MATERIALIZED: match through the GIN index first. Left to itself the planner may walk the
     # cases in sort order and compute each one's tsvector on the fly (90 ms at 100,000 cases).
-    matching = (
-        select(doc.c.case_id)
-        .where(text(f"{vector} @@ to_tsquery('simple', :tsq)").bindparams(tsq=tsquery))
-        .cte("search_matches")
-        .prefix_with("MATERIALIZED")
-    )
+    matching = matches.cte("search_matches").prefix_with("MATERIALIZED")
     return statement.where(case_id_column.in_(select(matching.c.case_id)))
+
+
+def count_matching(query: str, privileged: bool, limit: int) -> int | None:
+    """How many cases match `query` (at most `limit`), counted in the search index alone.
+
+    Every case has exactly one document, so this equals counting the matching cases, without
+    reading each matching case's row. None when the query has no words (nothing to count on).
+    """
+    words = _words(query)
+    if not words:
+        return None
+    matches = _matches(words, privileged).subquery()
+    return db.session.scalar(
+        select(func.count()).select_from(select(matches).limit(limit).subquery())
+    )
 
 
 def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:

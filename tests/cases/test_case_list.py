@@ -30,6 +30,37 @@ def test_search_finds_title_summary_and_notes(app, login_as, make_case, actor_fo
     assert b"Coding sweep" in counsel_client.get("/cases/?q=bluefalcon").data
 
 
+def test_search_lists_newest_cases_first_unless_told_otherwise(app, login_as, make_case, operator):
+    first = make_case(title="Older sweep by quantumharvest")
+    second = make_case(title="Newer sweep by quantumharvest")
+    make_case(title="Unrelated canary hit")
+    operations.update_case(first, operator, {"summary": "touched last"})
+    db.session.commit()
+    _, client = login_as("analyst")
+    page = client.get("/cases/?q=quantumharvest").get_data(as_text=True)
+    # Counted in the search index, listed in its order (newest case first)...
+    assert 'Cases <span class="muted">(2)</span>' in page
+    assert page.index("Newer sweep") < page.index("Older sweep")
+    assert '<option value="ref" selected>' in page
+    # ...and any other order on request.
+    updated = client.get("/cases/?q=quantumharvest&sort=updated").get_data(as_text=True)
+    assert updated.index("Older sweep") < updated.index("Newer sweep")
+    # With another filter besides the text, the count reads the cases themselves.
+    medium = client.get(f"/cases/?q=quantumharvest&severity={second.severity}").get_data(
+        as_text=True
+    )
+    assert 'Cases <span class="muted">(2)</span>' in medium
+
+
+def test_owner_filter_offers_analysts_and_counsel(app, login_as, make_user):
+    analyst = make_user("analyst", name="Ada <Analyst>")
+    make_user("auditor", name="Audrey Auditor")
+    _, client = login_as("counsel")
+    page = client.get(f"/cases/?owner={analyst.id}").get_data(as_text=True)
+    assert f'<option value="{analyst.id}" selected>Ada &lt;Analyst&gt; (analyst)</option>' in page
+    assert "Audrey Auditor" not in page
+
+
 def test_search_ignores_query_syntax(app, login_as, make_case):
     make_case(title='Quote "test" case')
     _, client = login_as("analyst")
