@@ -628,37 +628,12 @@ def seed(
                 }
             )
             prev = row["hash"]
-            yield (
-                row["seq"],
-                ts(row["occurred_at"]),
-                row["actor"],
-                row["action"],
-                row["object_type"],
-                row["object_id"],
-                row["case_id"],
-                row["case_ref"],
-                row["request_id"],
-                row["prev_hash"],
-                row["payload"],
-                row["hash"],
-            )
+            yield row["seq"], row["payload"], row["hash"]
 
+    # The other columns are generated from the payload by the database.
     sink.insert(
         "audit_events",
-        (
-            "seq",
-            "occurred_at",
-            "actor",
-            "action",
-            "object_type",
-            "object_id",
-            "case_id",
-            "case_ref",
-            "request_id",
-            "prev_hash",
-            "payload",
-            "hash",
-        ),
+        ("seq", "payload", "hash"),
         audit_rows(),
     )
 

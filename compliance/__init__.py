@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # imported in create_app: helper processes import this package cheaply
+    from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The application factory: configuration, extensions, blueprints, error handlers."""
+    from flask import Flask
+
     from compliance.config import load_config
     from compliance.db import configure_engine
     from compliance.extensions import csrf, db, limiter, login_manager

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from compliance import models  # noqa: F401 - registers every table
 from compliance.db import Base, configure_engine
-from compliance.migrate import include_name
+from compliance.migrate import include_in_revision, include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +20,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=True,
         include_name=include_name,
+        include_object=include_in_revision,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -44,6 +45,7 @@ def _run(connection) -> None:  # noqa: ANN001
         render_as_batch=True,
         compare_type=True,
         include_name=include_name,
+        include_object=include_in_revision,
     )
     with context.begin_transaction():
         context.run_migrations()

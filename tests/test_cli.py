@@ -111,12 +111,16 @@ def test_audit_verify_detects_a_row_altered_behind_the_triggers(app, cli_env, ma
     ok = run(cli_env, "audit", "verify")
     assert ok.returncode == 0 and "audit chain OK" in ok.stdout
     with db.engine.begin() as conn:
+        forge = (
+            'UPDATE audit_events SET payload = replace(payload, \'"action":"\', '
+            '\'"action":"forged.\') WHERE seq = 1'
+        )
         if backend == "sqlite":
             conn.execute(text("DROP TRIGGER audit_events_no_update"))
-            conn.execute(text("UPDATE audit_events SET actor = 'user:nobody' WHERE seq = 1"))
+            conn.execute(text(forge))
         else:
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-            conn.execute(text("UPDATE audit_events SET actor = 'user:nobody' WHERE seq = 1"))
+            conn.execute(text(forge))
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
     broken = run(cli_env, "audit", "verify")
     assert broken.returncode != 0 and "seq=1" in broken.stderr
@@ -126,7 +130,10 @@ def test_triggers_refuse_editing_or_deleting_audit_rows(app, make_case, backend)
     from sqlalchemy.exc import DatabaseError
 
     make_case()
-    for statement in ("UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"):
+    for statement in (
+        "UPDATE audit_events SET payload = replace(payload, 'user:', 'x:')",
+        "DELETE FROM audit_events",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
             conn.execute(text(statement))
     if backend == "postgresql":

@@ -7,10 +7,13 @@ chain never forks and never has a gap.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,15 +21,19 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Connection, event, func, insert, select, text
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from compliance.audit.context import current_request_id
-from compliance.audit.models import AuditEvent
+from compliance.audit.models import GENERATED_COLUMNS, AuditEvent
 from compliance.audit.verify_export import GENESIS_HASH, canonical_bytes
+from compliance.audit.verify_range import check_range
 from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
+
+log = logging.getLogger(__name__)
 
 AUDIT_LOCK_KEY = 7_234_001  # pg_advisory_xact_lock key reserved for chain appends
 _HEAD_KEY = "audit_head"
@@ -184,23 +191,13 @@ def record_many(
 
 
 def stored_row(fields: dict[str, Any]) -> dict[str, Any]:
-    """The database row for an event's hashed fields: index columns, payload and hash."""
+    """The database row for an event: seq, payload (the canonical JSON) and hash.
+
+    The index columns (actor, action, case, ...) are generated from the payload by the database.
+    """
     payload = canonical_bytes(fields)
     digest = hashlib.sha256(fields["prev_hash"].encode("ascii") + b"\n" + payload).hexdigest()
-    return {
-        "seq": fields["seq"],
-        "occurred_at": datetime.strptime(fields["occurred_at"], _TIME_FORMAT).replace(tzinfo=UTC),
-        "actor": fields["actor"],
-        "action": fields["action"],
-        "object_type": fields["object_type"],
-        "object_id": fields["object_id"],
-        "case_id": fields["case_id"],
-        "case_ref": fields["case_ref"],
-        "request_id": fields["request_id"],
-        "prev_hash": fields["prev_hash"],
-        "payload": payload.decode("utf-8"),
-        "hash": digest,
-    }
+    return {"seq": fields["seq"], "payload": payload.decode("utf-8"), "hash": digest}
 
 
 def iter_events(
@@ -245,73 +242,139 @@ class ChainReport:
     problem: str | None = None
 
 
-@functools.lru_cache(maxsize=65536)  # actors, actions, object types repeat across the log
-def _quoted(value: str | None) -> str:
-    """JSON for a string exactly as the canonical form writes it (fast path for plain text)."""
-    if value is None:
-        return "null"
-    if _PLAIN.fullmatch(value):
-        return f'"{value}"'
-    return json.dumps(value, ensure_ascii=False)
+# Below this many events a helper process costs more than it saves.
+PARALLEL_FROM = 200_000
 
 
-_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
-
-
-def verify_chain(session: Session | None = None, batch: int = 20000) -> ChainReport:
+def verify_chain(session: Session | None = None, *, processes: int | None = None) -> ChainReport:
     """Walk the whole log from the first event; name the first event that breaks it.
 
-    For each event: the sequence continues, the previous hash links up, SHA-256 over the
-    previous hash and the payload gives the stored hash, and the index columns say what the
-    payload says (a column edited to hide or misattribute an event is caught too).
+    First the index columns: they must still be generated from the payload (a column turned
+    into plain data could hide or misattribute an event). Then every event: the sequence
+    continues and SHA-256 over the previous hash and the payload gives the stored hash. A long
+    log is checked in two halves side by side (`processes=2`; default: from PARALLEL_FROM
+    events on a database another process can open).
     """
     session = session or db.session()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    when_sql = (
-        """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-        if postgres
-        else "replace(occurred_at, ' ', 'T') || 'Z'"
+    connection = session.connection()
+    problem = generated_columns_problem(connection)
+    if problem:
+        return ChainReport(ok=False, count=0, problem=problem)
+    head = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    if head == 0:
+        return ChainReport(ok=True, count=0)
+    job = _helper_job(connection.engine.url)
+    if processes is None:
+        processes = 2 if head >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 else 1
+    split = head // 2 if processes > 1 and job is not None and head > 1 else head
+    helper = None
+    if split < head:
+        split_hash = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == split))
+        if split_hash is None:  # the first half reports the gap itself
+            split = head
+        else:
+            helper = _start_helper(
+                {**job, "first": split + 1, "last": head, "prev_hash": split_hash}
+            )
+    cursor = connection.connection.cursor()
+    dialect = connection.dialect.name
+    try:
+        result = check_range(cursor, dialect, 1, split, GENESIS_HASH)
+    except BaseException:
+        if helper is not None:
+            helper.kill()
+        raise
+    if not result["ok"]:
+        if helper is not None:
+            helper.kill()
+        return ChainReport(ok=False, **_failure(result))
+    if helper is not None:
+        second = _helper_result(helper) or check_range(
+            cursor, dialect, split + 1, head, result["head_hash"]
+        )
+        if not second["ok"]:
+            second["count"] += split
+            return ChainReport(ok=False, **_failure(second))
+        result = second
+    return ChainReport(ok=True, count=head, head_seq=head, head_hash=result["head_hash"])
+
+
+def _failure(result: dict) -> dict:
+    return {key: result[key] for key in ("count", "bad_seq", "problem")}
+
+
+def _helper_job(url: URL) -> dict | None:
+    """How a helper process reaches the same database (None: it cannot, e.g. in-memory)."""
+    if url.get_backend_name() == "postgresql":
+        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return {"dialect": "postgresql", "url": libpq}
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        return {"dialect": "sqlite", "path": url.database}
+    return None
+
+
+def _start_helper(job: dict) -> subprocess.Popen:
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "compliance.audit.verify_range"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    # Plain DB-API rows: at a million events the ORM's row objects would cost more than the
-    # hashing itself. Keyset batches keep memory flat on both databases.
-    sql = (
-        "SELECT seq, prev_hash, payload, hash, action, actor, case_id, case_ref, object_id, "
-        f"object_type, {when_sql}, request_id FROM audit_events "
-        f"WHERE seq > {'%s' if postgres else '?'} ORDER BY seq LIMIT {int(batch)}"
-    )
-    cursor = session.connection().connection.cursor()
-    sha256 = hashlib.sha256
-    quoted = _quoted
-    expected_seq, last_hash, count = 1, GENESIS_HASH, 0
-    last = 0
-    while True:
-        cursor.execute(sql, (last,))
-        rows = cursor.fetchall()
-        if not rows:
-            break
-        for seq, prev, payload, digest, action, actor, case_id, ref, oid, otype, when, rid in rows:
-            problem = None
-            if seq != expected_seq:
-                problem = f"sequence gap or reordering: expected seq={expected_seq}"
-            elif prev != last_hash:
-                problem = "prev_hash does not match the previous event's hash"
-            elif sha256(f"{prev}\n{payload}".encode()).hexdigest() != digest:
-                problem = "hash does not match the event's content"
-            elif not (
-                payload.startswith(
-                    f'{{"action":{quoted(action)},"actor":{quoted(actor)},'
-                    f'"case_id":{"null" if case_id is None else case_id},'
-                    f'"case_ref":{quoted(ref)},"changes":'
-                )
-                and payload.endswith(
-                    f',"object_id":{quoted(oid)},"object_type":{quoted(otype)},'
-                    f'"occurred_at":"{when}","prev_hash":"{prev}",'
-                    f'"request_id":{quoted(rid)},"seq":{seq}}}'
-                )
-            ):
-                problem = "indexed columns do not match the event's hashed content"
-            if problem:
-                return ChainReport(ok=False, count=count, bad_seq=seq, problem=problem)
-            expected_seq, last_hash, count = seq + 1, digest, count + 1
-        last = rows[-1][0]
-    return ChainReport(ok=True, count=count, head_seq=expected_seq - 1, head_hash=last_hash)
+    assert helper.stdin is not None
+    helper.stdin.write(json.dumps(job).encode())
+    helper.stdin.close()
+    return helper
+
+
+def _helper_result(helper: subprocess.Popen) -> dict | None:
+    """The helper's verdict; None when it failed to run (the caller checks the range itself)."""
+    assert helper.stdout is not None and helper.stderr is not None
+    output, errors = helper.stdout.read(), helper.stderr.read()
+    if helper.wait() != 0:
+        log.warning("audit verify helper failed, checking its range here: %s", errors[-500:])
+        return None
+    return json.loads(output)
+
+
+def generated_columns_problem(connection: Connection) -> str | None:
+    """Whether each index column is still generated from the payload, by the same expression."""
+    dialect = connection.dialect
+    expected = {
+        name: _normalised(str(sql.compile(dialect=dialect)))
+        for name, sql in GENERATED_COLUMNS.items()
+    }
+    if dialect.name == "postgresql":
+        rows = connection.execute(
+            text(
+                "SELECT a.attname, a.attgenerated = 's', pg_get_expr(d.adbin, d.adrelid) "
+                "FROM pg_attribute a LEFT JOIN pg_attrdef d "
+                "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = 'audit_events'::regclass AND a.attnum > 0 "
+                "AND NOT a.attisdropped"
+            )
+        ).all()
+        found = {name: expression for name, generated, expression in rows if generated}
+    else:
+        ddl = connection.scalar(
+            text("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'audit_events'")
+        )
+        found = {
+            match["name"]: match["expression"] for match in _SQLITE_GENERATED.finditer(ddl or "")
+        }
+    for name, expression in expected.items():
+        if name not in found:
+            return f"column {name} is no longer generated from the payload"
+        if _normalised(found[name]) != expression:
+            return f"column {name} is generated by another expression: {found[name]}"
+    return None
+
+
+_SQLITE_GENERATED = re.compile(
+    r"^\s*(?P<name>\w+) [^\n]*?GENERATED ALWAYS AS \((?P<expression>.*)\) (?:STORED|VIRTUAL)",
+    re.M,
+)
+
+
+def _normalised(sql: str) -> str:
+    """SQL without spacing, brackets and quotes, as Alembic compares generated columns."""
+    return re.sub(r"[\s()'\"`\[\]]", "", sql).lower()

@@ -6,11 +6,50 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Computed, Index, String, Text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import ColumnElement
 
 from compliance.db import BigId, utcnow
 from compliance.extensions import db
+
+
+class PayloadField(ColumnElement[Any]):
+    """SQL that reads one field of an audit event's payload (the hashed canonical JSON).
+
+    The index columns of `audit_events` are generated from the payload by the database, so
+    they cannot say anything the hashed record does not: `audit verify` checks the chain over
+    the payloads and that these columns are still generated this way, without reading them.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, field: str, kind: str = "text") -> None:
+        self.field, self.kind = field, kind
+
+
+@compiles(PayloadField, "sqlite")
+def _sqlite_field(element: PayloadField, compiler: Any, **kw: Any) -> str:
+    value = f"json_extract(payload, '$.{element.field}')"
+    if element.kind == "time":  # the layout SQLAlchemy stores SQLite datetimes in
+        return f"replace(substr({value}, 1, 26), 'T', ' ')"
+    return value
+
+
+@compiles(PayloadField, "postgresql")
+def _postgresql_field(element: PayloadField, compiler: Any, **kw: Any) -> str:
+    # Written the way PostgreSQL prints it back, so schema comparisons see no difference.
+    value = f"((payload)::json ->> '{element.field}'::text)"
+    if element.kind == "integer":
+        return f"({value})::bigint"
+    if element.kind == "time":  # text -> timestamptz is not immutable; this function is
+        return "audit_payload_time(payload)"
+    return value
+
+
+def _generated(field: str, kind: str = "text") -> Computed:
+    return Computed(PayloadField(field, kind), persisted=True)
 
 
 class AuditEvent(db.Model):
@@ -35,21 +74,21 @@ class AuditEvent(db.Model):
     # The sequence number is assigned by the chain writer, under a lock, never by the database:
     # a gap would otherwise be indistinguishable from a deleted event.
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    occurred_at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(300))
-    action: Mapped[str] = mapped_column(String(100))
-    object_type: Mapped[str] = mapped_column(String(50))
-    object_id: Mapped[str | None] = mapped_column(String(100))
-    # No foreign key: deleting or merging a case must never touch its history.
-    case_id: Mapped[int | None]
-    case_ref: Mapped[str | None] = mapped_column(String(40))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
     # The record itself: the event's canonical JSON, exactly the bytes that were hashed.
-    # The columns above are an index for finding events; `audit verify` checks that they
-    # agree with the payload, and what is shown and exported is read from the payload.
     payload: Mapped[str] = mapped_column(Text)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # An index for finding events, generated from the payload (see PayloadField); what is
+    # shown and exported is read from the payload itself.
+    occurred_at: Mapped[datetime] = mapped_column(_generated("occurred_at", "time"))
+    actor: Mapped[str] = mapped_column(String(300), _generated("actor"))
+    action: Mapped[str] = mapped_column(String(100), _generated("action"))
+    object_type: Mapped[str] = mapped_column(String(50), _generated("object_type"))
+    object_id: Mapped[str | None] = mapped_column(String(100), _generated("object_id"))
+    # No foreign key: deleting or merging a case must never touch its history.
+    case_id: Mapped[int | None] = mapped_column(_generated("case_id", "integer"))
+    case_ref: Mapped[str | None] = mapped_column(String(40), _generated("case_ref"))
+    request_id: Mapped[str | None] = mapped_column(String(64), _generated("request_id"))
+    prev_hash: Mapped[str] = mapped_column(String(64), _generated("prev_hash"))
 
     __table_args__ = (
         Index("ix_audit_events_case_id_seq", "case_id", "seq"),
@@ -60,6 +99,13 @@ class AuditEvent(db.Model):
         Index("ix_audit_events_object_seq", "object_type", "object_id", "seq"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
     )
+
+
+GENERATED_COLUMNS = {
+    column.name: column.computed.sqltext
+    for column in AuditEvent.__table__.columns
+    if column.computed is not None
+}
 
 
 class AuditCheckpoint(db.Model):

@@ -48,38 +48,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_checkpoints_seq"), ["seq"], unique=False)
 
     op.create_table(
-        "audit_events",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=False,
-            nullable=False,
-        ),
-        sa.Column("occurred_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(length=300), nullable=False),
-        sa.Column("action", sa.String(length=100), nullable=False),
-        sa.Column("object_type", sa.String(length=50), nullable=False),
-        sa.Column("object_id", sa.String(length=100), nullable=True),
-        sa.Column("case_id", sa.Integer(), nullable=True),
-        sa.Column("case_ref", sa.String(length=40), nullable=True),
-        sa.Column("request_id", sa.String(length=64), nullable=True),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_events")),
-        sa.UniqueConstraint("hash", name=op.f("uq_audit_events_hash")),
-    )
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_events_action_seq", ["action", "seq"], unique=False)
-        batch_op.create_index("ix_audit_events_actor_seq", ["actor", "seq"], unique=False)
-        batch_op.create_index("ix_audit_events_case_id_seq", ["case_id", "seq"], unique=False)
-        batch_op.create_index("ix_audit_events_case_ref_seq", ["case_ref", "seq"], unique=False)
-        batch_op.create_index(
-            "ix_audit_events_object_seq", ["object_type", "object_id", "seq"], unique=False
-        )
-        batch_op.create_index("ix_audit_events_occurred_at", ["occurred_at"], unique=False)
-
-    op.create_table(
         "bates_counters",
         sa.Column("prefix", sa.String(length=20), nullable=False),
         sa.Column("last_number", sa.BigInteger(), nullable=False),
@@ -934,6 +902,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_custody_events_item_id_id", ["item_id", "id"], unique=False)
 
     # AUTOGEN-END upgrade
+    create_audit_events()
     for table in APPEND_ONLY_TABLES:
         create_append_only_triggers(table)
     create_search_index()
@@ -943,6 +912,7 @@ def downgrade() -> None:
     drop_search_index()
     for table in APPEND_ONLY_TABLES:
         drop_append_only_triggers(table)
+    drop_audit_events()
     # AUTOGEN-BEGIN downgrade
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.drop_index("ix_custody_events_item_id_id")
@@ -1073,20 +1043,87 @@ def downgrade() -> None:
 
     op.drop_table("case_merges")
     op.drop_table("bates_counters")
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_events_occurred_at")
-        batch_op.drop_index("ix_audit_events_object_seq")
-        batch_op.drop_index("ix_audit_events_case_ref_seq")
-        batch_op.drop_index("ix_audit_events_case_id_seq")
-        batch_op.drop_index("ix_audit_events_actor_seq")
-        batch_op.drop_index("ix_audit_events_action_seq")
-
-    op.drop_table("audit_events")
     with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_checkpoints_seq"))
 
     op.drop_table("audit_checkpoints")
     # AUTOGEN-END downgrade
+
+
+# PostgreSQL refuses text -> timestamptz in a generated column (the cast is only "stable": it
+# reads the session's time zone). The payload's times are ISO 8601 with "Z", which parse the
+# same under every setting, so this wrapper is truly immutable.
+AUDIT_PAYLOAD_TIME = """
+CREATE OR REPLACE FUNCTION audit_payload_time(payload text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT (payload::json ->> 'occurred_at')::timestamptz $$
+"""
+
+
+def create_audit_events() -> None:
+    """The audit log: seq, the hashed canonical JSON (payload) and its hash.
+
+    Every other column is an index generated from the payload by the database, so it cannot
+    say anything the hashed record does not. Written by hand: the expressions differ per
+    database (compliance.audit.models.PayloadField writes the same ones).
+    """
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        op.execute(AUDIT_PAYLOAD_TIME)
+
+    def field(name: str, type_: sa.types.TypeEngine, kind: str = "text", **kw: bool) -> sa.Column:
+        if postgres:
+            value = f"((payload)::json ->> '{name}'::text)"
+            if kind == "integer":
+                value = f"({value})::bigint"
+            elif kind == "time":
+                value = "audit_payload_time(payload)"
+        else:
+            value = f"json_extract(payload, '$.{name}')"
+            if kind == "time":
+                value = f"replace(substr({value}, 1, 26), 'T', ' ')"
+        return sa.Column(name, type_, sa.Computed(sa.text(value), persisted=True), **kw)
+
+    op.create_table(
+        "audit_events",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        field("occurred_at", compliance.db.UTCDateTime(timezone=True), "time", nullable=False),
+        field("actor", sa.String(length=300), nullable=False),
+        field("action", sa.String(length=100), nullable=False),
+        field("object_type", sa.String(length=50), nullable=False),
+        field("object_id", sa.String(length=100), nullable=True),
+        field("case_id", sa.Integer(), "integer", nullable=True),
+        field("case_ref", sa.String(length=40), nullable=True),
+        field("request_id", sa.String(length=64), nullable=True),
+        field("prev_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("hash", name=op.f("uq_audit_events_hash")),
+    )
+    for name, columns in AUDIT_EVENT_INDEXES.items():
+        op.create_index(name, "audit_events", columns)
+
+
+AUDIT_EVENT_INDEXES = {
+    "ix_audit_events_action_seq": ["action", "seq"],
+    "ix_audit_events_actor_seq": ["actor", "seq"],
+    "ix_audit_events_case_id_seq": ["case_id", "seq"],
+    "ix_audit_events_case_ref_seq": ["case_ref", "seq"],
+    "ix_audit_events_object_seq": ["object_type", "object_id", "seq"],
+    "ix_audit_events_occurred_at": ["occurred_at"],
+}
+
+
+def drop_audit_events() -> None:
+    op.drop_table("audit_events")  # its indexes go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_payload_time(text)")
 
 
 def create_append_only_triggers(table: str) -> None:

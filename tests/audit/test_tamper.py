@@ -3,6 +3,8 @@ and a history recomputed from scratch (the last two only through a signed checkp
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -31,7 +33,11 @@ def test_untouched_log_verifies(log):
 
 
 @pytest.mark.parametrize(
-    "statement", ["UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"]
+    "statement",
+    [
+        "UPDATE audit_events SET payload = replace(payload, 'test.', 'x.')",
+        "DELETE FROM audit_events",
+    ],
 )
 def test_append_only_triggers_refuse_changes(log, statement):
     with pytest.raises(DBAPIError, match="append-only"):
@@ -47,11 +53,69 @@ def test_truncate_is_refused_on_postgresql(log):
     db.session.rollback()
 
 
+def _edit_payload(seq: int, old: str, new: str) -> None:
+    tamper(
+        "UPDATE audit_events SET payload = replace(payload, :old, :new) WHERE seq = :seq",
+        old=old,
+        new=new,
+        seq=seq,
+    )
+
+
 def test_edited_event_is_named(log):
-    tamper("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = 4")
+    _edit_payload(4, '"object_id":"3"', '"object_id":"33"')
     report = verify_chain()
     assert not report.ok and report.bad_seq == 4
     assert "content" in report.problem
+
+
+def test_index_columns_cannot_be_written(log):
+    """They are generated from the hashed payload: even with the triggers off, no edit."""
+    with pytest.raises(DBAPIError), triggers_disabled():
+        db.session.execute(text("UPDATE audit_events SET actor = 'user:someone-else'"))
+    db.session.rollback()
+    assert verify_chain().ok
+
+
+def test_index_column_turned_into_plain_data_is_detected(log, backend):
+    """An attacker with DBA rights rebuilds a column as plain data to misattribute an event."""
+    db.session.commit()
+    with db.engine.begin() as conn:
+        if backend == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+            conn.execute(text("ALTER TABLE audit_events ALTER COLUMN actor DROP EXPRESSION"))
+        else:
+            ddl = conn.scalar(text("SELECT sql FROM sqlite_schema WHERE name = 'audit_events'"))
+            plain = re.sub(r"(actor VARCHAR\(300\) NOT NULL) GENERATED [^\n]*STORED", r"\1", ddl)
+            assert plain != ddl
+            conn.execute(text(plain.replace("audit_events", "audit_forged", 1)))
+            conn.execute(
+                text(
+                    "INSERT INTO audit_forged (seq, payload, hash, actor) "
+                    "SELECT seq, payload, hash, actor FROM audit_events"
+                )
+            )
+            conn.execute(text("DROP TABLE audit_events"))
+            conn.execute(text("ALTER TABLE audit_forged RENAME TO audit_events"))
+        conn.execute(text("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = 4"))
+    db.session.rollback()  # a fresh snapshot, after the attacker's change
+    report = verify_chain()
+    assert not report.ok and "column actor is no longer generated" in report.problem
+
+
+@pytest.mark.parametrize("bad_seq", [2, 9])
+def test_two_processes_name_the_first_bad_event_in_either_half(log, bad_seq):
+    assert verify_chain(processes=2).ok
+    _edit_payload(bad_seq, f'"object_id":"{bad_seq - 1}"', '"object_id":"forged"')
+    report = verify_chain(processes=2)
+    assert not report.ok and report.bad_seq == bad_seq and report.count == bad_seq - 1
+    assert "content" in report.problem
+
+
+def test_two_processes_see_a_gap_at_the_split(log):
+    tamper("DELETE FROM audit_events WHERE seq IN (5, 6)")
+    report = verify_chain(processes=2)
+    assert not report.ok and report.bad_seq == 7 and "expected seq=5" in report.problem
 
 
 def test_deleted_event_is_detected(log):
@@ -132,7 +196,7 @@ def test_checkpoint_signed_by_another_key_is_refused(log, operator, tmp_path):
 def test_cli_names_the_first_bad_event(app, log):
     from compliance.cli import main
 
-    tamper("UPDATE audit_events SET action = 'case.forged' WHERE seq = 7")
+    _edit_payload(7, '"action":"test.event"', '"action":"case.forged"')
     result = app.test_cli_runner().invoke(main, ["audit", "verify"])
     assert result.exit_code == 1
     assert "seq=7" in result.output
