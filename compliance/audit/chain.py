@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from compliance.audit.context import current_request_id
 from compliance.audit.models import GENERATED_COLUMNS, AuditEvent
 from compliance.audit.verify_export import GENESIS_HASH, canonical_bytes
-from compliance.audit.verify_range import check_range
+from compliance.audit.verify_range import JOB_VARIABLE, check_range
 from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
@@ -314,23 +314,20 @@ def _helper_job(url: URL) -> dict | None:
 
 
 def _start_helper(job: dict) -> subprocess.Popen:
-    helper = subprocess.Popen(
+    # The job travels in the environment, like PGPASSWORD: argv is visible to every user.
+    return subprocess.Popen(
         [sys.executable, "-m", "compliance.audit.verify_range"],
-        stdin=subprocess.PIPE,
+        env={**os.environ, JOB_VARIABLE: json.dumps(job)},
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert helper.stdin is not None
-    helper.stdin.write(json.dumps(job).encode())
-    helper.stdin.close()
-    return helper
 
 
 def _helper_result(helper: subprocess.Popen) -> dict | None:
     """The helper's verdict; None when it failed to run (the caller checks the range itself)."""
-    assert helper.stdout is not None and helper.stderr is not None
-    output, errors = helper.stdout.read(), helper.stderr.read()
-    if helper.wait() != 0:
+    output, errors = helper.communicate()
+    if helper.returncode != 0:
         log.warning("audit verify helper failed, checking its range here: %s", errors[-500:])
         return None
     return json.loads(output)

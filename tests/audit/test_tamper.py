@@ -223,3 +223,16 @@ def test_system_actor_writes_checkpoints(log):
     assert db.session.scalar(
         select(AuditEvent.actor).where(AuditEvent.action == "audit.checkpoint")
     ) == ("system:audit-checkpoint")
+
+
+def test_a_helper_that_cannot_run_leaves_the_check_to_this_process(log, monkeypatch):
+    from compliance.audit import chain
+
+    monkeypatch.setattr(
+        chain, "_helper_job", lambda url: {"dialect": "sqlite", "path": "/nonexistent/audit.db"}
+    )
+    report = verify_chain(processes=2)
+    assert report.ok and report.count == 10
+    _edit_payload(8, '"object_id":"7"', '"object_id":"forged"')
+    report = verify_chain(processes=2)
+    assert not report.ok and report.bad_seq == 8
