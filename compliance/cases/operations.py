@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from compliance.audit.chain import diff, record, text_fingerprint
+from compliance.audit.chain import PendingEvent, diff, record, record_many, text_fingerprint
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import (
@@ -42,8 +42,9 @@ EDITABLE_FIELDS = (
     "targeted_domains",
 )
 
-# Other capabilities register here to react when a case enters a state (reviews reschedule).
-state_entered_hooks: list[Callable[[Case, Actor], None]] = []
+# Other capabilities register here to react when cases enter a state (reviews reschedule):
+# called with one case, or with every case a batch of findings opened.
+state_entered_hooks: list[Callable[[list[Case], Actor], None]] = []
 
 
 def get_case(ref: str) -> Case:
@@ -55,18 +56,23 @@ def get_case(ref: str) -> Case:
 
 def next_case_ref(prefix: str, now: datetime | None = None) -> str:
     """Issue the next reference for this year (DIST-2026-0042), safe under concurrent writers."""
+    return next_case_refs(prefix, 1, now)[0]
+
+
+def next_case_refs(prefix: str, count: int, now: datetime | None = None) -> list[str]:
+    """Issue the next `count` references for this year at once (one counter update)."""
     year = (now or utcnow()).year
-    number = db.session.scalar(
+    last = db.session.scalar(
         update(CaseRefCounter)
         .where(CaseRefCounter.year == year)
-        .values(last_number=CaseRefCounter.last_number + 1)
+        .values(last_number=CaseRefCounter.last_number + count)
         .returning(CaseRefCounter.last_number)
     )
-    if number is None:
+    if last is None:
         with db.session.begin_nested():
-            db.session.add(CaseRefCounter(year=year, last_number=1))
-        number = 1
-    return f"{prefix}-{year}-{number:04d}"
+            db.session.add(CaseRefCounter(year=year, last_number=count))
+        last = count
+    return [f"{prefix}-{year}-{number:04d}" for number in range(last - count + 1, last + 1)]
 
 
 def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -109,25 +115,48 @@ def open_case(actor: Actor, *, ref_prefix: str = "DIST", **fields: Any) -> Case:
     Evidence ingestion calls this: a detector's token holds no role, yet its findings open
     cases, and the audit trail must name the token, not a stand-in.
     """
-    fields = _validate_fields({"title": fields.pop("title", ""), **fields})
-    unknown = set(fields) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
-    case = Case(ref=next_case_ref(ref_prefix), state="reported", created_by=actor.label, **fields)
-    case.targeted_domains = list(fields.get("targeted_domains") or [])
-    db.session.add(case)
+    (case,) = open_cases(actor, [fields], ref_prefix=ref_prefix)
+    return case
+
+
+def open_cases(
+    actor: Actor, specs: list[dict[str, Any]], *, ref_prefix: str = "DIST"
+) -> list[Case]:
+    """Open several cases as `open_case` does, each from its fields, in this order.
+
+    A batch of findings from new campaigns opens tens of cases: one reference update, one
+    flush and one audit append for all of them instead of a round of each per case.
+    """
+    checked = []
+    for spec in specs:
+        fields = _validate_fields({"title": spec.get("title", ""), **spec})
+        unknown = set(fields) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
+        checked.append(fields)
+    opened = []
+    for ref, fields in zip(next_case_refs(ref_prefix, len(checked)), checked, strict=True):
+        case = Case(ref=ref, state="reported", created_by=actor.label, **fields)
+        case.targeted_domains = list(fields.get("targeted_domains") or [])
+        opened.append(case)
+    db.session.add_all(opened)
     db.session.flush()
-    record(
-        "case.created",
+    record_many(
+        [
+            PendingEvent(
+                "case.created",
+                object_type="case",
+                object_id=case.id,
+                case=case,
+                changes=diff({}, case.snapshot()),
+            )
+            for case in opened
+        ],
         actor=actor,
-        object_type="case",
-        object_id=case.id,
-        case=case,
-        changes=diff({}, case.snapshot()),
     )
     for hook in state_entered_hooks:
-        hook(case, actor)
-    return case
+        hook(opened, actor)
+    return opened
 
 
 def _check_version(case: Case, expected_version: int | None) -> None:
@@ -210,7 +239,7 @@ def transition_case(
     )
     db.session.add(step)
     for hook in state_entered_hooks:
-        hook(case, actor)
+        hook([case], actor)
     db.session.flush()
     record(
         "case.transition",

@@ -392,49 +392,71 @@ def ingest_findings(
     # Correlation first (it may open cases), then every row of the batch goes in with one
     # multi-row INSERT per table: building thousands of ORM objects per batch was most of the
     # cost of ingestion. Rows that point at a finding record its position in `new` until the
-    # finding ids are known.
+    # finding ids are known. Cases the batch opens are created together once every finding
+    # is placed (one flush and one audit append); until then the loop knows them by keys
+    # -1, -2, ... (in the order they open) beside the ids of existing cases.
     now = utcnow()
-    new_links: list[tuple[int, int, int]] = []  # case id, subject id, position in `new`
+    opening: list[FindingV1] = []  # the finding that opens each new case
+    new_links: list[tuple[int, int, int]] = []  # case key, subject id, position in `new`
     new_flags: list[tuple[int, int, list[str], int]] = []  # case, duplicate of, shared, position
+
+    def age(key: int) -> tuple[Any, ...]:  # the oldest case first; new cases after all others
+        return (1, -key) if key < 0 else (0, case_cache[key].created_at, key)
+
     for position, p in enumerate(new):
         f = p.finding
         sids = [subject_ids[pair] for pair in p.subjects]
         candidates = {cid for sid in sids for cid in links.get(sid, ())}
-        others: list[Case] = []
+        others: list[int] = []
         if into_case is not None:
-            case, status = into_case, "attached"
+            key, status = into_case.id, "attached"
         elif candidates:
-            ranked = sorted((case_cache[c] for c in candidates), key=lambda c: (c.created_at, c.id))
-            case, others, status = ranked[0], ranked[1:], "attached"
+            ranked = sorted(candidates, key=age)
+            key, others, status = ranked[0], ranked[1:], "attached"
         else:
-            case = cases.open_case(
-                actor,
-                ref_prefix=prefix,
-                title=_case_title(f),
-                severity=f.severity,
-                confidence=f.confidence,
-                incident_start=f.observed_from,
-                incident_end=f.observed_to,
-                estimated_queries=_estimated_queries(f),
-            )
-            case_cache[case.id] = case
-            status = "created"
+            opening.append(f)
+            key, status = -len(opening), "created"
         for sid in sids:
-            if (case.id, sid) not in linked_pairs:
-                new_links.append((case.id, sid, position))
-                linked_pairs.add((case.id, sid))
-                links.setdefault(sid, set()).add(case.id)
+            if (key, sid) not in linked_pairs:
+                new_links.append((key, sid, position))
+                linked_pairs.add((key, sid))
+                links.setdefault(sid, set()).add(key)
         for other in others:
-            if (other.id, case.id) in flagged:
+            if (other, key) in flagged:
                 continue
             shared = sorted(
                 f"{t}:{v}"
                 for (t, v), sid in zip(p.subjects, sids, strict=True)
-                if other.id in links.get(sid, ())
+                if other in links.get(sid, ())
             )
-            new_flags.append((other.id, case.id, shared, position))
-            flagged.add((other.id, case.id))
-        p.case_row, p.others, p.status = case, others, status  # type: ignore[attr-defined]
+            new_flags.append((other, key, shared, position))
+            flagged.add((other, key))
+        p.case_key, p.others, p.status = key, others, status  # type: ignore[attr-defined]
+    if opening:
+        opened = cases.open_cases(
+            actor,
+            [
+                {
+                    "title": _case_title(f),
+                    "severity": f.severity,
+                    "confidence": f.confidence,
+                    "incident_start": f.observed_from,
+                    "incident_end": f.observed_to,
+                    "estimated_queries": _estimated_queries(f),
+                }
+                for f in opening
+            ],
+            ref_prefix=prefix,
+        )
+        case_cache.update({-number: case for number, case in enumerate(opened, start=1)})
+    for p in new:
+        p.case_row = case_cache[p.case_key]  # type: ignore[attr-defined]
+        p.others = [case_cache[key] for key in p.others]  # type: ignore[attr-defined]
+    new_links = [(case_cache[key].id, sid, position) for key, sid, position in new_links]
+    new_flags = [
+        (case_cache[key].id, case_cache[of].id, shared, position)
+        for key, of, shared, position in new_flags
+    ]
 
     finding_ids = _insert_findings(new, actor, now)
     item_rows = _insert_items(new, finding_ids, actor, now, channel)
@@ -571,11 +593,13 @@ def _insert_findings(new: list[_Prepared], actor: Actor, now: datetime) -> list[
         for p in new
     ]
     table = Finding.__table__
-    # sort_by_parameter_order: the returned ids line up with `rows` on every backend.
-    result = db.session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    return list(result.scalars())
+    # Each id is matched to its row by the finding's unique key. (RETURNING with
+    # sort_by_parameter_order would line them up too, but on SQLite it does so by running
+    # one INSERT per row: half the cost of a batch.)
+    c = table.c
+    result = db.session.execute(insert(table).returning(c.id, c.detector_name, c.external_id), rows)
+    ids = {(name, external_id): id_ for id_, name, external_id in result}
+    return [ids[p.finding.key] for p in new]
 
 
 def _insert_items(
@@ -629,11 +653,17 @@ def _insert_items(
     if not items:
         return per_finding
     table = EvidenceItem.__table__
-    item_ids = list(
-        db.session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), items
-        ).scalars()
-    )
+    # Ids matched to rows by content (see _insert_findings): rows alike in all of these
+    # columns are alike in every column, so which of them gets which id does not matter.
+    c = table.c
+    returned: dict[tuple[Any, ...], list[int]] = {}
+    for id_, *key in db.session.execute(
+        insert(table).returning(c.id, c.finding_id, c.role, c.name, c.sha256), items
+    ):
+        returned.setdefault(tuple(key), []).append(id_)
+    for ids in returned.values():
+        ids.sort(reverse=True)  # popped from the end: ids ascend with the list, as inserted
+    item_ids = [returned[(i["finding_id"], i["role"], i["name"], i["sha256"])].pop() for i in items]
     token_or_role = actor.role or ("detector token" if actor.token_id else None)
     custody: list[dict[str, Any]] = []
     for item_id, item, position in zip(item_ids, items, owner, strict=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import re
@@ -64,6 +65,7 @@ def _iso_string(value: Any) -> Any:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
 
+@functools.lru_cache(maxsize=65536)  # detectors name the same accounts and prefixes again and again
 def normalise_subject(kind: str, raw: str) -> str:
     """The canonical spelling of a subject id, or ValueError naming what is wrong with it."""
     value = raw.strip()
@@ -264,6 +266,18 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(finding)"
 
 
+def _may_hold_nul(value: Any) -> bool:
+    """False when no string or key in `value` can hold U+0000 (one pass of the C encoder).
+
+    JSON writes U+0000 as the escape \\u0000, so text without that sequence holds none; a
+    match (or anything the encoder refuses) sends the item through the exact walk below.
+    """
+    try:
+        return "\\u0000" in json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return True
+
+
 def _nul_paths(value: Any) -> list[str]:
     """Dotted paths of every string (or key) holding U+0000 (iterative: any nesting depth)."""
     found: list[str] = []
@@ -300,7 +314,7 @@ def validate_batch(
         if not isinstance(item, dict):
             errors.append({"index": index, "field": "(finding)", "message": "must be an object"})
             continue
-        nul = _nul_paths(item)
+        nul = _nul_paths(item) if _may_hold_nul(item) else []
         if nul:  # PostgreSQL cannot store U+0000 in text or JSON: refuse it on every backend
             errors.extend(
                 {"index": index, "field": path, "message": "contains a NUL character (U+0000)"}

@@ -28,9 +28,8 @@ import struct
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from flask import current_app
 
@@ -83,8 +82,9 @@ class BlobMissing(Exception):
     """The store has no blob with this hash."""
 
 
-@dataclass(frozen=True)
-class _Packed:
+class _Packed(NamedTuple):
+    """Where a packed blob is (a tuple: millions of them cost the garbage collector nothing)."""
+
     pack: str  # file name in <root>/packs
     offset: int
     length: int
@@ -146,12 +146,13 @@ class FilesystemStore:
         return created
 
     def put_many(self, blobs: list[bytes]) -> list[str]:
-        """Store several blobs with two file-system syncs, small ones in one new pack.
+        """Store several blobs, the small ones together in one new pack.
 
-        Every new blob is written to a temporary file (the small ones together, as one pack),
-        the file system is synced once (the bytes are durable), the files are moved into
-        place, and it is synced again (the names are durable). A crash at any point leaves
-        only whole files or temporary files.
+        Every new file (the pack, each large blob) is written to a temporary file and
+        fsynced (the bytes are durable), moved into place, and its folder is fsynced (the
+        name is durable). A crash at any point leaves only whole files or temporary files.
+        A batch writes one pack and perhaps a few large files, so this is a handful of
+        fsyncs, not syncfs(2), which would also wait for every other writer on a shared disk.
         """
         hashes = [hashlib.sha256(data).hexdigest() for data in blobs]
         self._refresh()  # once for the whole batch: packs other processes wrote meanwhile
@@ -174,7 +175,6 @@ class FilesystemStore:
                 moves.append((self._write_temporary([data]), target))
             if not moves:
                 return hashes
-            _sync_file_system(self.tmp, [Path(temporary) for temporary, _ in moves])
             parents = set()
             for temporary, target in moves:
                 parent = os.path.dirname(target)
@@ -184,7 +184,8 @@ class FilesystemStore:
                     os.makedirs(parent, exist_ok=True)
                     _move_no_replace(temporary, target)
                 parents.add(Path(parent))
-            _sync_file_system(self.blobs, [], sorted(parents))
+            for parent in sorted(parents):
+                _fsync_dir(parent)
         finally:
             for temporary, _target in moves:
                 with contextlib.suppress(FileNotFoundError):
@@ -192,7 +193,7 @@ class FilesystemStore:
         return hashes
 
     def _write_temporary(self, parts: list[bytes]) -> str:
-        """A new read-only temporary file holding these bytes (not yet synced)."""
+        """A new read-only temporary file holding these bytes, synced to disk."""
         temporary = f"{self.tmp}/{uuid.uuid4().hex}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         descriptor = os.open(temporary, flags, 0o444)
@@ -201,6 +202,7 @@ class FilesystemStore:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
         except OSError:
             os.close(descriptor)
             os.unlink(temporary)  # a full disk leaves no half-written file
@@ -360,17 +362,6 @@ def _check_file(path: Path, sha256: str) -> str:
     return "ok" if digest.hexdigest() == sha256 else "altered"
 
 
-def _syncfs() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNCFS = _syncfs()
-
-
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 
@@ -411,25 +402,6 @@ def _move_no_replace(source: str, target: str) -> bool:
         return False
     os.unlink(source)
     return True
-
-
-def _sync_file_system(anchor: Path, files: list[Path], directories: list[Path] = ()) -> None:
-    """Make these files' bytes (and directory entries) durable: one syncfs(2) where available."""
-    if _SYNCFS is not None:
-        descriptor = os.open(anchor, os.O_RDONLY)
-        try:
-            if _SYNCFS(descriptor) == 0:
-                return
-        finally:
-            os.close(descriptor)
-    for path in files:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-    for directory in directories:
-        _fsync_dir(directory)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from compliance.audit.chain import record, text_fingerprint
+from compliance.audit.chain import PendingEvent, record, record_many, text_fingerprint
 from compliance.audit.models import AuditEvent
 from compliance.auth.actor import Actor
 from compliance.auth.models import User
@@ -98,6 +98,10 @@ def _set_schedule(
     if row is None:
         row = ReviewSchedule(kind=kind, subject_type=subject_type, subject_id=subject_id, case=case)
         db.session.add(row)
+    return _reschedule(row, label, due_at)
+
+
+def _reschedule(row: ReviewSchedule, label: str, due_at: datetime) -> ReviewSchedule:
     row.subject_label, row.due_at = label, due_at
     row.status, row.status_changed_at = "scheduled", utcnow()
     return row
@@ -111,37 +115,63 @@ def _close_schedule(row: ReviewSchedule | None) -> bool:
 
 
 def schedule_case_review(case: Case, actor: Actor) -> None:
+    """The next review of one case, counted from now (see `schedule_case_reviews`)."""
+    schedule_case_reviews([case], actor)
+
+
+def schedule_case_reviews(cases: list[Case], actor: Actor) -> None:
     """State-entered hook: a case's next review counts from the moment it enters a state.
 
     States without a cadence (closed, dismissed) clear the date: nothing is due for them.
+    Takes several cases because a batch of findings opens tens at once: one query for their
+    schedules and one audit append for all of them.
     """
     now = utcnow()
-    due = cadence_due("case", now, case.state)
-    row = find_schedule("case", "case", case.id)
-    if due is None:
-        case.next_review_at = None
-        if _close_schedule(row):
-            db.session.flush()
-            record(
-                "review.cleared",
-                actor=actor,
+    schedules: dict[int, ReviewSchedule] = {}
+    ids = [case.id for case in cases]
+    for start in range(0, len(ids), 1000):
+        schedules.update(
+            (row.subject_id, row)
+            for row in db.session.scalars(
+                select(ReviewSchedule).where(
+                    ReviewSchedule.kind == "case",
+                    ReviewSchedule.subject_type == "case",
+                    ReviewSchedule.subject_id.in_(ids[start : start + 1000]),
+                )
+            )
+        )
+    events: list[PendingEvent] = []
+    for case in cases:
+        due = cadence_due("case", now, case.state)
+        row = schedules.get(case.id)
+        if due is None:
+            case.next_review_at = None
+            if _close_schedule(row):
+                events.append(
+                    PendingEvent(
+                        "review.cleared",
+                        object_type="case",
+                        object_id=case.id,
+                        case=case,
+                        details={"kind": "case", "state": case.state},
+                    )
+                )
+            continue
+        case.next_review_at = due
+        if row is None:
+            row = ReviewSchedule(kind="case", subject_type="case", subject_id=case.id, case=case)
+            db.session.add(row)
+        _reschedule(row, case.ref, due)
+        events.append(
+            PendingEvent(
+                "review.scheduled",
                 object_type="case",
                 object_id=case.id,
                 case=case,
-                details={"kind": "case", "state": case.state},
+                details={"kind": "case", "state": case.state, "due_at": due},
             )
-        return
-    case.next_review_at = due
-    _set_schedule("case", "case", case.id, case.ref, due, case=case)
-    db.session.flush()
-    record(
-        "review.scheduled",
-        actor=actor,
-        object_type="case",
-        object_id=case.id,
-        case=case,
-        details={"kind": "case", "state": case.state, "due_at": due},
-    )
+        )
+    record_many(events, actor=actor)  # flushes the schedules first
 
 
 # ---------------------------------------------------------------- completing reviews

@@ -25,8 +25,8 @@ from compliance.reviews.models import JobRun, Notification, OutboxEmail
 
 bp = Blueprint("reviews", __name__)
 
-if operations.schedule_case_review not in cases.state_entered_hooks:
-    cases.state_entered_hooks.append(operations.schedule_case_review)
+if operations.schedule_case_reviews not in cases.state_entered_hooks:
+    cases.state_entered_hooks.append(operations.schedule_case_reviews)
 
 
 def _register_merge_hook() -> None:

@@ -35,7 +35,7 @@ MODULES = sorted(
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
     "compliance.auth.operations": {"find_user", "token_from_header"},
-    "compliance.cases.operations": {"get_case", "next_case_ref", "visible_notes"},
+    "compliance.cases.operations": {"get_case", "next_case_ref", "next_case_refs", "visible_notes"},
     "compliance.cases.retention": {"closed_at", "deletable_from", "history_refs"},
     "compliance.evidence.operations": {
         "canonical_json", "case_subjects", "duplicate_flags", "evidence_count",
@@ -138,6 +138,8 @@ def _cases(name: str) -> Callable[[World], Any]:
             return ops.create_case(w.counsel, title="New sweep")
         if name == "open_case":
             return ops.open_case(w.operator, title="Opened by ingestion")
+        if name == "open_cases":
+            return ops.open_cases(w.operator, [{"title": "Sweep A"}, {"title": "Sweep B"}])
         case = w.make_case()
         if name == "update_case":
             return ops.update_case(case, w.counsel, {"severity": "critical"})
@@ -370,6 +372,8 @@ def _reviews(name: str) -> Callable[[World], Any]:
         row = ops.find_schedule("case", "case", case.id)
         if name == "schedule_case_review":
             return ops.schedule_case_review(case, w.counsel)
+        if name == "schedule_case_reviews":
+            return ops.schedule_case_reviews([case], w.counsel)
         if name == "complete_review":
             return ops.complete_review(case, w.counsel, outcome="continue", form_token="cov-case")
         if name == "advance_review":
@@ -435,8 +439,8 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
         "sign_out", "create_token", "revoke_token",
     )},
     **{f"compliance.cases.operations.{n}": _cases for n in (
-        "create_case", "open_case", "update_case", "transition_case", "add_note", "edit_note",
-        "record_privileged_view", "place_hold", "release_hold",
+        "create_case", "open_case", "open_cases", "update_case", "transition_case", "add_note",
+        "edit_note", "record_privileged_view", "place_hold", "release_hold",
     )},
     **{f"compliance.cases.retention.{n}": _retention for n in ("merge_cases", "delete_case")},
     **{f"compliance.evidence.operations.{n}": _evidence for n in (
@@ -452,6 +456,7 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     )},
     **{f"compliance.reviews.operations.{n}": _reviews for n in (
         "sync_policy_annual_reviews", "complete_policy_review", "schedule_case_review",
+        "schedule_case_reviews",
         "complete_review", "advance_review", "notify", "sync_hold_reviews", "sync_case_reviews",
         "close_reviews_of_merged_case", "mark_read", "record_email_attempt",
     )},
