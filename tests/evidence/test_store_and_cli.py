@@ -174,3 +174,25 @@ def test_a_crash_before_commit_leaves_only_orphans_the_store_can_clean(
     assert clean_orphans(operator, grace_seconds=0)
     db.session.commit()
     assert snapshot()[1] == before_blobs
+
+
+def test_ingestion_leaves_the_garbage_collector_as_it_found_it(app, finding, operator):
+    import gc
+
+    import pytest
+
+    from compliance.errors import InvalidInput
+    from compliance.evidence.operations import ingest_findings
+
+    ingest_findings([finding()], operator, channel="cli")
+    assert gc.isenabled()  # paused only while the batch was built
+    with pytest.raises(InvalidInput):
+        ingest_findings([finding(confidence=7)], operator, channel="cli")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ingest_findings([finding()], operator, channel="cli")
+        assert not gc.isenabled()  # disabled by someone else: left so
+    finally:
+        gc.enable()
+    db.session.rollback()
