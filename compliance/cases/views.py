@@ -198,7 +198,6 @@ def view(ref: str):
         tabs=[t for t in ordered_tabs() if can(current_user, t.permission)],
         tab=tab,
         options=options_for(case, actor),
-        transition_form=TransitionForm(),
         **context,
     )
     # A tab may record a read that matters (privileged notes viewed). Committing after the

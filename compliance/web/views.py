@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import and_, select
+from sqlalchemy import Row, and_, select
 
 from compliance.auth.permissions import can, require
 from compliance.cases.models import OPEN_STATES, Case, CaseTransition
@@ -18,7 +18,11 @@ bp = Blueprint("web", __name__)
 QUEUE_LIMIT = 10
 
 
-def _awaiting_my_approval() -> list[Case]:
+# The queues read only the columns they show: whole cases (each with its owner joined) cost
+# twice as much to load, for ten lines of links each.
+
+
+def _awaiting_my_approval() -> list[Row]:
     """Cases in legal review that this counsel may approve (four-eyes: not the one who sent)."""
     sent_by_me = (
         select(CaseTransition.id)
@@ -29,18 +33,21 @@ def _awaiting_my_approval() -> list[Case]:
         )
         .exists()
     )
-    return db.session.scalars(
-        select(Case)
+    return db.session.execute(
+        select(Case.ref, Case.title)
         .where(Case.state == "legal_review", ~sent_by_me)
         .order_by(Case.updated_at)
         .limit(QUEUE_LIMIT)
     ).all()
 
 
-def _packets_ready() -> list[Packet]:
+def _packets_ready() -> list[Row]:
     """Final packets built and stored, not yet recorded as sent."""
-    return db.session.scalars(
-        select(Packet)
+    return db.session.execute(
+        select(
+            Packet.packet_type, Packet.bates_prefix, Packet.bates_first, Case.ref.label("case_ref")
+        )
+        .join(Case, Case.id == Packet.case_id)
         .where(
             Packet.status == "stored",
             Packet.draft.is_(False),
@@ -61,14 +68,14 @@ def dashboard():
     now = utcnow()
     reviews = my_reviews(current_user, now, horizon_days=7)
     counsel = current_user.role == "counsel"
-    mine = db.session.scalars(
-        select(Case)
+    mine = db.session.execute(
+        select(Case.ref, Case.title, Case.state, Case.next_review_at)
         .where(and_(Case.owner_id == current_user.id, Case.state.in_(OPEN_STATES)))
         .order_by(Case.next_review_at.asc().nulls_last(), Case.updated_at.desc())
         .limit(QUEUE_LIMIT)
     ).all()
-    new_reports = db.session.scalars(
-        select(Case)
+    new_reports = db.session.execute(
+        select(Case.ref, Case.title, Case.severity)
         .where(Case.state == "reported")
         .order_by(Case.created_at.desc())
         .limit(QUEUE_LIMIT)
