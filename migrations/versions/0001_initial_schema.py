@@ -229,11 +229,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_cases_next_review_at", ["next_review_at"], unique=False)
         batch_op.create_index("ix_cases_owner_id_state", ["owner_id", "state"], unique=False)
         batch_op.create_index(
-            "ix_cases_severity_updated_at", ["severity", "updated_at"], unique=False
+            "ix_cases_severity_updated_at", ["severity", "updated_at", "id"], unique=False
         )
         batch_op.create_index("ix_cases_state_created_at", ["state", "created_at"], unique=False)
-        batch_op.create_index("ix_cases_state_updated_at", ["state", "updated_at"], unique=False)
-        batch_op.create_index("ix_cases_updated_at", ["updated_at"], unique=False)
+        batch_op.create_index(
+            "ix_cases_state_updated_at", ["state", "updated_at", "id"], unique=False
+        )
+        batch_op.create_index("ix_cases_updated_at", ["updated_at", "id"], unique=False)
 
     op.create_table(
         "intel_indicators",
