@@ -1019,27 +1019,33 @@ def evidence_count(case: Case) -> int:
 
 @dataclass
 class SubjectView:
-    subject: Subject
-    other_cases: list[Case]
+    subject: Any  # a row with the subject's id, type and value
+    other_cases: list[Any]  # rows with the case's ref and state: all the tab shows of them
 
 
 def case_subjects(case: Case) -> list[SubjectView]:
-    """The case's subjects, each with the other cases that share it (two queries)."""
-    links = db.session.scalars(
-        select(CaseSubject).where(CaseSubject.case_id == case.id).order_by(CaseSubject.id)
+    """The case's subjects, each with the other cases that share it (two queries).
+
+    A campaign's payment fingerprint is shared by dozens of cases: only the columns shown are
+    read, not whole cases with their owners.
+    """
+    subjects = db.session.execute(
+        select(Subject.id, Subject.type, Subject.value)
+        .join(CaseSubject, CaseSubject.subject_id == Subject.id)
+        .where(CaseSubject.case_id == case.id)
+        .order_by(CaseSubject.id)
     ).all()
-    ids = [link.subject_id for link in links]
-    shared: dict[int, list[Case]] = {}
-    for chunk in _chunks(ids):
+    shared: dict[int, list[Any]] = {}
+    for chunk in _chunks([subject.id for subject in subjects]):
         rows = db.session.execute(
-            select(CaseSubject.subject_id, Case)
+            select(CaseSubject.subject_id, Case.id, Case.ref, Case.state)
             .join(Case, Case.id == CaseSubject.case_id)
             .where(CaseSubject.subject_id.in_(chunk), CaseSubject.case_id != case.id)
             .order_by(Case.id)
         )
-        for subject_id, other in rows:
-            shared.setdefault(subject_id, []).append(other)
-    return [SubjectView(link.subject, shared.get(link.subject_id, [])) for link in links]
+        for row in rows:
+            shared.setdefault(row.subject_id, []).append(row)
+    return [SubjectView(subject, shared.get(subject.id, [])) for subject in subjects]
 
 
 def duplicate_flags(case: Case) -> list[DuplicateFlag]:

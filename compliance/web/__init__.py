@@ -134,6 +134,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["label"] = lambda value: (value or "").replace("_", " ")
+    app.jinja_env.filters["metric"] = format_metric
     app.jinja_env.globals["nav_items"] = NAV_ITEMS
     app.jinja_env.globals["can"] = lambda permission: can(current_user, permission)
 
@@ -143,6 +144,13 @@ def format_when(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_metric(value: Any) -> Any:
+    """A detector's metric: large counts with thousands separators, anything else as sent."""
+    if type(value) is int or type(value) is float:  # not bool, which is an int too
+        return f"{value:,}" if value > 999 else value
+    return value
 
 
 def format_date(value: datetime | None) -> str:

@@ -168,6 +168,10 @@ def test_counsel_merges_a_flagged_duplicate_and_history_stays(login_as, post_fin
         select(AuditEvent.action).where(AuditEvent.case_ref == newer_ref)
     ).all()
     assert "finding.ingested" in history and "case.duplicate_resolved" in history
+    # The merged findings are shown (their HTML is kept per process) with links to their new case.
+    merged = client.get(f"/cases/{older_ref}?tab=evidence").get_data(as_text=True)
+    assert merged.count('<article class="finding"') == 3
+    assert f"/cases/{older_ref}/evidence/" in merged and f"/cases/{newer_ref}/" not in merged
 
 
 def test_demo_ingests_the_samples_through_the_real_path(app, operator):
