@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from compliance.audit.context import current_request_id
-from compliance.audit.models import GENERATED_COLUMNS, AuditEvent
+from compliance.audit.models import AUDIT_PAYLOAD_TIME_SQL, GENERATED_COLUMNS, AuditEvent
 from compliance.audit.verify_export import GENESIS_HASH, canonical_bytes
 from compliance.audit.verify_range import JOB_VARIABLE, check_range
 from compliance.auth.actor import Actor
@@ -351,6 +351,11 @@ def generated_columns_problem(connection: Connection) -> str | None:
             )
         ).all()
         found = {name: expression for name, generated, expression in rows if generated}
+        body = connection.scalar(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'audit_payload_time'")
+        )
+        if _normalised(body or "") != _normalised(AUDIT_PAYLOAD_TIME_SQL):
+            return f"function audit_payload_time was changed: {body}"
     else:
         ddl = connection.scalar(
             text("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'audit_events'")

@@ -236,3 +236,17 @@ def test_a_helper_that_cannot_run_leaves_the_check_to_this_process(log, monkeypa
     _edit_payload(8, '"object_id":"7"', '"object_id":"forged"')
     report = verify_chain(processes=2)
     assert not report.ok and report.bad_seq == 8
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_changed_time_function_is_detected(log):
+    """occurred_at is generated through a function on PostgreSQL: replacing it is tampering."""
+    db.session.execute(
+        text(
+            "CREATE OR REPLACE FUNCTION audit_payload_time(payload text) RETURNS timestamptz "
+            "LANGUAGE sql IMMUTABLE AS $$ SELECT now() - interval '1 year' $$"
+        )
+    )
+    db.session.commit()
+    report = verify_chain()
+    assert not report.ok and "audit_payload_time was changed" in report.problem
