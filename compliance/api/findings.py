@@ -157,7 +157,7 @@ _ERRORS = {
     "415": "not application/json",
     "422": "invalid content; details lists {index, field, message}",
 }
-_PAGINATED = {"page": "integer ≥ 1", "per_page": "integer 1..200"}
+_PAGINATED = {"page": "integer 1..1000000", "per_page": "integer 1..200"}
 KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/findings"): {
         "summary": "Ingest findings (one object or an array; all or nothing)",

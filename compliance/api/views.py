@@ -12,6 +12,7 @@ from compliance.cases.models import SEVERITIES, STATES, Case
 from compliance.cases.operations import get_case
 from compliance.errors import InvalidInput
 from compliance.extensions import csrf, db
+from compliance.web.paging import MAX_PAGE
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked in api_actor()
@@ -64,8 +65,8 @@ def pagination() -> tuple[int, int]:
         per_page = int(request.args.get("per_page", 50))
     except ValueError as error:
         raise InvalidInput("page and per_page must be integers") from error
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"page ≥ 1 and 1 ≤ per_page ≤ {MAX_PER_PAGE}")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"1 ≤ page ≤ {MAX_PAGE:,} and 1 ≤ per_page ≤ {MAX_PER_PAGE}")
     return page, per_page
 
 

@@ -20,6 +20,7 @@ from compliance.cases.models import Case
 from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.extensions import db
+from compliance.web.paging import int_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PER_PAGE = 50
@@ -72,7 +73,7 @@ def index():
         query = query.where(AuditEvent.seq >= low)
     if high is not None:
         query = query.where(AuditEvent.seq <= high)
-    before = request.args.get("before", type=int)
+    before = int_arg("before")
     if before:
         query = query.where(AuditEvent.seq < before)
     # Keyset pagination on the sequence number: constant cost at any depth of the log.

@@ -26,6 +26,7 @@ from compliance.db import utcnow
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
+from compliance.web.paging import int_arg, page_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 PER_PAGE = 25
@@ -123,7 +124,7 @@ def index():
         "q": q,
         "state": request.args.get("state") or None,
         "severity": request.args.get("severity") or None,
-        "owner": request.args.get("owner", type=int),
+        "owner": int_arg("owner"),
         "overdue": request.args.get("overdue") == "1",
         "hold": request.args.get("hold") == "1",
         "sort": sort,
@@ -146,7 +147,7 @@ def index():
     privileged = can(current_user, "note.privileged")
     if filters["q"]:
         query = search.filter_matching(query, Case.id, filters["q"], privileged=privileged)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     # Counting stops at COUNT_CAP: an exact count of 100,000 matching cases would cost more
     # than the page itself, and nobody pages past 400 pages (they filter or search instead).
     # A text search alone is counted in the search index, without reading each case's row.

@@ -14,7 +14,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from markupsafe import Markup
@@ -31,6 +30,7 @@ from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
 from compliance.evidence.store import blob_store
 from compliance.extensions import db
+from compliance.web.paging import page_arg
 
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
@@ -119,7 +119,7 @@ _TOTALS = select(
 def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
     # A campaign case gathers hundreds of findings: the tab shows them a page at a time
     # (newest first), with the files of the same page, so its cost does not grow with them.
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     bound = {"case_id": case.id, "offset": (page - 1) * TAB_PAGE}
     run = db.session.connection().execute
     page_findings = run(_PAGE_FINDINGS, bound).all()

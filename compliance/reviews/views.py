@@ -22,6 +22,7 @@ from compliance.reviews import operations
 from compliance.reviews.forms import ReviewForm
 from compliance.reviews.mail import smtp_configured
 from compliance.reviews.models import JobRun, Notification, OutboxEmail
+from compliance.web.paging import page_arg
 
 bp = Blueprint("reviews", __name__)
 
@@ -137,7 +138,7 @@ register_tab("reviews", "Reviews", 50, _reviews_tab)
 @bp.route("/notifications")
 @login_required
 def notifications():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     per_page = 50
     query = select(Notification).where(Notification.recipient_id == current_user.id)
     items = db.session.scalars(

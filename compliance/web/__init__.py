@@ -17,6 +17,7 @@ from compliance.auth.permissions import can
 from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
 from compliance.markdown import render_markdown
+from compliance.web.paging import RowIdConverter
 
 # Each capability adds its blueprint here (module path, attribute).
 BLUEPRINTS = [
@@ -55,6 +56,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def register(app: Flask) -> None:
+    app.url_map.converters["int"] = RowIdConverter  # before any rule is added
     for spec in BLUEPRINTS:
         module_name, attr = spec.split(":")
         app.register_blueprint(getattr(importlib.import_module(module_name), attr))

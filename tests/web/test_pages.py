@@ -149,6 +149,25 @@ def test_api_lists_cases_with_a_read_token(app, client, make_case, operator):
     assert wrong_scope.status_code == 403
     bad = client.get("/api/v1/cases", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
+    # A page number past any list is refused, not passed on as an OFFSET the database rejects.
+    far = client.get(f"/api/v1/cases?page={10**18}", headers={"Authorization": f"Bearer {raw}"})
+    assert far.status_code == 422 and "page" in far.json["error"]["message"]
+
+
+def test_screens_show_an_empty_page_past_the_end(login_as, make_case):
+    case = make_case()
+    _user, client = login_as("analyst")
+    far = 10**20
+    for url in (
+        f"/cases/?page={far}",
+        f"/cases/?owner={far}",
+        f"/cases/{case.ref}?tab=evidence&page={far}",
+        f"/notifications?page={far}",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert client.get(f"/cases/{case.ref}/evidence/{far}").status_code == 404
+    auditor_client = login_as("auditor")[1]
+    assert auditor_client.get(f"/audit/?before={far}").status_code == 200
 
 
 def test_timeline_shows_findings_steps_and_packets_in_order(app, login_as, operator):
