@@ -17,7 +17,7 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from compliance.auth.permissions import current_actor, require
@@ -96,10 +96,10 @@ _PAGE_FINDINGS = (
     .offset(_OFFSET)
 )
 _PAGE_ITEMS = (
-    select(
-        *_ITEM_COLUMNS,
-        exists().where(_CORRECTION.supersedes_id == EvidenceItem.id).label("superseded"),
-    )
+    # supersedes_id is unique: at most one correction per item, so one row per item. A join,
+    # not EXISTS: PostgreSQL answered EXISTS by hashing every correction in the store.
+    select(*_ITEM_COLUMNS, _CORRECTION.id.is_not(None).label("superseded"))
+    .outerjoin(_CORRECTION, _CORRECTION.supersedes_id == EvidenceItem.id)
     .where(EvidenceItem.case_id == _CASE_ID)
     .order_by(EvidenceItem.id)
     .limit(TAB_PAGE)
