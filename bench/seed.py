@@ -35,14 +35,6 @@ HANDLES = [
     for a in ("quantum", "blue", "silver", "night", "delta", "crimson", "iron", "echo", "nova")
     for b in ("harvest", "falcon", "mirror", "lattice", "forge", "relay", "orchard", "vector")
 ]  # 72 seller handles: a text search for one matches ~1.4% of cases at any scale
-KINDS = (
-    "query_fingerprint",
-    "rate_anomaly",
-    "cot_elicitation",
-    "coverage_sweep",
-    "canary_hit",
-    "account_linkage",
-)
 # Weights chosen so the filtered list the benchmark pages (severity=medium) has > 200 pages
 # at 10,000 cases too.
 SEVERITY_WEIGHTS = (("low", 15), ("medium", 55), ("high", 22), ("critical", 8))
@@ -279,6 +271,7 @@ def seed(
 ) -> Seeded:
     """Fill a fresh database at `scale`; returns what the page benchmarks need."""
     from compliance.audit.chain import format_time, stored_row
+    from compliance.evidence.models import FINDING_KINDS
 
     started = time.perf_counter()
     say = (
@@ -344,7 +337,7 @@ def seed(
             updated = min(made + timedelta(minutes=rng.randrange(60 * 24 * 90)), NOW)
             owner = None if state == "reported" and rng.random() < 0.7 else rng.choice(owner_ids)
             handle = handles[i - 1]
-            kind = KINDS[i % len(KINDS)].replace("_", " ")
+            kind = FINDING_KINDS[i % len(FINDING_KINDS)].replace("_", " ")
             title = f"{kind.capitalize()} campaign by {handle} #{i}"
             summary = f"{rng.randrange(5, 400)} accounts sent templated prompts; seller {handle}."
             actor = f"{handle} reseller network"
@@ -499,7 +492,7 @@ def seed(
                 "query-fingerprint",
                 "2.3.1",
                 f"qf-bench-{fid:08d}",
-                KINDS[fid % len(KINDS)],
+                FINDING_KINDS[fid % len(FINDING_KINDS)],
                 severities[case_id - 1],
                 0.9,
                 ts(begin),

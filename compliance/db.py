@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -60,6 +60,15 @@ class Base(DeclarativeBase):
             str: String(),
         },
     )
+
+
+IN_CHUNK = 2000  # values per IN (...) list: under SQLite's and PostgreSQL's parameter limits
+
+
+def chunked(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    """`values` in slices of `size`, for IN (...) queries over lists of any length."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from compliance import create_app
@@ -97,18 +97,23 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     _pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture
-def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+def app_settings(database_url: str, root: Path) -> dict[str, Any]:
+    """The app configuration of a test: this database, folders under `root`."""
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "EVIDENCE_DIR": str(tmp_path / "evidence"),
-        "CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "INSTANCE_PATH": str(root / "instance"),
+        "EVIDENCE_DIR": str(root / "evidence"),
+        "CHECKPOINT_DIR": str(root / "checkpoints"),
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": "compliance.test",
     }
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return app_settings(database_url, tmp_path)
 
 
 class CommittingClient(FlaskClient):
@@ -213,3 +218,20 @@ def make_case(app: Flask, operator: Actor) -> Callable[..., Any]:
         return case
 
     return factory
+
+
+def count_queries(client: FlaskClient, url: str) -> int:
+    """How many SQL statements GET `url` runs (it must answer 200)."""
+    count = 0
+
+    def count_it(*args: Any, **kwargs: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(db.engine, "before_cursor_execute", count_it)
+    try:
+        response = client.get(url)
+        assert response.status_code == 200, url
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_it)
+    return count

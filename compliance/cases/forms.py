@@ -14,7 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from compliance.cases.models import ACTIONS, DOMAINS, SEVERITIES
 
@@ -58,4 +58,6 @@ class NoteForm(FlaskForm):
 
 
 class HoldForm(FlaskForm):
+    # What the person asked for, as the page showed it: a stale page must not toggle the hold.
+    action = HiddenField(validators=[AnyOf(("place", "release"))])
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=5000)])

@@ -54,13 +54,9 @@ def get_case(ref: str) -> Case:
     return case
 
 
-def next_case_ref(prefix: str, now: datetime | None = None) -> str:
-    """Issue the next reference for this year (DIST-2026-0042), safe under concurrent writers."""
-    return next_case_refs(prefix, 1, now)[0]
-
-
 def next_case_refs(prefix: str, count: int, now: datetime | None = None) -> list[str]:
-    """Issue the next `count` references for this year at once (one counter update)."""
+    """Issue the next `count` references for this year (DIST-2026-0042) in one counter update,
+    safe under concurrent writers."""
     year = (now or utcnow()).year
     last = db.session.scalar(
         update(CaseRefCounter)

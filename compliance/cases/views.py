@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,13 +9,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from compliance.audit.models import AuditEvent
 from compliance.auth.models import User
 from compliance.auth.permissions import can, current_actor, require
+from compliance.cache import ProcessCache
 from compliance.cases import operations, search
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
@@ -48,26 +48,17 @@ def _owner_choices() -> list[tuple[int, str]]:
 # of people at 100,000 cases, more work than the page's 25 cases. A process keeps the options
 # for a minute per database, and any user this process writes drops them at once. The case
 # forms read the people fresh (a choice they validate must exist).
-OWNER_OPTIONS_TTL_SECONDS = 60.0
-_owner_options_cache: dict[str, tuple[float, str]] = {}
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_owner_options(session: Session, flush_context: Any) -> None:
-    if any(isinstance(obj, User) for obj in (*session.new, *session.dirty, *session.deleted)):
-        _owner_options_cache.clear()
+_owner_options_kept = ProcessCache(60.0, User)
 
 
 def _owner_options(selected: int | None) -> Markup:
     """The owner filter's <option>s, the selected person marked."""
-    key = db.engine.url.render_as_string(hide_password=True)
-    cached = _owner_options_cache.get(key)
-    if cached is None or time.monotonic() - cached[0] >= OWNER_OPTIONS_TTL_SECONDS:
-        html = "".join(
+    html = _owner_options_kept.get(
+        "owner_options",
+        lambda: "".join(
             f'<option value="{id_}">{escape(label)}</option>' for id_, label in _owner_choices()[1:]
-        )
-        cached = _owner_options_cache[key] = (time.monotonic(), html)
-    html = cached[1]
+        ),
+    )
     if selected:
         mark = f'<option value="{int(selected)}"'
         html = html.replace(mark + ">", mark + " selected>", 1)
@@ -334,19 +325,17 @@ def hold(ref: str):
     if not form.validate_on_submit():
         flash("A legal hold needs a reason.", "error")
         return redirect(url_for("cases.view", ref=ref))
-    if case.legal_hold:
+    if form.action.data == "release":
         operations.release_hold(case, current_actor(), form.reason.data)
-        message = "Legal hold released."
     else:
         operations.place_hold(case, current_actor(), form.reason.data)
-        message = "Legal hold placed."
     db.session.commit()
-    flash(message, "success")
+    flash(f"Legal hold {form.action.data}d.", "success")
     return redirect(url_for("cases.view", ref=ref))
 
 
 def _overview(case: Case, actor: Any) -> dict[str, Any]:
-    return {"hold_form": HoldForm()}
+    return {"hold_form": HoldForm(action="release" if case.legal_hold else "place")}
 
 
 def _notes(case: Case, actor: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from compliance.auth.permissions import can, require_permission
 from compliance.cases import operations as cases
 from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
-from compliance.db import utcnow
+from compliance.db import chunked, utcnow
 from compliance.errors import (
     Conflict,
     InsufficientStorage,
@@ -48,10 +48,9 @@ from compliance.evidence.models import (
     Subject,
 )
 from compliance.evidence.schema import FindingV1, validate_batch
-from compliance.evidence.store import blob_store
+from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 from compliance.extensions import db
 
-_IN_CHUNK = 2000  # bind parameters per IN (...) query
 ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
 _HASH_METHOD = EvidenceItem.__table__.c.hash_method.default.arg  # the model's wording
 
@@ -132,11 +131,6 @@ def _prepare(
     )
 
 
-def _chunks(values: list[Any], size: int = _IN_CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 @dataclass(frozen=True)
 class _Stored:
     id: int
@@ -150,7 +144,7 @@ def _existing_findings(keys: list[tuple[str, str]]) -> dict[tuple[str, str], _St
     # poorly), keeping only the pairs asked for.
     wanted = set(keys)
     found: dict[tuple[str, str], _Stored] = {}
-    for chunk in _chunks(sorted({external_id for _name, external_id in wanted})):
+    for chunk in chunked(sorted({external_id for _name, external_id in wanted})):
         rows = db.session.execute(
             select(
                 Finding.id,
@@ -183,7 +177,7 @@ def _subject_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         )
         ids.update({(r.type, r.value): r.id for r in rows if (r.type, r.value) in asked})
 
-    for chunk in _chunks(wanted):
+    for chunk in chunked(wanted):
         load(chunk)
     missing = [p for p in wanted if p not in ids]
     if missing:
@@ -194,7 +188,7 @@ def _subject_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
             index_elements=["type", "value"]
         )
         now = utcnow()
-        for chunk in _chunks(missing):
+        for chunk in chunked(missing):
             db.session.execute(
                 statement, [{"type": t, "value": v, "first_seen_at": now} for t, v in chunk]
             )
@@ -205,7 +199,7 @@ def _subject_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
 def _open_links(subject_ids: list[int], extra_case: Case | None) -> dict[int, set[int]]:
     """subject id -> ids of open cases (and `extra_case`) already linked to it."""
     links: dict[int, set[int]] = {}
-    for chunk in _chunks(subject_ids):
+    for chunk in chunked(subject_ids):
         query = (
             select(CaseSubject.subject_id, CaseSubject.case_id)
             .join(Case, Case.id == CaseSubject.case_id)
@@ -898,14 +892,13 @@ def download_item(item: EvidenceItem, actor: Actor, purpose: str) -> bytes:
     purpose = (purpose or "").strip()
     if not purpose:
         raise InvalidInput("say why you download this item", details={"purpose": "required"})
-    store = blob_store()
-    status = store.check(item.sha256)
-    if status != "ok":
+    try:
+        data = checked_bytes(blob_store(), item.sha256)
+    except BlobDamaged as damage:
         raise Conflict(
-            f"evidence item {item.id} is {status} in the store (sha256={item.sha256}); "
+            f"evidence item {item.id} is {damage.status} in the store (sha256={item.sha256}); "
             "run `compliance evidence verify`"
-        )
-    data = store.get(item.sha256)
+        ) from None
     record_custody(item, actor, "downloaded", purpose)  # custody and audit, one each
     return data
 
@@ -977,7 +970,7 @@ def find_orphans(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
     store = blob_store()
     on_disk = list(store.hashes())
     referenced: set[str] = set()
-    for chunk in _chunks(on_disk):
+    for chunk in chunked(on_disk):
         for column in BLOB_REFERENCES:
             referenced |= set(db.session.scalars(select(column).where(column.in_(chunk))))
     limit = time.time() - grace_seconds
@@ -1036,7 +1029,7 @@ def case_subjects(case: Case) -> list[SubjectView]:
         .order_by(CaseSubject.id)
     ).all()
     shared: dict[int, list[Any]] = {}
-    for chunk in _chunks([subject.id for subject in subjects]):
+    for chunk in chunked([subject.id for subject in subjects]):
         rows = db.session.execute(
             select(CaseSubject.subject_id, Case.id, Case.ref, Case.state)
             .join(Case, Case.id == CaseSubject.case_id)

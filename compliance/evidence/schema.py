@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from compliance.cases.models import SEVERITIES
 from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
 
 SCHEMA_ID = "distillation-finding/v1"
@@ -34,20 +35,10 @@ DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_METRICS_BYTES = 64 * 1024
 MAX_METRICS_DEPTH = 8
 
-Kind = Literal[
-    "query_fingerprint",
-    "rate_anomaly",
-    "cot_elicitation",
-    "coverage_sweep",
-    "canary_hit",
-    "account_linkage",
-]
-Severity = Literal["low", "medium", "high", "critical"]
-SubjectType = Literal[
-    "account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain"
-]
-assert set(Kind.__args__) == set(FINDING_KINDS)  # one list of kinds, two spellings
-assert set(SubjectType.__args__) == set(SUBJECT_TYPES)
+# The closed vocabularies of the schema are the models' own lists (one spelling each).
+Kind = Literal[FINDING_KINDS]
+Severity = Literal[SEVERITIES]
+SubjectType = Literal[SUBJECT_TYPES]
 
 _TOKEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,199}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")

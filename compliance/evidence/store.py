@@ -54,7 +54,7 @@ class BlobStore(Protocol):
         ...
 
     def get(self, sha256: str) -> bytes:
-        """The stored bytes (callers that serve them `check()` first)."""
+        """The stored bytes as they are (callers that serve them use `checked_bytes`)."""
         ...
 
     def exists(self, sha256: str) -> bool: ...
@@ -80,6 +80,25 @@ class BlobStore(Protocol):
 
 class BlobMissing(Exception):
     """The store has no blob with this hash."""
+
+
+class BlobDamaged(Exception):
+    """A blob someone needs is missing, or its bytes no longer hash to its name."""
+
+    def __init__(self, sha256: str, status: str) -> None:
+        super().__init__(f"{sha256} is {status}")
+        self.sha256, self.status = sha256, status
+
+
+def checked_bytes(store: BlobStore, sha256: str) -> bytes:
+    """The stored bytes, re-hashed as they are read: what is served, exported or embedded."""
+    try:
+        data = store.get(sha256)
+    except BlobMissing:
+        raise BlobDamaged(sha256, "missing") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BlobDamaged(sha256, "altered")
+    return data
 
 
 class _Packed(NamedTuple):

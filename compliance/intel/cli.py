@@ -84,7 +84,7 @@ def intel_export(
     )
     Path(output).write_bytes(stored_bundle(record.sha256))
     click.echo(
-        f"{case.ref}: export {record.id} to {record.recipient} TLP:{record.tlp.upper()} "
+        f"{case.ref}: export {record.id} to {record.recipient} {record.tlp_label} "
         f"{len(record.shared_subjects)} indicator(s), {len(record.shared_findings)} finding "
         f"summary(ies) -> {output}"
     )

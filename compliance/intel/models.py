@@ -49,6 +49,10 @@ class IntelExport(db.Model):
 
     __table_args__ = (Index("ix_intel_exports_case_id_id", "case_id", "id"),)
 
+    @property
+    def tlp_label(self) -> str:
+        return f"TLP:{self.tlp.upper()}"
+
 
 class IntelImport(db.Model):
     """A bundle another lab sent us, kept whole (blob store) whether or not anything matched."""

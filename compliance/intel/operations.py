@@ -11,22 +11,22 @@ import hashlib
 import ipaddress
 import re
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from compliance.audit.chain import record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import OPEN_STATES, Case
-from compliance.db import utcnow
+from compliance.db import chunked, utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, OperationError
 from compliance.evidence.models import CaseSubject, EvidenceItem, Finding, Subject
-from compliance.evidence.store import blob_store
+from compliance.evidence.schema import normalise_subject
+from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 from compliance.extensions import db
 from compliance.intel import stix
 from compliance.intel.models import (
@@ -36,11 +36,11 @@ from compliance.intel.models import (
     IntelIndicator,
     IntelMatch,
 )
+from compliance.packets.models import EXTERNAL_TYPES
 
 DETECTOR_NAME = "industry-sharing"
 DETECTOR_VERSION = "1.0"
 DEMO_SALT = "distillation-forum-DEMO-salt-replace-me"
-_CHUNK = 2000
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 _HEXRUN = re.compile(r"[0-9a-f]{16,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -63,11 +63,6 @@ def shared_salt() -> str:
             "distributes before sharing or matching indicators"
         )
     return salt
-
-
-def _chunks(values: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 # ---------------------------------------------------------------- TLP enforcement
@@ -105,9 +100,7 @@ def restriction_message(case: Case, purpose: str) -> str | None:
     findings = restricted_finding_ids(case)
     if not findings:
         return None
-    sources = sorted(
-        {f"{i.source} (TLP:{i.tlp.upper()}, import #{i.id})" for i in findings.values()}
-    )
+    sources = sorted({f"{i.source} ({i.tlp_label}, import #{i.id})" for i in findings.values()})
     items = sorted(restricted_evidence_ids(case))
     return (
         f"{case.ref} holds intel received under TLP:AMBER+STRICT or TLP:RED from "
@@ -119,7 +112,7 @@ def restriction_message(case: Case, purpose: str) -> str | None:
 
 def check_packet_allowed(case: Case, packet_type: str) -> None:
     """Refuse a takedown or referral packet for a case holding restricted intel."""
-    if packet_type not in ("takedown", "referral"):
+    if packet_type not in EXTERNAL_TYPES:
         return
     message = restriction_message(case, f"a {packet_type} packet")
     if message:
@@ -239,9 +232,7 @@ def prepare_export(
     restricted = restricted_finding_ids(case)
     blocked = sorted(set(finding_ids) & set(restricted))
     if blocked:
-        sources = sorted(
-            {f"{restricted[f].source} (TLP:{restricted[f].tlp.upper()})" for f in blocked}
-        )
+        sources = sorted({f"{restricted[f].source} ({restricted[f].tlp_label})" for f in blocked})
         raise SharingRefused(
             f"finding(s) {', '.join(map(str, blocked))} derive from intel received under "
             f"{', '.join(sources)}: TLP forbids sharing it with anyone else; leave them out",
@@ -300,8 +291,6 @@ def prepare_export(
 
 
 def _normalised(subject_type: str, value: str) -> str:
-    from compliance.evidence.schema import normalise_subject
-
     try:
         return normalise_subject(subject_type, value)
     except ValueError:
@@ -347,7 +336,7 @@ def export_case(
         case=case,
         details={
             "recipient": export.recipient,
-            "tlp": f"TLP:{export.tlp.upper()}",
+            "tlp": export.tlp_label,
             "sha256": export.sha256,
             "size": export.size_bytes,
             "bundle_id": export.bundle_id,
@@ -377,11 +366,10 @@ def get_export(case: Case, export_id: int) -> IntelExport:
 
 def stored_bundle(sha256: str) -> bytes:
     """A stored bundle's bytes, checked against their hash."""
-    store = blob_store()
-    status = store.check(sha256)
-    if status != "ok":
-        raise Conflict(f"the bundle is {status} in the store (sha256={sha256})")
-    return store.get(sha256)
+    try:
+        return checked_bytes(blob_store(), sha256)
+    except BlobDamaged as damage:
+        raise Conflict(f"the bundle is {damage.status} in the store (sha256={sha256})") from None
 
 
 # ---------------------------------------------------------------- import and matching
@@ -513,7 +501,7 @@ def match_imports(actor: Actor, imports: list[IntelImport] | None = None) -> lis
         keys = _subject_keys(subjects, salt)
         for kind in ("hmac", "domain"):
             values = sorted(v for k, v in keys if k == kind)
-            for chunk in _chunks(values):
+            for chunk in chunked(values):
                 for indicator in db.session.scalars(
                     select(IntelIndicator).where(
                         IntelIndicator.import_id.in_(sorted(by_id)),
@@ -566,7 +554,7 @@ def _record_matches(candidates: list[tuple[IntelIndicator, Subject]]) -> list[In
         return []
     subject_ids = sorted({s.id for _i, s in candidates})
     links: dict[int, list[int]] = {}
-    for chunk in _chunks(subject_ids):
+    for chunk in chunked(subject_ids):
         for subject_id, case_id in db.session.execute(
             select(CaseSubject.subject_id, CaseSubject.case_id).where(
                 CaseSubject.subject_id.in_(chunk)
@@ -683,8 +671,6 @@ def list_imports(limit: int = 200) -> list[IntelImport]:
 
 
 def match_counts(import_ids: list[int]) -> dict[int, int]:
-    from sqlalchemy import func
-
     if not import_ids:
         return {}
     rows = db.session.execute(

@@ -16,16 +16,18 @@ from compliance.errors import InvalidInput, OperationError
 from compliance.extensions import db
 from compliance.intel import operations
 from compliance.intel.forms import ExportForm, ImportForm
+from compliance.intel.stix import HASHED_TYPES
 
 bp = Blueprint("intel", __name__)
 
 
-def _export_form(case: Case, form: ExportForm | None = None) -> ExportForm:
-    form = form or ExportForm()
+def _export_form(case: Case) -> ExportForm:
+    """The export form with the case's choices (and, on first display, the defaults)."""
+    form = ExportForm()
     subjects = operations.case_subject_rows(case)
     restricted = operations.restricted_finding_ids(case)
     form.subjects.choices = [
-        (s.id, f"{s.type}: {s.value}" + (" (hashed)" if s.type in _hashed() else " (in clear)"))
+        (s.id, f"{s.type}: {s.value}" + (" (hashed)" if s.type in HASHED_TYPES else " (in clear)"))
         for s in subjects
     ]
     form.findings.choices = [
@@ -34,16 +36,10 @@ def _export_form(case: Case, form: ExportForm | None = None) -> ExportForm:
         if f.id not in restricted
     ]
     if form.subjects.data is None:
-        form.subjects.data = [s.id for s in subjects if s.type in _hashed()]
+        form.subjects.data = [s.id for s in subjects if s.type in HASHED_TYPES]
     if form.findings.data is None:
         form.findings.data = operations.default_finding_ids(case)
     return form
-
-
-def _hashed() -> tuple[str, ...]:
-    from compliance.intel.stix import HASHED_TYPES
-
-    return HASHED_TYPES
 
 
 def intel_tab(case: Case, actor: Actor) -> dict[str, Any]:
@@ -88,7 +84,7 @@ def _tab(ref: str) -> Any:
 @require("intel.export")
 def preview(ref: str):
     case = get_case(ref)
-    form = _export_form(case, ExportForm())
+    form = _export_form(case)
     if not form.validate_on_submit():
         problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
         flash(f"Export not prepared: {problems}", "error")
@@ -124,7 +120,7 @@ def preview(ref: str):
 @require("intel.export")
 def export(ref: str):
     case = get_case(ref)
-    form = _export_form(case, ExportForm())
+    form = _export_form(case)
     if not form.validate_on_submit() or not form.sha256.data:
         flash("Export refused: confirm from the preview page.", "error")
         return _tab(ref)
@@ -138,7 +134,7 @@ def export(ref: str):
         return _tab(ref)
     db.session.commit()
     flash(
-        f"Bundle shared with {record.recipient} under TLP:{record.tlp.upper()} "
+        f"Bundle shared with {record.recipient} under {record.tlp_label} "
         f"(sha256 {record.sha256[:16]}…).",
         "success",
     )

@@ -69,12 +69,17 @@ def get_packet(packet_id: int, case: Case | None = None) -> Packet:
     return packet
 
 
-def packets_for_case(case: Case) -> list[Packet]:
-    return list(
-        db.session.scalars(
-            select(Packet).where(Packet.case_id == case.id).order_by(Packet.id.desc())
-        )
+def _may_read(packet: Packet, actor: Actor) -> bool:
+    """A privileged memo is for those who read privileged notes (counsel); other types for all."""
+    return packet.packet_type != "memo" or can(actor, "note.privileged")
+
+
+def packets_for_case(case: Case, actor: Actor) -> list[Packet]:
+    """The case's packets `actor` may see, newest first."""
+    packets = db.session.scalars(
+        select(Packet).where(Packet.case_id == case.id).order_by(Packet.id.desc())
     )
+    return [p for p in packets if _may_read(p, actor)]
 
 
 def sent_packet_types(case: Case) -> set[str]:
@@ -171,9 +176,9 @@ def _organisation() -> dict[str, str]:
 
 def _requester_role(packet: Packet) -> str:
     if packet.requested_by.startswith("user:"):
-        from compliance.auth.models import User
+        from compliance.auth.operations import find_user
 
-        user = db.session.scalar(select(User).where(User.email == packet.requested_by[5:]))
+        user = find_user(packet.requested_by.removeprefix("user:"))
         if user is not None:
             return user.role
     return "counsel"
@@ -182,7 +187,7 @@ def _requester_role(packet: Packet) -> str:
 def _exhibits(case: Case) -> list[ctx.Exhibit]:
     """One exhibit per finding (its record and attachments) and per uploaded file."""
     from compliance.evidence.models import EvidenceItem
-    from compliance.evidence.store import blob_store
+    from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 
     items = list(
         db.session.scalars(
@@ -193,13 +198,13 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
     current = [i for i in items if i.id not in superseded]
     store = blob_store()
 
-    def checked_bytes(item: Any) -> bytes:
-        status = store.check(item.sha256)
-        if status != "ok":
+    def item_bytes(item: Any) -> bytes:
+        try:
+            return checked_bytes(store, item.sha256)
+        except BlobDamaged as damage:
             raise render.RenderError(
-                f"evidence item {item.id} is {status} in the store (sha256={item.sha256})"
-            )
-        return store.get(item.sha256)
+                f"evidence item {item.id} is {damage.status} in the store (sha256={item.sha256})"
+            ) from None
 
     def custody(rows: list[Any]) -> tuple[ctx.CustodyRow, ...]:
         events = sorted(
@@ -223,55 +228,23 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
             sha256=item.sha256,
             size=item.size_bytes,
             media_type=item.media_type,
-            data=checked_bytes(item),
+            data=item_bytes(item),
         )
 
+    # A finding's items make one exhibit; an uploaded file is one on its own. Exhibits are
+    # numbered in the order their first item was collected.
+    groups: dict[tuple[str, int], list[Any]] = {}
+    for item in current:
+        key = ("upload", item.id) if item.finding_id is None else ("finding", item.finding_id)
+        groups.setdefault(key, []).append(item)
+
     exhibits: list[ctx.Exhibit] = []
-    by_finding: dict[int, list[Any]] = {}
-    for item in current:
-        if item.finding_id is not None:
-            by_finding.setdefault(item.finding_id, []).append(item)
-    seen: set[int] = set()
-    for item in current:
-        if item.finding_id is not None:
-            if item.finding_id in seen:
-                continue
-            seen.add(item.finding_id)
-            group = by_finding[item.finding_id]
-            finding = item.finding
-            main = next((i for i in group if i.role == "finding_record"), group[0])
-            checked_bytes(main)
+    for number, ((kind, _id), group) in enumerate(groups.items(), start=1):
+        if kind == "upload":
+            (item,) = group
             exhibits.append(
                 ctx.Exhibit(
-                    number=len(exhibits) + 1,
-                    description=f"{ctx.KIND_LABELS.get(finding.kind, finding.kind)} — "
-                    f"finding {finding.external_id}",
-                    kind=finding.kind,
-                    date=finding.observed_to,
-                    source=finding.detector_name,
-                    source_version=finding.detector_version,
-                    sha256=main.sha256,
-                    observed_from=finding.observed_from,
-                    observed_to=finding.observed_to,
-                    summary=finding.summary,
-                    confidence=finding.confidence,
-                    severity=finding.severity,
-                    metrics=tuple(
-                        sorted(
-                            (str(k), v)
-                            for k, v in (finding.metrics or {}).items()
-                            if not isinstance(v, dict | list)
-                        )
-                    ),
-                    subjects=tuple((s.get("type", ""), s.get("id", "")) for s in finding.subjects),
-                    files=tuple(file_of(i) for i in group if i is not main),
-                    custody=custody(group),
-                )
-            )
-        else:
-            exhibits.append(
-                ctx.Exhibit(
-                    number=len(exhibits) + 1,
+                    number=number,
                     description=item.description or item.name,
                     kind="upload",
                     date=item.collected_at,
@@ -279,9 +252,40 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
                     source_version="",
                     sha256=item.sha256,
                     files=(file_of(item),),
-                    custody=custody([item]),
+                    custody=custody(group),
                 )
             )
+            continue
+        finding = group[0].finding
+        main = next((i for i in group if i.role == "finding_record"), group[0])
+        item_bytes(main)
+        exhibits.append(
+            ctx.Exhibit(
+                number=number,
+                description=f"{ctx.KIND_LABELS.get(finding.kind, finding.kind)} — "
+                f"finding {finding.external_id}",
+                kind=finding.kind,
+                date=finding.observed_to,
+                source=finding.detector_name,
+                source_version=finding.detector_version,
+                sha256=main.sha256,
+                observed_from=finding.observed_from,
+                observed_to=finding.observed_to,
+                summary=finding.summary,
+                confidence=finding.confidence,
+                severity=finding.severity,
+                metrics=tuple(
+                    sorted(
+                        (str(k), v)
+                        for k, v in (finding.metrics or {}).items()
+                        if not isinstance(v, dict | list)
+                    )
+                ),
+                subjects=tuple((s.get("type", ""), s.get("id", "")) for s in finding.subjects),
+                files=tuple(file_of(i) for i in group if i is not main),
+                custody=custody(group),
+            )
+        )
     return exhibits
 
 
@@ -454,15 +458,16 @@ def _store(pdf: bytes) -> str:
 
 def packet_bytes(packet: Packet) -> bytes:
     """The stored PDF, checked against the hash recorded when it was built."""
-    from compliance.evidence.store import blob_store
+    from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 
     if packet.status != "stored" or not packet.sha256:
         raise Conflict(f"packet {packet.id} is {packet.status}, there is no file to read")
-    store = blob_store()
-    status = store.check(packet.sha256)
-    if status != "ok":
-        raise Conflict(f"packet {packet.id} file is {status} in the store (sha256={packet.sha256})")
-    return store.get(packet.sha256)
+    try:
+        return checked_bytes(blob_store(), packet.sha256)
+    except BlobDamaged as damage:
+        raise Conflict(
+            f"packet {packet.id} file is {damage.status} in the store (sha256={packet.sha256})"
+        ) from None
 
 
 def _signing_configured() -> bool:
@@ -681,7 +686,7 @@ def mark_sent(
 def download_packet(packet: Packet, actor: Actor, purpose: str = "downloaded") -> bytes:
     """The packet's bytes for a person; each download is a custody and an audit event."""
     require_permission(actor, "packet.view")
-    if packet.packet_type == "memo" and not can(actor, "note.privileged"):
+    if not _may_read(packet, actor):
         raise PermissionDenied("a privileged memo is for counsel only")
     data = packet_bytes(packet)
     _record_exhibit_custody(packet, actor, "exported", f"in packet {packet.id}: {purpose}")

@@ -255,16 +255,3 @@ def html_to_pdf(
     """Final HTML -> PDF/A-3b bytes with embedded files and fixed dates."""
     laid_out = layout(html, bates=bates, created=created)
     return RenderedPdf(pdf=laid_out.write(attachments), pages=laid_out.pages, html=html)
-
-
-def render_document(
-    template_name: str,
-    context: Mapping[str, Any],
-    *,
-    attachments: Iterable[PdfAttachment] = (),
-    bates: Bates | None = None,
-    created: datetime,
-) -> RenderedPdf:
-    """Render `templates/packets/<template_name>.html`; also returns page count and HTML."""
-    html = render_html(template_name, {**context, "document_created": created})
-    return html_to_pdf(html, attachments=attachments, bates=bates, created=created)

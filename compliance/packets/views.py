@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.actor import Actor
+from compliance.auth.permissions import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
@@ -96,10 +97,8 @@ def mark_sent(ref: str, packet_id: int):
     return redirect(url_for("cases.view", ref=ref, tab="packets"))
 
 
-def _packets_tab(case: Case, actor: Any) -> dict[str, Any]:
-    packets = operations.packets_for_case(case)
-    if not can(actor, "note.privileged"):
-        packets = [p for p in packets if p.packet_type != "memo"]
+def _packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
+    packets = operations.packets_for_case(case, actor)
     return {
         "packets": packets,
         "building": any(p.status in ("queued", "rendering") for p in packets),

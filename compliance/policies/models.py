@@ -40,6 +40,11 @@ class PolicyDocument(db.Model):
         later = [v for v in self.versions if v.effective_from > version.effective_from]
         return min(later, key=lambda v: v.effective_from) if later else None
 
+    def previous_version(self, version: PolicyVersion) -> PolicyVersion | None:
+        """The version that precedes `version` in effective-date order, if any."""
+        earlier = [v for v in self.versions if v.effective_from < version.effective_from]
+        return earlier[-1] if earlier else None
+
     def version_in_force_on(self, day: date) -> PolicyVersion | None:
         """The version whose effective period contains `day` (the latest one if several do)."""
         matching = [v for v in self.versions if v.covers(day, day)]

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from compliance import PROJECT_ROOT
@@ -151,10 +151,6 @@ def _periods(document: PolicyDocument) -> list[Period]:
     ]
 
 
-def _date_warnings(document_key: str, periods: list[Period]) -> list[str]:
-    return [f"{document_key}: {problem}" for problem in effective_date_problems(periods)]
-
-
 def _first_review(latest: ParsedVersion) -> date:
     return latest.next_review or latest.effective_from + REVIEW_INTERVAL
 
@@ -227,7 +223,7 @@ def sync_policies(actor: Actor, folder: Path) -> SyncReport:
                 )
 
     for document in documents.values():
-        report.warnings.extend(_date_warnings(document.key, _periods(document)))
+        report.warnings.extend(f"{document.key}: {problem}" for problem in date_warnings(document))
         in_folder = {item.version for item in by_document.get(document.key, [])}
         report.not_in_folder.extend(
             f"{document.key}@{v.version}" for v in document.versions if v.version not in in_folder
@@ -572,14 +568,12 @@ def cite_clause(
         _check_evidence_item(case, evidence_item_id)
     duplicate = db.session.scalar(
         select(ClauseCitation.id).where(
-            and_(
-                ClauseCitation.case_id == case.id,
-                ClauseCitation.clause_id == clause.id,
-                ClauseCitation.removed_at.is_(None),
-                ClauseCitation.evidence_item_id.is_(None)
-                if evidence_item_id is None
-                else ClauseCitation.evidence_item_id == evidence_item_id,
-            )
+            ClauseCitation.case_id == case.id,
+            ClauseCitation.clause_id == clause.id,
+            ClauseCitation.removed_at.is_(None),
+            ClauseCitation.evidence_item_id.is_(None)
+            if evidence_item_id is None
+            else ClauseCitation.evidence_item_id == evidence_item_id,
         )
     )
     if duplicate is not None:

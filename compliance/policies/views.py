@@ -25,7 +25,7 @@ from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.policies import operations
 from compliance.policies.forms import CitationForm, SyncForm, WithdrawCitationForm
-from compliance.policies.models import PolicyClause, PolicyDocument, PolicyVersion
+from compliance.policies.models import PolicyClause, PolicyVersion
 
 bp = Blueprint("policies", __name__)
 
@@ -109,7 +109,8 @@ def clause(key: str, version: str, number: str):
     found = operations.find_clause(f"{key}@{version}#{number}")
     document = found.version.document
     others = [(v, v.clause(number)) for v in document.versions]
-    previous = _previous_with_clause(found, document)
+    previous_version = document.previous_version(found.version)
+    previous = previous_version.clause(number) if previous_version else None
     return render_template(
         "policies/clause.html",
         clause=found,
@@ -119,11 +120,6 @@ def clause(key: str, version: str, number: str):
         change=operations.clause_change(number, previous, found) if previous else None,
         citing=operations.cases_citing(found) if can(current_user, "case.view") else None,
     )
-
-
-def _previous_with_clause(found: PolicyClause, document: PolicyDocument) -> PolicyClause | None:
-    earlier = [v for v in document.versions if v.effective_from < found.version.effective_from]
-    return earlier[-1].clause(found.number) if earlier else None
 
 
 @bp.route("/cases/<ref>/clauses", methods=["POST"])
@@ -180,7 +176,7 @@ def withdraw(ref: str, citation_id: int):
     return redirect(url_for("cases.view", ref=ref, tab="clauses"))
 
 
-def _clause_options(case: Case, in_force: list[PolicyVersion]) -> dict[str, list]:
+def _clause_options(in_force: list[PolicyVersion]) -> dict[str, list]:
     """Clause choices grouped by version: in-force versions first, then the rest."""
     in_force_ids = {v.id for v in in_force}
     groups: dict[str, list] = {}
@@ -196,14 +192,16 @@ def _clause_options(case: Case, in_force: list[PolicyVersion]) -> dict[str, list
     return groups | later
 
 
-def _fill_choices(form: CitationForm, case: Case) -> list[Any]:
+def _fill_choices(
+    form: CitationForm, case: Case
+) -> tuple[operations.Window, list[operations.DocumentInForce]]:
     window, documents = operations.clauses_in_force(case)
     in_force = [v for d in documents for v in d.versions]
-    form.clause_id.choices = _clause_options(case, in_force)
+    form.clause_id.choices = _clause_options(in_force)
     form.evidence_item_id.choices = [(0, "— the case as a whole —")] + operations.evidence_choices(
         case
     )
-    return [window, documents]
+    return window, documents
 
 
 def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:

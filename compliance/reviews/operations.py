@@ -24,7 +24,7 @@ from compliance.auth.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import Case
-from compliance.db import utcnow
+from compliance.db import chunked, utcnow
 from compliance.errors import Conflict, InvalidInput, PermissionDenied, WorkflowRefused
 from compliance.extensions import db
 from compliance.reviews.models import (
@@ -114,11 +114,6 @@ def _close_schedule(row: ReviewSchedule | None) -> bool:
     return True
 
 
-def schedule_case_review(case: Case, actor: Actor) -> None:
-    """The next review of one case, counted from now (see `schedule_case_reviews`)."""
-    schedule_case_reviews([case], actor)
-
-
 def schedule_case_reviews(cases: list[Case], actor: Actor) -> None:
     """State-entered hook: a case's next review counts from the moment it enters a state.
 
@@ -128,15 +123,14 @@ def schedule_case_reviews(cases: list[Case], actor: Actor) -> None:
     """
     now = utcnow()
     schedules: dict[int, ReviewSchedule] = {}
-    ids = [case.id for case in cases]
-    for start in range(0, len(ids), 1000):
+    for chunk in chunked([case.id for case in cases]):
         schedules.update(
             (row.subject_id, row)
             for row in db.session.scalars(
                 select(ReviewSchedule).where(
                     ReviewSchedule.kind == "case",
                     ReviewSchedule.subject_type == "case",
-                    ReviewSchedule.subject_id.in_(ids[start : start + 1000]),
+                    ReviewSchedule.subject_id.in_(chunk),
                 )
             )
         )

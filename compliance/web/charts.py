@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import statistics
-import time
 from datetime import datetime, timedelta
-from typing import Any
 
 import pygal
 from pygal.style import Style
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
+from compliance.cache import ProcessCache
 from compliance.cases.models import OPEN_STATES, STATES, Case, CaseTransition
 from compliance.extensions import db
 
@@ -61,31 +60,12 @@ def new_cases_per_week_svg(now: datetime, weeks: int = 12) -> str:
 # overdue count every late case): their cost grows with the data, and the dashboard shows them
 # on every visit. A process keeps them for a minute per database; any case or transition this
 # process writes drops them at once.
-FIGURE_TTL_SECONDS = 60.0
-_figure_cache: dict[tuple[str, str], tuple[float, Any]] = {}
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_figures(session: Session, flush_context: Any) -> None:
-    changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(obj, Case | CaseTransition) for obj in changed):
-        _figure_cache.clear()
-
-
-def _cached(name: str, compute: Any) -> Any:
-    """A team figure, recomputed at most every FIGURE_TTL_SECONDS per process and database."""
-    key = (db.engine.url.render_as_string(hide_password=True), name)
-    cached = _figure_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < FIGURE_TTL_SECONDS:
-        return cached[1]
-    value = compute()
-    _figure_cache[key] = (time.monotonic(), value)
-    return value
+_team_figures = ProcessCache(60.0, Case, CaseTransition)
 
 
 def median_days_to_action() -> float | None:
     """Median days from a case's creation to its first move to action_taken (cached briefly)."""
-    return _cached("median_days_to_action", _median_days_to_action)
+    return _team_figures.get("median_days_to_action", _median_days_to_action)
 
 
 def _median_days_to_action() -> float | None:
@@ -108,7 +88,7 @@ def overdue_review_count(now: datetime) -> int:
 
     Each person's own overdue reviews are listed exactly, from the review schedule.
     """
-    return _cached(
+    return _team_figures.get(
         "overdue_review_count",
         lambda: db.session.scalar(
             select(func.count())

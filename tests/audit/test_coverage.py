@@ -35,7 +35,7 @@ MODULES = sorted(
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
     "compliance.auth.operations": {"find_user", "token_from_header"},
-    "compliance.cases.operations": {"get_case", "next_case_ref", "next_case_refs", "visible_notes"},
+    "compliance.cases.operations": {"get_case", "next_case_refs", "visible_notes"},
     "compliance.cases.retention": {"closed_at", "deletable_from", "history_refs"},
     "compliance.evidence.operations": {
         "canonical_json", "case_subjects", "duplicate_flags", "evidence_count",
@@ -370,8 +370,6 @@ def _reviews(name: str) -> Callable[[World], Any]:
             )
         case = _counsel_case(w)  # opening it scheduled its first review
         row = ops.find_schedule("case", "case", case.id)
-        if name == "schedule_case_review":
-            return ops.schedule_case_review(case, w.counsel)
         if name == "schedule_case_reviews":
             return ops.schedule_case_reviews([case], w.counsel)
         if name == "complete_review":
@@ -455,8 +453,7 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
         "sync_policies", "schedule_review", "cite_clause", "withdraw_citation",
     )},
     **{f"compliance.reviews.operations.{n}": _reviews for n in (
-        "sync_policy_annual_reviews", "complete_policy_review", "schedule_case_review",
-        "schedule_case_reviews",
+        "sync_policy_annual_reviews", "complete_policy_review", "schedule_case_reviews",
         "complete_review", "advance_review", "notify", "sync_hold_reviews", "sync_case_reviews",
         "close_reviews_of_merged_case", "mark_read", "record_email_attempt",
     )},

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from compliance.cases import operations
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.extensions import db
+from tests.conftest import count_queries
 
 
 def test_search_finds_title_summary_and_notes(app, login_as, make_case, actor_for):
@@ -89,29 +90,14 @@ def test_overdue_and_hold_filters(app, login_as, make_case, actor_for):
     assert b"Held case" in holds and b"Late review" not in holds
 
 
-def _count_queries(client, url: str) -> int:
-    count = 0
-
-    def count_it(*args, **kwargs):
-        nonlocal count
-        count += 1
-
-    event.listen(db.engine, "before_cursor_execute", count_it)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count_it)
-    return count
-
-
 def test_case_list_and_dashboard_queries_do_not_grow_with_data(app, login_as, make_case, make_user):
     user, client = login_as("counsel")
     owner = make_user("analyst")
     for n in range(3):
         make_case(title=f"Case {n}", owner_id=owner.id)
     client.get("/cases/")  # the owner filter's options, kept between pages, are in place
-    counts_small = {url: _count_queries(client, url) for url in ("/cases/", "/")}
+    counts_small = {url: count_queries(client, url) for url in ("/cases/", "/")}
     for n in range(30):
         make_case(title=f"More {n}", owner_id=owner.id if n % 2 else user.id)
-    counts_large = {url: _count_queries(client, url) for url in ("/cases/", "/")}
+    counts_large = {url: count_queries(client, url) for url in ("/cases/", "/")}
     assert counts_small == counts_large

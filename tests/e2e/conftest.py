@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import PASSWORD
+
 CHROMIUM = os.environ.get("COMPLIANCE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LAUNCH_ARGS = [
@@ -107,7 +109,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, user: Any, password: str = "correct horse battery staple") -> None:  # noqa: S107
+def sign_in(page: Any, user: Any, password: str = PASSWORD) -> None:
     page.goto("/login")
     page.get_by_label("E-mail").fill(user.email)
     page.get_by_label("Password").fill(password)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 from sqlalchemy import select
 
@@ -12,6 +13,11 @@ from compliance.cases import readiness
 from compliance.cases.operations import get_case
 from compliance.evidence.models import CustodyEvent, DuplicateFlag, EvidenceItem
 from compliance.extensions import db
+
+
+def _upload(client, ref: str, **form) -> Any:
+    """POST the case's evidence upload form (multipart) with these fields."""
+    return client.post(f"/cases/{ref}/evidence", data=form, content_type="multipart/form-data")
 
 
 def test_evidence_tab_shows_findings_files_custody_and_shared_subjects(
@@ -37,24 +43,23 @@ def test_evidence_tab_shows_findings_files_custody_and_shared_subjects(
 def test_upload_preserves_a_file_and_a_correction_supersedes_it(login_as, make_case):
     user, client = login_as("analyst")
     case = make_case()
-    response = client.post(
-        f"/cases/{case.ref}/evidence",
-        data={"file": (io.BytesIO(b"screenshot v1"), "listing.png"), "description": "Marketplace"},
-        content_type="multipart/form-data",
+    response = _upload(
+        client,
+        case.ref,
+        file=(io.BytesIO(b"screenshot v1"), "listing.png"),
+        description="Marketplace",
     )
     assert response.status_code == 302
     original = db.session.scalar(select(EvidenceItem).where(EvidenceItem.case_id == case.id))
     assert original.source == f"uploaded by {user.name}"
     assert readiness.evidence_count(case) == 1
-    response = client.post(
-        f"/cases/{case.ref}/evidence",
-        data={
-            "file": (io.BytesIO(b"screenshot v2, uncropped"), "listing-full.png"),
-            "description": "Marketplace listing, full page",
-            "supersedes": str(original.id),
-            "reason": "the first capture was cropped",
-        },
-        content_type="multipart/form-data",
+    response = _upload(
+        client,
+        case.ref,
+        file=(io.BytesIO(b"screenshot v2, uncropped"), "listing-full.png"),
+        description="Marketplace listing, full page",
+        supersedes=str(original.id),
+        reason="the first capture was cropped",
     )
     assert response.status_code == 302
     db.session.expire_all()
@@ -71,11 +76,7 @@ def test_upload_of_a_finding_file_attaches_its_findings_to_this_case(login_as, m
     _user, client = login_as("counsel")
     case = make_case()
     body = json.dumps([finding(), finding()]).encode()
-    response = client.post(
-        f"/cases/{case.ref}/evidence",
-        data={"file": (io.BytesIO(body), "findings.json"), "is_finding": "y"},
-        content_type="multipart/form-data",
-    )
+    response = _upload(client, case.ref, file=(io.BytesIO(body), "findings.json"), is_finding="y")
     assert response.status_code == 302
     assert readiness.evidence_count(case) == 4  # two records, two attachments
 
@@ -99,11 +100,7 @@ def test_an_invalid_finding_upload_stores_nothing(login_as, make_case, finding, 
 def test_auditors_cannot_upload(login_as, make_case):
     _user, client = login_as("auditor")
     case = make_case()
-    response = client.post(
-        f"/cases/{case.ref}/evidence",
-        data={"file": (io.BytesIO(b"x"), "x.txt"), "description": "x"},
-        content_type="multipart/form-data",
-    )
+    response = _upload(client, case.ref, file=(io.BytesIO(b"x"), "x.txt"), description="x")
     assert response.status_code == 403
 
 

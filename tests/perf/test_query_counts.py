@@ -4,25 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
-
 from compliance.extensions import db
-
-
-def _count_queries(client, url: str) -> int:
-    count = 0
-
-    def count_it(*args, **kwargs):
-        nonlocal count
-        count += 1
-
-    event.listen(db.engine, "before_cursor_execute", count_it)
-    try:
-        response = client.get(url)
-        assert response.status_code == 200, url
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count_it)
-    return count
+from tests.conftest import count_queries
 
 
 def _findings(case_number: int, start: int, count: int) -> list[dict]:
@@ -75,12 +58,12 @@ def test_every_case_tab_keeps_its_query_count_as_the_case_grows(
     operations.add_note(case, counsel, "privileged from the start", privileged=True)
     db.session.commit()
     urls = [f"/cases/{case.ref}?tab={tab.key}" for tab in ordered_tabs()]
-    small = {url: _count_queries(client, url) for url in urls}
+    small = {url: count_queries(client, url) for url in urls}
     _add_findings(case, operator, 2, 10)
     for n in range(5):
         operations.add_note(case, counsel, f"note {n}", privileged=n % 2 == 0)
     db.session.commit()
-    large = {url: _count_queries(client, url) for url in urls}
+    large = {url: count_queries(client, url) for url in urls}
     assert small == large
 
 
@@ -108,11 +91,11 @@ def test_audit_view_keeps_its_query_count_as_the_log_grows(app, login_as, make_c
 
     _, client = login_as("auditor")
     case = make_case(title="Audited case")
-    small = {url: _count_queries(client, url) for url in ("/audit/", f"/audit/?case={case.ref}")}
+    small = {url: count_queries(client, url) for url in ("/audit/", f"/audit/?case={case.ref}")}
     for n in range(120):
         record("bench.event", actor=operator, object_type="case", object_id=n, case=case)
     db.session.commit()
     before = client.get("/audit/").get_data(as_text=True)
     assert "before=" in before  # a second page exists now
-    large = {url: _count_queries(client, url) for url in ("/audit/", f"/audit/?case={case.ref}")}
+    large = {url: count_queries(client, url) for url in ("/audit/", f"/audit/?case={case.ref}")}
     assert small == large

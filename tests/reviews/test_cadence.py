@@ -8,20 +8,13 @@ import pytest
 
 from compliance.cases import operations as cases
 from compliance.cases.workflow import TransitionRequest
+from compliance.config import Defaults
 from compliance.extensions import db
 from compliance.reviews import operations
 from compliance.reviews.models import ReviewSchedule
 from tests.reviews.conftest import T0
 
-DEFAULT_CADENCE = {
-    "reported": 1,
-    "triage": 3,
-    "investigating": 14,
-    "legal_review": 7,
-    "approved": 3,
-    "action_taken": 14,
-    "monitoring": 30,
-}
+DEFAULT_CADENCE = Defaults.REVIEW_CADENCE_DAYS
 
 
 @pytest.mark.parametrize(("state", "days"), sorted(DEFAULT_CADENCE.items()))
@@ -30,7 +23,7 @@ def test_entering_a_state_schedules_the_next_review_from_its_cadence(
 ):
     case = make_case()
     case.state = state
-    operations.schedule_case_review(case, operator)
+    operations.schedule_case_reviews([case], operator)
     db.session.commit()
 
     assert case.next_review_at == T0 + timedelta(days=days)
@@ -42,7 +35,7 @@ def test_entering_a_state_schedules_the_next_review_from_its_cadence(
 def test_closed_and_dismissed_cases_have_no_next_review(app, clock, make_case, operator, state):
     case = make_case()
     case.state = state
-    operations.schedule_case_review(case, operator)
+    operations.schedule_case_reviews([case], operator)
     db.session.commit()
 
     assert case.next_review_at is None

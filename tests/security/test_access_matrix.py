@@ -81,7 +81,9 @@ def test_every_route_has_an_access_rule(app: Flask) -> None:
     assert unknown == [], f"routes with no access rule (use @require/@api_require): {unknown}"
 
 
-def test_access_matrix(app: Flask, make_user: Any, make_case: Any, operator: Any) -> None:
+def test_access_matrix(
+    app: Flask, make_user: Any, make_case: Any, login_as: Any, operator: Any
+) -> None:
     from compliance.api.auth import SCOPE_PERMISSION
 
     # Routes are called with id 1: make the first user, token and case throwaways, so that
@@ -93,11 +95,7 @@ def test_access_matrix(app: Flask, make_user: Any, make_case: Any, operator: Any
     db.session.commit()
     clients: dict[str, Any] = {"anonymous": app.test_client()}
     for role in ("analyst", "counsel", "auditor", "admin"):
-        user = make_user(role)
-        client = app.test_client()
-        password = "correct horse battery staple"
-        client.post("/login", data={"email": user.email, "password": password})
-        clients[role] = client
+        clients[role] = login_as(role)[1]
     clients["ingest_token"] = app.test_client()
 
     def role_perm(role: str, scope: str) -> bool:

@@ -16,19 +16,10 @@ from compliance import create_app
 from compliance.audit.checkpoints import write_checkpoint
 from compliance.backup import COUNTED
 from compliance.cases.operations import add_note
-from compliance.cli import main
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db
 from tests.conftest import _counter, _pg_execute, pg_url_for
-from tests.security.helpers import audit_actions, make_finding
-
-
-def run_cli(app: Flask, *args: str) -> Any:
-    # Flask's with_appcontext reuses a pushed context: push this app's own so it is the one used.
-    with app.app_context():
-        result = app.test_cli_runner().invoke(main, list(args))
-        db.session.remove()
-    return result
+from tests.security.helpers import audit_actions, make_finding, run_cli
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from compliance import create_app
+from tests.conftest import PASSWORD
 
 
 class Proxy:
@@ -75,9 +76,7 @@ def test_outage_gives_503_then_recovers(app_config: dict[str, Any], make_user: A
         app = create_app({**app_config, "DATABASE_URL": proxied})
         client = app.test_client()
         with app.app_context():
-            login = client.post(
-                "/login", data={"email": email, "password": "correct horse battery staple"}
-            )
+            login = client.post("/login", data={"email": email, "password": PASSWORD})
             assert login.status_code == 302
             assert client.get("/cases/").status_code == 200
 

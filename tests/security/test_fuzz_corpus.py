@@ -18,7 +18,7 @@ import pytest
 from compliance import create_app
 from compliance.auth.actor import Actor
 from compliance.extensions import db
-from tests.conftest import CommittingClient, _counter, _pg_execute, pg_url_for
+from tests.conftest import CommittingClient, _counter, _pg_execute, app_settings, pg_url_for
 from tests.security.helpers import audit_actions, blob_files, row_counts
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.json"))
@@ -37,18 +37,7 @@ def corpus_app(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterato
         name = f"cmp_corpus_{os.getpid()}_{next(_counter)}"
         _pg_execute(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('pg_template')}")
         url = pg_url_for(name)
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(root / "instance"),
-            "EVIDENCE_DIR": str(root / "evidence"),
-            "CHECKPOINT_DIR": str(root / "checkpoints"),
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": False,
-            "SERVER_NAME": "compliance.test",
-        }
-    )
+    app = create_app(app_settings(url, root))
     app.test_client_class = CommittingClient
     with app.app_context():
         from compliance.auth.operations import create_token

@@ -10,18 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compliance.cases.models import SEVERITIES
+from compliance.evidence.models import FINDING_KINDS as KINDS
 from compliance.evidence.schema import validate_batch
 from tests.security.helpers import make_finding
 
-KINDS = [
-    "query_fingerprint",
-    "rate_anomaly",
-    "cot_elicitation",
-    "coverage_sweep",
-    "canary_hit",
-    "account_linkage",
-]
-SEVERITIES = ["low", "medium", "high", "critical"]
 REQUIRED = [
     "schema",
     "detector",

@@ -8,7 +8,13 @@ from sqlalchemy import select
 
 from compliance.audit.models import AuditEvent
 from compliance.extensions import db
+from tests.conftest import PASSWORD
 from tests.security.helpers import blob_files, row_counts
+
+
+def _stored(app) -> tuple[dict[str, int], list[str]]:
+    """Rows and files of the evidence store: a refused upload must leave both unchanged."""
+    return row_counts(), blob_files(app.config["EVIDENCE_DIR"])
 
 
 def _upload(client, ref, data: bytes, *, finding: bool = False, name: str = "shot.png"):
@@ -27,32 +33,32 @@ def test_upload_larger_than_the_request_limit_is_a_clear_413(app, login_as, make
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_ATTACHMENT_BYTES=16 * 1024)
     _user, client = login_as("analyst")
     case = make_case()
-    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    before = _stored(app)
     response = _upload(client, case.ref, b"x" * (128 * 1024))
     assert response.status_code == 413
     assert "text/html" in response.content_type and "413" in response.get_data(as_text=True)
-    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+    assert _stored(app) == before
 
 
 def test_upload_over_the_file_limit_is_refused_with_the_reason(app, login_as, make_case):
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_ATTACHMENT_BYTES=16 * 1024)
     _user, client = login_as("analyst")
     case = make_case()
-    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    before = _stored(app)
     response = _upload(client, case.ref, b"x" * (32 * 1024))
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "Upload refused" in page and "larger than" in page
-    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+    assert _stored(app) == before
 
 
 def test_hostile_upload_names_and_finding_files_are_handled(app, login_as, make_case):
     _user, client = login_as("analyst")
     case = make_case()
-    before = row_counts(), blob_files(app.config["EVIDENCE_DIR"])
+    before = _stored(app)
     for body in (b"[" * 50000 + b"]" * 50000, b'{"a":' + b"9" * 5000 + b"}", b"\xff\xfe"):
         response = _upload(client, case.ref, body, finding=True, name="finding.json")
         assert response.status_code == 200 and "Upload refused" in response.get_data(as_text=True)
-    assert (row_counts(), blob_files(app.config["EVIDENCE_DIR"])) == before
+    assert _stored(app) == before
     stored = _upload(client, case.ref, b"PNG bytes", name="../../etc/passwd")
     assert stored.status_code == 200
     from compliance.evidence.models import EvidenceItem
@@ -86,9 +92,7 @@ def test_failed_sign_ins_are_audited_and_lock_the_account(app, make_user):
             ).status_code
             != 302
         )
-    locked = client.post(
-        "/login", data={"email": user.email, "password": "correct horse battery staple"}
-    )
+    locked = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert locked.status_code != 302  # the right password does not open a locked account
     client.post("/login", data={"email": "nobody@lab.example", "password": "whatever"})
     db.session.expire_all()

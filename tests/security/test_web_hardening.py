@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from compliance import create_app
 from compliance.markdown import render_markdown
-
-PASSWORD = "correct horse battery staple"
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture

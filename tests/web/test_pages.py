@@ -195,3 +195,22 @@ def test_timeline_shows_findings_steps_and_packets_in_order(app, login_as, opera
     assert "<svg" in page and "rate anomaly finding by rate-anomaly 4.1.2" in page
     listing = page[page.index('<ol class="timeline">') :]
     assert listing.index("rate anomaly finding") < listing.index("reported → triage")
+
+
+def test_the_hold_form_does_what_its_page_offered(login_as, make_case):
+    """Two people submit the same "place hold" page: the second finds it done, not undone."""
+    from compliance.cases.operations import get_case
+
+    case = make_case()
+    _user, client = login_as("counsel")
+    page = client.get(f"/cases/{case.ref}").get_data(as_text=True)
+    assert 'name="action" type="hidden" value="place"' in page
+    form = {"action": "place", "reason": "Litigation anticipated"}
+    assert client.post(f"/cases/{case.ref}/hold", data=form).status_code == 302
+    assert client.post(f"/cases/{case.ref}/hold", data=form).status_code == 409
+    db.session.expire_all()
+    assert get_case(case.ref).legal_hold
+    released = {"action": "release", "reason": "Matter settled"}
+    assert client.post(f"/cases/{case.ref}/hold", data=released).status_code == 302
+    db.session.expire_all()
+    assert not get_case(case.ref).legal_hold
