@@ -1,18 +1,35 @@
 # Each target bootstraps .venv itself, so `make demo` and `make test` work on a fresh clone.
+# .venv holds exactly requirements.lock (every package pinned with its hashes) and nothing else:
+# it is rebuilt from scratch whenever the lock or pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# One lock for Python 3.11-3.13 on every platform (environment markers), resolved by uv.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet -o $(LOCK)
 
-.PHONY: demo test bench bench-quick lint format serve clean
+.PHONY: demo test bench bench-quick lint format serve clean lock upgrade
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve after a change to pyproject.toml, keeping every pin the change does not force.
+lock: $(STAMP)
+	$(UV_COMPILE)
+
+# Move every package to the newest version pyproject.toml allows; then `make test` before
+# committing the new lock (README: "Dependencies and the lock").
+upgrade: $(STAMP)
+	$(UV_COMPILE) --upgrade
 
 demo: $(STAMP)
 	$(BIN)/compliance db upgrade
