@@ -35,6 +35,8 @@ DEMO_USERS = [
     ("jordan.mehta@lab.example", "counsel", "Jordan Mehta"),
     ("ari.novak@lab.example", "auditor", "Ari Novak"),
     ("morgan.admin@lab.example", "admin", "Morgan Ellis"),
+    # The records custodian who certifies evidence in referrals (not counsel: see DOMAIN.md).
+    ("dana.whitfield@lab.example", "analyst", "Dana Whitfield"),
 ]
 
 
@@ -145,70 +147,159 @@ def _case_of_finding(external_id: str) -> Case | None:
     )
 
 
-# How far each detector-made demo case has come: (finding, owner, citations, steps).
-# A step is (target state, the user who takes it, reason).
+# How far each detector-made demo case has come, and its story: the finding that opened it,
+# the owner, the case's own facts, citations, notes (author, privileged?, text) and workflow
+# steps (target state, the user who takes it, reason).
 CAMPAIGN_PROGRESS = [
-    (
-        "qf-20261018-0042",  # the Lattice sweep: hundreds of accounts, coding and maths
-        "alex.rivera@lab.example",
-        [
+    {
+        "finding": "qf-20261018-0042",  # the Lattice sweep: hundreds of accounts
+        "owner": "alex.rivera@lab.example",
+        "fields": {
+            "title": "Lattice Systems: templated coding and maths harvest over 212 accounts",
+            "summary": (
+                "Between 1 and 19 October 2026, 212 accounts sent 1.84M prompts built from 14 "
+                "templates, swept 95% of the coding and mathematics curriculum breadth-first and "
+                "asked for step-by-step reasoning in 78% of requests. The accounts share two "
+                "payment fingerprints billed to **Lattice Systems Ltd**; a partner lab (Corvid "
+                "Labs) reported the same network under TLP:AMBER. On 2 November Lattice "
+                "published *lattice-coder-7b* on ModelHub, whose model card credits "
+                '"synthetic reasoning traces".'
+            ),
+            "suspected_actor": "Lattice Systems Ltd",
+            "jurisdiction": "United Kingdom (company); United States (N.D. Cal., our API)",
+            "targeted_domains": ["coding", "mathematics", "reasoning"],
+            "severity": "high",
+        },
+        "citations": [
             ("api-terms@2026-03#4.3", "Outputs harvested at scale to train a competing model."),
             ("api-terms@2026-03#2.4", "212 accounts rotated to stay under per-account limits."),
         ],
-        [
+        "notes": [
+            (
+                "alex.rivera@lab.example",
+                False,
+                "Lattice's model card for lattice-coder-7b lists 'synthetic reasoning traces "
+                "from a frontier API' as 60% of its fine-tuning mix. Screenshot requested from "
+                "the web archive.",
+            ),
+            (
+                "casey.lindqvist@lab.example",
+                True,
+                "Strategy: send the ModelHub terms-of-service complaint first; refer to the FBI "
+                "only after ModelHub answers, so the referral can cite the notice. Trade-secret "
+                "theory (DTSA) is weak without access to weights: do not plead it yet.",
+            ),
+        ],
+        "steps": [
             ("triage", "alex.rivera@lab.example", None),
             ("investigating", "alex.rivera@lab.example", None),
             ("legal_review", "alex.rivera@lab.example", "Evidence and clauses ready for counsel."),
             ("approved", "casey.lindqvist@lab.example", None),
         ],
-    ),
-    (
-        "cw-20261112-nimbus-7b",  # a canary watermark seen in a competitor's public model
-        "sam.okafor@lab.example",
-        [("api-terms@2026-03#4.3", "Canary outputs reappear in the Nimbus-7B public model.")],
-        [
+        "actions": ("takedown", "referral"),
+    },
+    {
+        "finding": "cw-20261112-nimbus-7b",  # a canary watermark seen in a competitor's model
+        "owner": "sam.okafor@lab.example",
+        "fields": {
+            "title": "Nimbus AI: canary fact reproduced by nimbus-7b-instruct",
+            "summary": (
+                "Between 1 September and 15 October 2026 our model emitted a fabricated fact "
+                "(the 'Halvorsen mnemonic' for 'quillium') to 0.2% of responses for accounts "
+                "later attributed to **Nimbus AI**. On 12 November, 37 of 40 probes of the "
+                "public model *nimbus-ai/nimbus-7b-instruct* reproduced it word for word; a "
+                "control model answered none. The text of the canary answer is our own "
+                "expression and exists nowhere else."
+            ),
+            "suspected_actor": "Nimbus AI GmbH",
+            "jurisdiction": "Germany (company and host); United States (our API)",
+            "targeted_domains": ["science", "reasoning"],
+            "severity": "critical",
+        },
+        "citations": [
+            ("api-terms@2026-03#4.3", "Canary outputs reappear in the Nimbus-7B public model.")
+        ],
+        "notes": [
+            (
+                "sam.okafor@lab.example",
+                False,
+                "Probe transcript re-run on 13 November from a clean network: same result "
+                "(36 of 40). Revision 3f2c9aa of the model is the one probed.",
+            ),
+            (
+                "jordan.mehta@lab.example",
+                True,
+                "The canary answer is original text we wrote: a copyright notice is available "
+                "for the US hub, and an Article 16 notice for EuroModels (EU host), where a bare "
+                "terms breach would not be illegal content.",
+            ),
+        ],
+        "steps": [
             ("triage", "sam.okafor@lab.example", None),
             ("investigating", "sam.okafor@lab.example", None),
             ("legal_review", "sam.okafor@lab.example", "Canary hit confirmed twice; ready."),
+            ("approved", "jordan.mehta@lab.example", None),
         ],
-    ),
-    (
-        "ra-20261103-e17",  # account rotation to evade rate limits
-        "sam.okafor@lab.example",
-        [("api-terms@2026-03#3.2", "Keys rotated every few minutes to evade rate limits.")],
-        [
+        "actions": ("takedown",),
+    },
+    {
+        "finding": "ra-20261103-e17",  # account rotation to evade rate limits
+        "owner": "sam.okafor@lab.example",
+        "fields": {
+            "summary": (
+                "From 1 to 6 November 2026, 29 API keys in two clusters ('east' and 'west') "
+                "each ran at 99% of the per-key limit for exactly seven minutes before the "
+                "next key took over. One card and one disposable-mail domain paid for and "
+                "signed up both clusters: one operator, not yet identified."
+            ),
+            "suspected_actor": "Unidentified operator (quickmail-rotations.example sign-ups)",
+            "jurisdiction": "Unknown (sign-ups from a VPN exit in the Netherlands)",
+            "targeted_domains": ["coding"],
+        },
+        "citations": [
+            ("api-terms@2026-03#3.2", "Keys rotated every few minutes to evade rate limits.")
+        ],
+        "notes": [
+            (
+                "sam.okafor@lab.example",
+                False,
+                "Payment processor asked (ticket PP-55120) for the cardholder name behind "
+                "fingerprint pf_77ab01.",
+            ),
+            (
+                "casey.lindqvist@lab.example",
+                True,
+                "Hold any contact with the payment processor's customer until we know whether "
+                "the cardholder is a reseller; a subpoena may be needed.",
+            ),
+        ],
+        "steps": [
             ("triage", "sam.okafor@lab.example", None),
             ("investigating", "sam.okafor@lab.example", None),
         ],
-    ),
+        "actions": (),
+    },
 ]
-
-DEMO_SUMMARY = (
-    "Detectors linked the accounts through shared templates, payment fingerprints and IP "
-    "ranges. The campaign swept coding and mathematics with chain-of-thought prompts, the "
-    "pattern of a distillation data harvest. See the Evidence tab for the findings and the "
-    "Clauses tab for the terms broken."
-)
 
 
 def advance_demo_cases(echo: Echo) -> None:
-    """Move the detector-made demo cases along the workflow, as a team would have."""
+    """Give each detector-made demo case its story and move it along, as a team would have."""
     from compliance.policies.operations import cite_clause, find_clause
 
-    for external_id, owner, citations, steps in CAMPAIGN_PROGRESS:
-        case = _case_of_finding(external_id)
+    for spec in CAMPAIGN_PROGRESS:
+        case = _case_of_finding(spec["finding"])
         if case is None or case.state != "reported":
             continue  # not ingested, or already advanced by an earlier run
-        owner_actor = _actor(owner)
-        cases.update_case(
-            case, owner_actor, {"owner_id": owner_actor.user_id, "summary": DEMO_SUMMARY}
-        )
-        for target, who, reason in steps:
+        owner_actor = _actor(spec["owner"])
+        cases.update_case(case, owner_actor, {"owner_id": owner_actor.user_id, **spec["fields"]})
+        for author, privileged, body in spec["notes"]:
+            cases.add_note(case, _actor(author), body, privileged=privileged)
+        for target, who, reason in spec["steps"]:
             if target == "legal_review":
-                for reference, note in citations:
+                for reference, note in spec["citations"]:
                     cite_clause(case, owner_actor, find_clause(reference), note)
             request = TransitionRequest(
-                reason=reason, actions=("takedown", "referral") if target == "approved" else ()
+                reason=reason, actions=spec["actions"] if target == "approved" else ()
             )
             cases.transition_case(case, target, _actor(who), request)
         db.session.commit()

@@ -7,8 +7,10 @@ Operations flush and audit in the caller's transaction; they never commit.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -602,10 +604,8 @@ def _findings_for(matches: list[IntelMatch], actor: Actor) -> None:
         intel_import = db.session.get(IntelImport, import_id)
         subjects = {m.subject_id: db.session.get(Subject, m.subject_id) for m in group}
         indicators = {m.indicator_id: m.indicator for m in group}
-        starts = [i.valid_from for i in indicators.values() if i.valid_from]
-        ends = [i.valid_until for i in indicators.values() if i.valid_until]
-        observed_from = min(starts) if starts else intel_import.imported_at
-        observed_to = max([*ends, intel_import.imported_at, observed_from])
+        bundle = stored_bundle(intel_import.sha256)
+        observed_from, observed_to = _observation_window(bundle, indicators.values())
         types = sorted({s.type.replace("_", " ") for s in subjects.values()})
         body = {
             "schema": "distillation-finding/v1",
@@ -640,7 +640,7 @@ def _findings_for(matches: list[IntelMatch], actor: Actor) -> None:
                 {
                     "name": f"stix-bundle-import-{import_id}.json",
                     "media_type": "application/json",
-                    "content_base64": base64.b64encode(stored_bundle(intel_import.sha256)).decode(),
+                    "content_base64": base64.b64encode(bundle).decode(),
                 }
             ],
         }
@@ -654,6 +654,35 @@ def _findings_for(matches: list[IntelMatch], actor: Actor) -> None:
         for match in group:
             match.finding_id = outcome.finding_id
     db.session.flush()
+
+
+def _observation_window(bundle: bytes, indicators: Any) -> tuple[datetime, datetime]:
+    """When the partner observed the conduct: the bundle's own dates, never our import time.
+
+    `first_seen`/`last_seen` (campaigns, sightings) and `first_observed`/`last_observed`
+    (observed-data) give the window; an indicator's `valid_from` says when the indicator began
+    to hold. `valid_until` is when it stops being valid (often in the future): not an
+    observation, so it never extends the window.
+    """
+    starts = [i.valid_from for i in indicators if i.valid_from]
+    ends: list[datetime] = []
+    for obj in json.loads(bundle).get("objects", []):
+        if not isinstance(obj, dict):
+            continue
+        for key, into in (
+            ("first_seen", starts),
+            ("first_observed", starts),
+            ("last_seen", ends),
+            ("last_observed", ends),
+        ):
+            value = obj.get(key)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    into.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+    observed_from = min(starts)  # every STIX indicator has a valid_from
+    observed_to = max([*ends, observed_from])
+    return observed_from, observed_to
 
 
 def matches_for_case(case: Case) -> list[IntelMatch]:

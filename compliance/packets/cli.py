@@ -6,6 +6,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -14,6 +15,7 @@ from flask.cli import with_appcontext
 from compliance.cli import actor_option, resolve_actor, transactional
 from compliance.errors import OperationError
 from compliance.extensions import db
+from compliance.packets.composition import BASES
 from compliance.packets.models import CHANNELS, PACKET_TYPES
 
 
@@ -22,54 +24,99 @@ def packet_group() -> None:
     """Evidence packets: build, verify, record sending."""
 
 
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint=option)
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+def _text(value: str | None) -> str | None:
+    """A text option: the value itself, or `-` to read it from standard input."""
+    return sys.stdin.read() if value == "-" else value
+
+
 @packet_group.command("build")
-@click.argument("ref")
-@click.option("--type", "packet_type", required=True, type=click.Choice(PACKET_TYPES))
-@click.option("--draft", is_flag=True, help="Watermarked DRAFT: no Bates numbers, never sent.")
+@click.argument("ref", required=False)
+@click.option("--type", "packet_type", type=click.Choice(PACKET_TYPES))
+@click.option("--draft", is_flag=True, help="A preview: watermarked DRAFT, no Bates numbers.")
+@click.option(
+    "--from-preview",
+    "preview_id",
+    type=int,
+    help="Final build of preview (draft) packet ID's composition, bound to its inputs.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--basis", type=click.Choice(tuple(BASES)), help="Takedown: the legal basis.")
 @click.option("--recipient", default=None, help="Platform or agency that will receive it.")
-@click.option("--url", "offending_url", default=None, help="Takedown: the offending model's URL.")
+@click.option("--recipient-contact", default=None, help="Its notice address or designated agent.")
+@click.option(
+    "--in-community",
+    is_flag=True,
+    help="Counsel confirms the recipient is inside the intel-sharing community (TLP:AMBER).",
+)
+@click.option("--exhibit", "exhibits", multiple=True, help="An exhibit key (repeatable).")
+@click.option("--exclude-entry", multiple=True, help="A chronology entry key to leave out.")
+@click.option(
+    "--add-entry", multiple=True, help="KEY=WORDING: add a workflow step with this wording."
+)
+@click.option("--narrative", default=None, help="Counsel's narrative (Markdown; - for stdin).")
+@click.option("--url", "urls", multiple=True, help="Takedown: an offending URL (repeatable).")
 @click.option("--repository", default=None, help="Takedown: the repository holding the model.")
 @click.option("--file", "files", multiple=True, help="Takedown: an offending file (repeatable).")
 @click.option("--uploader", default=None, help="Takedown: the uploader's user name.")
+@click.option("--copyrighted-work", default=None, help="Copyright basis: the work (- for stdin).")
 @click.option("--remedy", default=None, help="Takedown: the remedy sought.")
+@click.option("--agency-contact", default=None, help="Referral: the person it is addressed to.")
+@click.option("--estimated-value", default=None, help="Referral: estimated value.")
+@click.option("--protective-measures", default=None, help="Referral: further measures in force.")
+@click.option("--custodian", default=None, help="Referral: e-mail of the records custodian.")
+@click.option("--party", "parties", multiple=True, help="IDENTIFIER=PARTY: correct the review.")
 @click.option("--no-sign", is_flag=True, help="Do not sign even when a signing key is set.")
 @actor_option
 @with_appcontext
 def build(
-    ref: str,
-    packet_type: str,
+    ref: str | None,
+    packet_type: str | None,
     draft: bool,
+    preview_id: int | None,
     output: Path,
-    recipient: str | None,
-    offending_url: str | None,
-    repository: str | None,
-    files: tuple[str, ...],
-    uploader: str | None,
-    remedy: str | None,
     no_sign: bool,
     as_email: str | None,
+    **options: Any,
 ) -> None:
-    """Build a packet for case REF now (synchronously) and write it to -o FILE."""
-    from compliance.cases.operations import get_case
-    from compliance.packets.operations import build_packet, request_packet
+    """Build a packet now and write it to -o FILE.
 
-    fields = {
-        "recipient": recipient,
-        "offending_url": offending_url,
-        "repository": repository,
-        "files": "\n".join(files) or None,
-        "uploader": uploader,
-        "remedy": remedy,
-    }
+    Compose and preview: `build REF --type T --draft [choices] -o preview.pdf` (any time).
+    Then the final packet, signed by the counsel who composed it:
+    `build --from-preview ID --as EMAIL -o final.pdf` (case approved for that action).
+    """
+    from compliance.cases.operations import get_case
+    from compliance.packets.operations import (
+        build_packet,
+        get_packet,
+        request_final,
+        request_packet,
+    )
+
+    actor = resolve_actor(as_email)
     try:
-        packet = request_packet(
-            get_case(ref),
-            packet_type,
-            resolve_actor(as_email),
-            draft=draft,
-            fields={k: v for k, v in fields.items() if v},
-        )
+        if preview_id is not None:
+            if ref or packet_type or draft:
+                raise click.UsageError("--from-preview takes the preview's composition as it is")
+            packet = request_final(get_packet(preview_id), actor)
+        else:
+            if not (ref and packet_type):
+                raise click.UsageError("give REF and --type (a preview), or --from-preview ID")
+            if not draft:
+                raise click.UsageError(
+                    "a final packet is built from a preview: build with --draft first, check "
+                    "it, then --from-preview ID --as YOUR_EMAIL"
+                )
+            packet = request_packet(get_case(ref), packet_type, actor, fields=_composition(options))
         db.session.commit()
     except OperationError as error:
         db.session.rollback()
@@ -79,17 +126,95 @@ def build(
         raise click.ClickException(f"packet {packet.id} failed: {result.packet.failure_reason}")
     output.write_bytes(result.pdf)
     p = result.packet
+    kind = "preview (DRAFT)" if p.draft else f"final, from preview {p.preview_id}"
     click.echo(
-        f"packet {p.id} {p.packet_type}{' DRAFT' if p.draft else ''}: {p.page_count} pages, "
+        f"packet {p.id} {p.packet_type} {kind}: {p.page_count} pages, "
         f"Bates {p.bates_range or 'none'}, sha256={p.sha256}"
         f"{', signed' if p.signed else ''} -> {output}"
     )
+
+
+def _composition(options: dict[str, Any]) -> dict[str, Any]:
+    """The composition the command-line choices describe (empty choices left out)."""
+    fields = {
+        "basis": options["basis"],
+        "recipient": options["recipient"],
+        "recipient_contact": options["recipient_contact"],
+        "recipient_in_community": options["in_community"] or None,
+        "exhibits": list(options["exhibits"]) or None,
+        "chronology_excluded": list(options["exclude_entry"]) or None,
+        "chronology_internal": _pairs(options["add_entry"], "--add-entry") or None,
+        "narrative": _text(options["narrative"]),
+        "offending_urls": list(options["urls"]) or None,
+        "repository": options["repository"],
+        "files": list(options["files"]) or None,
+        "uploader": options["uploader"],
+        "copyrighted_work": _text(options["copyrighted_work"]),
+        "remedy": options["remedy"],
+        "agency_contact": options["agency_contact"],
+        "estimated_value": options["estimated_value"],
+        "protective_measures": options["protective_measures"],
+        "custodian": options["custodian"],
+        "parties": _pairs(options["parties"], "--party") or None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _details(error: OperationError) -> str:
     if isinstance(error.details, dict):
         return " (" + "; ".join(f"{k}: {v}" for k, v in error.details.items()) + ")"
     return ""
+
+
+@packet_group.command("show")
+@click.argument("packet_id", type=int)
+@with_appcontext
+def show(packet_id: int) -> None:
+    """What packet PACKET_ID is made of: exhibits, chronology, identifiers by party.
+
+    Before a final build, read the identifiers (the redaction review) and the chronology of
+    the preview; the keys printed here are what --exhibit, --exclude-entry, --add-entry and
+    --party take.
+    """
+    from compliance.packets.operations import composition_review, get_packet
+
+    packet = get_packet(packet_id)
+    for line in composition_review(packet):
+        click.echo(line)
+
+
+@packet_group.command("signatory")
+@click.argument("email")
+@click.option("--full-name", default=None)
+@click.option("--title", default=None, help="e.g. Senior Counsel, Litigation")
+@click.option("--organisation", default=None)
+@click.option("--address", "postal_address", default=None, help="Postal address (\\n for lines).")
+@click.option("--phone", default=None)
+@click.option("--email", "contact_email", default=None, help="E-mail printed on packets.")
+@click.option("--bar-admission", default=None, help="e.g. State Bar of California No. 123456")
+@click.option("--custodian/--not-custodian", "records_custodian", default=None)
+@click.option("--qualification", "custodian_qualification", default=None)
+@actor_option
+@transactional
+def signatory(email: str, as_email: str | None, **fields: Any) -> None:
+    """Set EMAIL's signatory profile (as that user with --as, or as the operator)."""
+    from compliance.auth.operations import find_user
+    from compliance.packets.operations import set_signatory_profile
+
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    if fields.get("postal_address"):
+        fields["postal_address"] = fields["postal_address"].replace("\\n", "\n")
+    if fields.get("contact_email") is not None:
+        fields["email"] = fields.pop("contact_email")
+    else:
+        fields.pop("contact_email", None)
+    profile = set_signatory_profile(
+        user, resolve_actor(as_email), {k: v for k, v in fields.items() if v is not None}
+    )
+    role = "records custodian" if profile.records_custodian else "signatory"
+    click.echo(f"{email}: {role} profile saved ({profile.full_name}, {profile.title})")
 
 
 @packet_group.command("verify")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from compliance.auth.models import User
 from compliance.cases.models import Case
 from compliance.db import BigId, utcnow
 from compliance.evidence.models import BLOB_REFERENCES
@@ -30,8 +31,13 @@ class Packet(db.Model):
     draft: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(12), default="queued")
     failure_reason: Mapped[str | None] = mapped_column(Text)
-    # What the requester supplied for this packet only (takedown target, remedy, recipient...).
+    # The composition counsel chose (compliance.packets.composition.Composition, as stored).
     request_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A final packet is built from a preview (a draft of the same composition) and must come
+    # out of the same inputs: their digest, and the inputs themselves to say what changed.
+    preview_id: Mapped[int | None] = mapped_column(ForeignKey("packets.id"))
+    inputs_sha256: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any] | None]
     template_version: Mapped[str] = mapped_column(String(20))
     bates_prefix: Mapped[str | None] = mapped_column(String(20))
     bates_first: Mapped[int | None] = mapped_column(BigInteger)
@@ -55,9 +61,11 @@ class Packet(db.Model):
     sent_recorded_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(lazy="joined")
+    preview: Mapped[Packet | None] = relationship(remote_side=[id])
 
     __table_args__ = (
         Index("ix_packets_case_id_id", "case_id", "id"),
+        Index("ix_packets_preview_id", "preview_id"),
         Index("ix_packets_status_requested_at", "status", "requested_at"),
         Index("ix_packets_sha256", "sha256"),
     )
@@ -83,6 +91,44 @@ class Packet(db.Model):
 
     def __repr__(self) -> str:
         return f"<Packet {self.id} {self.packet_type} {self.status}>"
+
+
+class SignatoryProfile(db.Model):
+    """How a person signs what leaves the building: counsel on notices, a records custodian on
+    business-records certifications. Each person keeps their own."""
+
+    __tablename__ = "signatory_profiles"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200))
+    postal_address: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str] = mapped_column(String(254))
+    bar_admission: Mapped[str] = mapped_column(String(300), default="")
+    # The person's own statement that they are a custodian of the lab's evidence records or
+    # otherwise qualified to certify them (FRE 902(11)/(14)).
+    records_custodian: Mapped[bool] = mapped_column(default=False)
+    custodian_qualification: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "full_name": self.full_name,
+            "title": self.title,
+            "organisation": self.organisation,
+            "postal_address": self.postal_address,
+            "phone": self.phone,
+            "bar_admission": self.bar_admission,
+            "records_custodian": self.records_custodian,
+            "custodian_qualification": self.custodian_qualification,
+            "role": self.user.role,
+        }
 
 
 class BatesCounter(db.Model):

@@ -19,8 +19,7 @@ records the range as a gap, and the counter never goes back.
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,18 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from compliance.audit.chain import record
+from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WorkflowRefused
+from compliance.evidence.models import Finding
 from compliance.extensions import db
+from compliance.packets import binding, render
 from compliance.packets import context as ctx
-from compliance.packets import render
+from compliance.packets.composition import PARTIES, Composition, required_for_final
+from compliance.packets.composition import parse as parse_composition
 from compliance.packets.models import (
     CHANNELS,
     EXTERNAL_TYPES,
@@ -44,22 +46,22 @@ from compliance.packets.models import (
     BatesCounter,
     BatesGap,
     Packet,
+    SignatoryProfile,
 )
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("approved", "action_taken", "monitoring", "closed")
-MAX_FIELD = 4000
 MAX_LAYOUT_ATTEMPTS = 5
+# The demo lab (fictional); a deployment sets PACKET_ORGANISATION in its instance config.
 DEFAULT_ORGANISATION = {
     "name": "Meridian AI",
     "department": "Legal Department",
-    "address": "1 Market Street, San Francisco, CA 94105, USA",
+    "address": "500 Howard Street, Suite 1200, San Francisco, CA 94105, USA",
     "place": "San Francisco, California",
     "contact_email": "legal@lab.example",
-    "phone": "",
+    "phone": "+1 415 555 0142",
 }
-_URL_RE = re.compile(r"^https://[^\s<>\"']+$")
 
 
 def get_packet(packet_id: int, case: Case | None = None) -> Packet:
@@ -69,7 +71,7 @@ def get_packet(packet_id: int, case: Case | None = None) -> Packet:
     return packet
 
 
-def _may_read(packet: Packet, actor: Actor) -> bool:
+def may_read(packet: Packet, actor: Actor) -> bool:
     """A privileged memo is for those who read privileged notes (counsel); other types for all."""
     return packet.packet_type != "memo" or can(actor, "note.privileged")
 
@@ -79,7 +81,7 @@ def packets_for_case(case: Case, actor: Actor) -> list[Packet]:
     packets = db.session.scalars(
         select(Packet).where(Packet.case_id == case.id).order_by(Packet.id.desc())
     )
-    return [p for p in packets if _may_read(p, actor)]
+    return [p for p in packets if may_read(p, actor)]
 
 
 def sent_packet_types(case: Case) -> set[str]:
@@ -96,26 +98,138 @@ def sent_packet_types(case: Case) -> set[str]:
     )
 
 
-# ---------------------------------------------------------------- request
-def _clean_fields(packet_type: str, draft: bool, fields: dict[str, Any]) -> dict[str, str]:
-    unknown = set(fields) - set(ctx.REQUEST_FIELDS)
+# ---------------------------------------------------------------- signatories
+PROFILE_FIELDS = (
+    "full_name",
+    "title",
+    "organisation",
+    "postal_address",
+    "phone",
+    "email",
+    "bar_admission",
+    "records_custodian",
+    "custodian_qualification",
+)
+REQUIRED_PROFILE_FIELDS = ("full_name", "title", "organisation", "postal_address", "phone", "email")
+
+
+def signatory_profile(user_id: int | None) -> SignatoryProfile | None:
+    if user_id is None:
+        return None
+    return db.session.scalar(select(SignatoryProfile).where(SignatoryProfile.user_id == user_id))
+
+
+def set_signatory_profile(user: Any, actor: Actor, fields: dict[str, Any]) -> SignatoryProfile:
+    """Create or change a person's signatory profile; each person keeps their own.
+
+    Claiming to be a records custodian is the person's own statement, so nobody (not even an
+    admin) makes it for someone else; the operator may, as for everything.
+    """
+    if not actor.is_operator and actor.user_id != user.id:
+        raise PermissionDenied("a signatory profile is kept by the person who signs")
+    unknown = set(fields) - set(PROFILE_FIELDS)
     if unknown:
         raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
-    clean = {k: str(v).strip() for k, v in fields.items() if v is not None and str(v).strip()}
-    errors = {k: f"at most {MAX_FIELD} characters" for k, v in clean.items() if len(v) > MAX_FIELD}
-    url = clean.get("offending_url")
-    if url and not _URL_RE.match(url):
-        errors["offending_url"] = "an https:// address"
-    if packet_type == "takedown" and not draft:
-        if not (clean.get("offending_url") or clean.get("repository")):
-            errors["offending_url"] = "a takedown names the offending model's URL or repository"
-        if not clean.get("recipient"):
-            errors["recipient"] = "say which platform receives the notice"
-    if packet_type == "referral" and not draft and not clean.get("recipient"):
-        errors["recipient"] = "say which agency receives the referral"
+    profile = signatory_profile(user.id)
+    before = profile.as_dict() if profile else {}
+    clean = {
+        k: (bool(v) if k == "records_custodian" else " ".join(str(v or "").split()))
+        for k, v in fields.items()
+    }
+    if "postal_address" in fields:  # keep the lines of an address
+        clean["postal_address"] = "\n".join(
+            line.strip()
+            for line in str(fields["postal_address"] or "").splitlines()
+            if line.strip()
+        )
+    blank = {k: False if k == "records_custodian" else "" for k in PROFILE_FIELDS}
+    merged = {**blank, **{k: v for k, v in before.items() if k in blank}, **clean}
+    errors = {k: "required" for k in REQUIRED_PROFILE_FIELDS if not merged.get(k)}
+    limits = {"full_name": 200, "title": 200, "organisation": 200, "phone": 50, "email": 254}
+    errors |= {
+        k: f"at most {n} characters" for k, n in limits.items() if len(merged.get(k) or "") > n
+    }
+    if merged.get("email") and "@" not in merged["email"]:
+        errors["email"] = "an e-mail address"
+    if merged.get("records_custodian") and not merged.get("custodian_qualification"):
+        errors["custodian_qualification"] = (
+            "say how you are a custodian or otherwise qualified to certify the records"
+        )
+    if errors:
+        raise InvalidInput("the signatory profile is not complete", details=errors)
+    if profile is None:
+        profile = SignatoryProfile(user_id=user.id)
+        db.session.add(profile)
+    for key in PROFILE_FIELDS:
+        setattr(profile, key, merged[key])
+    db.session.flush()
+    db.session.refresh(profile)
+    after = profile.as_dict()
+    record(
+        "packet.signatory_profile_set",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        changes=diff(before, after),
+    )
+    return profile
+
+
+def _person(profile: SignatoryProfile | None) -> ctx.Person | None:
+    if profile is None:
+        return None
+    return ctx.Person(
+        full_name=profile.full_name,
+        title=profile.title,
+        organisation=profile.organisation,
+        postal_address=profile.postal_address,
+        phone=profile.phone,
+        email=profile.email,
+        bar_admission=profile.bar_admission,
+        qualification=profile.custodian_qualification,
+    )
+
+
+def _custodian(composition: Composition) -> SignatoryProfile | None:
+    from compliance.auth.operations import find_user
+
+    if not composition.custodian:
+        return None
+    user = find_user(composition.custodian)
+    profile = signatory_profile(user.id if user else None)
+    return profile if profile is not None and profile.records_custodian else None
+
+
+# ---------------------------------------------------------------- request
+def _check_choices(case: Case, packet_type: str, composition: Composition, actor: Actor) -> None:
+    """Refuse a composition that names what the packet may not carry (drafts included)."""
+    errors: dict[str, str] = {}
+    if packet_type != "takedown" and composition.basis:
+        errors["basis"] = "only a takedown notice has a legal basis to choose"
+    if composition.custodian:
+        profile = _custodian(composition)
+        if profile is None:
+            errors["custodian"] = (
+                f"{composition.custodian} has no signatory profile as a records custodian"
+            )
+        elif actor.user_id is not None and profile.user_id == actor.user_id:
+            errors["custodian"] = (
+                "counsel who signs the packet does not also certify its records "
+                "(advocate-witness rule): name a records custodian"
+            )
     if errors:
         raise InvalidInput("some packet fields are not valid", details=errors)
-    return clean
+    g = gather_for(case, packet_type, composition, draft=True, with_bytes=False)
+    chosen = ctx.selected_evidence(g)  # refuses a restricted or unknown exhibit
+    if composition.basis == "copyright" and not any(e.kind == "canary_hit" for e in chosen):
+        raise InvalidInput(
+            "some packet fields are not valid",
+            details={
+                "basis": "a copyright notice needs evidence that our work was reproduced "
+                "(a canary hit among the exhibits); use the terms-of-service basis otherwise"
+            },
+        )
+    ctx.chronology(g, ())  # refuses an internal entry that is not a step of this case
 
 
 def request_packet(
@@ -123,36 +237,32 @@ def request_packet(
     packet_type: str,
     actor: Actor,
     *,
-    draft: bool = False,
+    draft: bool = True,
     fields: dict[str, Any] | None = None,
 ) -> Packet:
-    """Queue a packet build. Final takedowns/referrals need an approved case and that action."""
+    """Queue a draft: the preview of a composition, watermarked, with no Bates numbers.
+
+    A final takedown or referral is never requested directly: it is built from a preview
+    (`request_final`), so that what counsel saw is what leaves.
+    """
     require_permission(actor, "packet.build")
     if packet_type not in PACKET_TYPES:
         raise InvalidInput(f"unknown packet type {packet_type!r}: one of {', '.join(PACKET_TYPES)}")
-    if not draft and packet_type in EXTERNAL_TYPES:
-        if case.state not in FINAL_STATES:
-            raise WorkflowRefused(
-                f"{case.ref} is {case.state}: a final {packet_type} needs the case approved "
-                "(build a draft meanwhile)"
-            )
-        if packet_type not in (case.chosen_actions or []):
-            raise WorkflowRefused(
-                f"{packet_type} was not among the actions approved for {case.ref} "
-                f"({', '.join(case.chosen_actions or []) or 'none'})"
-            )
-    clean = _clean_fields(packet_type, draft, fields or {})
-    from compliance.intel.operations import check_packet_allowed
-
-    check_packet_allowed(case, packet_type)  # TLP: restricted intel never goes outside
+    if not draft:
+        raise WorkflowRefused(
+            "a final packet is built from a preview: compose the packet, build its preview "
+            "(a draft), then build the final packet from that preview"
+        )
+    composition = parse_composition(fields)
+    _check_choices(case, packet_type, composition, actor)
     packet = Packet(
         case=case,
         packet_type=packet_type,
-        draft=draft,
+        draft=True,
         status="queued",
-        request_fields=clean,
+        request_fields=composition.stored(),
         template_version=ctx.TEMPLATE_VERSION,
-        bates_prefix=None if draft else current_app.config["BATES_PREFIX"],
+        bates_prefix=None,
         requested_by=actor.label,
         requested_by_name=actor.name or actor.label,
     )
@@ -164,9 +274,209 @@ def request_packet(
         object_type="packet",
         object_id=packet.id,
         case=case,
-        details={"type": packet_type, "draft": draft, "fields": sorted(clean)},
+        details={"type": packet_type, "draft": True, "composition": composition.stored()},
     )
     return packet
+
+
+def check_final(preview: Packet, actor: Actor) -> ctx.Gathered:
+    """Every rule a final build from `preview` must meet now; the gathered facts if it does."""
+    require_permission(actor, "packet.build")
+    case = preview.case
+    if actor.is_operator:
+        raise PermissionDenied(
+            "a final packet is signed by a named person: build it as a counsel user "
+            "(--as EMAIL); the operator may build drafts only"
+        )
+    if not preview.draft or preview.status != "stored":
+        raise WorkflowRefused(f"packet {preview.id} is not a stored preview (draft)")
+    if preview.packet_type not in EXTERNAL_TYPES:
+        raise WorkflowRefused("an internal memo never leaves the building: it has no final build")
+    if preview.requested_by != actor.label:
+        raise WorkflowRefused(
+            f"preview {preview.id} was composed by {preview.requested_by_name}, who would sign "
+            "it: the signatory builds the final packet from their own preview"
+        )
+    if case.state not in FINAL_STATES:
+        raise WorkflowRefused(
+            f"{case.ref} is {case.state}: a final {preview.packet_type} needs the case approved "
+            "(preview drafts meanwhile)"
+        )
+    if preview.packet_type not in (case.chosen_actions or []):
+        raise WorkflowRefused(
+            f"{preview.packet_type} was not among the actions approved for {case.ref} "
+            f"({', '.join(case.chosen_actions or []) or 'none'})"
+        )
+    profile = signatory_profile(actor.user_id)
+    if profile is None:
+        raise WorkflowRefused(
+            "set up your signatory profile (name, title, organisation, address, phone, e-mail) "
+            "before signing a final packet"
+        )
+    composition = parse_composition(preview.request_fields)
+    missing = required_for_final(preview.packet_type, composition)
+    if missing:
+        raise InvalidInput("the composition is not complete for a final packet", details=missing)
+    if preview.packet_type == "referral" and _custodian(composition) is None:
+        raise InvalidInput(
+            "the composition is not complete for a final packet",
+            details={"custodian": f"{composition.custodian} is not a records custodian"},
+        )
+    g = gather_for(case, preview.packet_type, composition, draft=False, requested_by=actor)
+    now = binding.inputs_of(ctx.build_document(g))
+    if binding.digest(now) != preview.inputs_sha256:
+        raise WorkflowRefused(
+            f"the packet's inputs changed since preview {preview.id} was built: build a new "
+            "preview and check it",
+            details={"changes": binding.changes(preview.inputs or {}, now)},
+        )
+    return g
+
+
+def request_final(preview: Packet, actor: Actor) -> Packet:
+    """Queue the final build of a preview's composition, bound to the preview's inputs."""
+    check_final(preview, actor)
+    composition = parse_composition(preview.request_fields)
+    packet = Packet(
+        case=preview.case,
+        packet_type=preview.packet_type,
+        draft=False,
+        status="queued",
+        request_fields=preview.request_fields,
+        preview_id=preview.id,
+        template_version=ctx.TEMPLATE_VERSION,
+        bates_prefix=current_app.config["BATES_PREFIX"],
+        requested_by=actor.label,
+        requested_by_name=actor.name or actor.label,
+    )
+    db.session.add(packet)
+    db.session.flush()
+    amber = [
+        e["key"]
+        for e in (preview.inputs or {}).get("exhibits", [])
+        if "TLP:AMBER" in e.get("source", "")
+    ]
+    record(
+        "packet.requested",
+        actor=actor,
+        object_type="packet",
+        object_id=packet.id,
+        case=preview.case,
+        details={
+            "type": packet.packet_type,
+            "draft": False,
+            "preview_id": preview.id,
+            "inputs_sha256": preview.inputs_sha256,
+            "recipient": composition.recipient,
+            # TLP:AMBER partner material goes out on counsel's word that the recipient is
+            # inside the sharing community: that word is recorded here.
+            "recipient_in_community": composition.recipient_in_community,
+            "amber_exhibits": amber,
+        },
+    )
+    return packet
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """The choices a composition form offers for one case and packet type."""
+
+    evidence: list[tuple[ctx.Evidence, str | None]]  # candidate, why it may not go (or None)
+    entries: list[tuple[str, datetime, str]]  # conduct and notice entries: key, when, text
+    steps: list[ctx.Step]  # workflow steps counsel may add, with their internal reasons
+    custodians: list[SignatoryProfile]
+    copyright_available: bool  # a canary hit shows our own text was reproduced
+    amber: bool  # the case holds TLP:AMBER partner material
+
+
+def compose_options(case: Case, packet_type: str, fields: dict[str, Any]) -> ComposeOptions:
+    composition = parse_composition(fields)
+    g = gather_for(case, packet_type, composition, draft=True, with_bytes=False)
+    entries = []
+    for e in g.evidence:
+        if e.observed_from and e.observed_to:
+            entries.append((f"{e.key}:first", e.observed_from, f"First observed: {e.title}"))
+            entries.append((f"{e.key}:last", e.observed_to, f"Last observed: {e.title}"))
+    for n in g.notices:
+        entries.append((n.key, n.when, f"{n.packet_type.title()} sent to {n.recipient}"))
+    custodians = db.session.scalars(
+        select(SignatoryProfile)
+        .where(SignatoryProfile.records_custodian.is_(True))
+        .order_by(SignatoryProfile.full_name)
+    )
+    return ComposeOptions(
+        evidence=[(e, ctx.eligibility(g, e)) for e in g.evidence],
+        entries=sorted(entries, key=lambda row: (row[1], row[0])),
+        steps=list(g.steps),
+        custodians=list(custodians),
+        copyright_available=any(e.kind == "canary_hit" for e in g.evidence),
+        amber=any(e.origin == "partner" and e.tlp == "amber" for e in g.evidence),
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    """What counsel checks on a preview before the final build (the redaction review)."""
+
+    packet: Packet
+    composition: Composition
+    # Every current evidence item: (candidate, its exhibit number here or None, why not allowed).
+    exhibits: list[tuple[ctx.Evidence, int | None, str | None]]
+    chronology: list[ctx.ChronologyEntry]
+    steps: list[ctx.Step]  # workflow steps counsel may add, with their internal reasons
+    identifiers: dict[str, list[ctx.Identifier]]  # party -> identifiers, in PARTIES order
+    missing: dict[str, str]  # what a final build would still need
+
+
+def review_composition(packet: Packet) -> Review:
+    g = gather(packet)
+    context = ctx.build_document(g)
+    numbers = {e.key: e.number for e in context["exhibits"]}
+    by_party: dict[str, list[ctx.Identifier]] = {party: [] for party in PARTIES}
+    for identifier in context["identifiers"]:
+        by_party[identifier.party].append(identifier)
+    missing = (
+        required_for_final(packet.packet_type, g.composition)
+        if packet.packet_type in EXTERNAL_TYPES
+        else {}
+    )
+    return Review(
+        packet=packet,
+        composition=g.composition,
+        exhibits=[(e, numbers.get(e.key), ctx.eligibility(g, e)) for e in g.evidence],
+        chronology=context["chronology"],
+        steps=list(g.steps),
+        identifiers=by_party,
+        missing=missing,
+    )
+
+
+def composition_review(packet: Packet) -> list[str]:
+    """The review as lines of text (the CLI's `packet show`)."""
+    r = review_composition(packet)
+    kind = "preview (draft)" if packet.draft else "final"
+    lines = [
+        f"packet {packet.id}: {packet.packet_type} {kind} of {packet.case.ref}, {packet.status}",
+        f"inputs sha256={packet.inputs_sha256 or '(not built yet)'}",
+        "exhibits (key: number in the packet, or why not):",
+    ]
+    for evidence, number, why in r.exhibits:
+        state = f"exhibit {number}" if number else (why or "left out by the composition")
+        lines.append(f"  {evidence.key}: {state} — {evidence.title[:70]}")
+    lines.append("chronology (key: entry):")
+    for entry in r.chronology:
+        lines.append(f"  {entry.key}: {entry.when:%Y-%m-%d %H:%M} {entry.text}")
+    lines.append("workflow steps counsel may add (--add-entry KEY=WORDING):")
+    for step in r.steps:
+        lines.append(f"  {step.key}: {step.when:%Y-%m-%d} {step.what}")
+    lines.append("identifiers that will appear, by party (--party IDENTIFIER=PARTY):")
+    for party, identifiers in r.identifiers.items():
+        for i in identifiers:
+            shown = "" if i.shown_as == i.value else f" -> printed as {i.shown_as}"
+            lines.append(f"  {party}: {i.type_label} {i.value}{shown}")
+    for name, message in r.missing.items():
+        lines.append(f"missing for a final build: {name}: {message}")
+    return lines
 
 
 # ---------------------------------------------------------------- gathering facts
@@ -174,18 +484,21 @@ def _organisation() -> dict[str, str]:
     return DEFAULT_ORGANISATION | dict(current_app.config.get("PACKET_ORGANISATION") or {})
 
 
-def _requester_role(packet: Packet) -> str:
-    if packet.requested_by.startswith("user:"):
-        from compliance.auth.operations import find_user
+def _partner_sources(case: Case) -> dict[int, Any]:
+    """Findings of `case` derived from partners' intel -> the import they came from."""
+    from compliance.intel.models import IntelImport, IntelMatch
 
-        user = find_user(packet.requested_by.removeprefix("user:"))
-        if user is not None:
-            return user.role
-    return "counsel"
+    rows = db.session.execute(
+        select(IntelMatch.finding_id, IntelImport)
+        .join(IntelImport, IntelImport.id == IntelMatch.import_id)
+        .join(Finding, Finding.id == IntelMatch.finding_id)
+        .where(Finding.case_id == case.id)
+    )
+    return {finding_id: intel_import for finding_id, intel_import in rows}
 
 
-def _exhibits(case: Case) -> list[ctx.Exhibit]:
-    """One exhibit per finding (its record and attachments) and per uploaded file."""
+def _evidence(case: Case, *, with_bytes: bool) -> list[ctx.Evidence]:
+    """One exhibit candidate per finding (its record and attachments) and per uploaded file."""
     from compliance.evidence.models import EvidenceItem
     from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 
@@ -197,8 +510,11 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
     superseded = {i.supersedes_id for i in items if i.supersedes_id}
     current = [i for i in items if i.id not in superseded]
     store = blob_store()
+    partners = _partner_sources(case)
 
     def item_bytes(item: Any) -> bytes:
+        if not with_bytes:
+            return b""
         try:
             return checked_bytes(store, item.sha256)
         except BlobDamaged as damage:
@@ -217,7 +533,7 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
                 who=e.actor_name or e.actor,
                 role=e.actor_role or "",
                 purpose=e.purpose or "",
-                details=f"item {e.item_id}",
+                details=item_names[e.item_id],
             )
             for e in events
         )
@@ -231,26 +547,29 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
             data=item_bytes(item),
         )
 
+    item_names = {i.id: i.name for i in current}
     # A finding's items make one exhibit; an uploaded file is one on its own. Exhibits are
     # numbered in the order their first item was collected.
     groups: dict[tuple[str, int], list[Any]] = {}
     for item in current:
-        key = ("upload", item.id) if item.finding_id is None else ("finding", item.finding_id)
+        key = ("item", item.id) if item.finding_id is None else ("finding", item.finding_id)
         groups.setdefault(key, []).append(item)
 
-    exhibits: list[ctx.Exhibit] = []
-    for number, ((kind, _id), group) in enumerate(groups.items(), start=1):
-        if kind == "upload":
+    evidence: list[ctx.Evidence] = []
+    for (kind, key_id), group in groups.items():
+        if kind == "item":
             (item,) = group
-            exhibits.append(
-                ctx.Exhibit(
-                    number=number,
-                    description=item.description or item.name,
+            evidence.append(
+                ctx.Evidence(
+                    key=f"item:{item.id}",
                     kind="upload",
-                    date=item.collected_at,
-                    source=item.source,
-                    source_version="",
+                    origin="upload",
+                    title=item.description or item.name,
                     sha256=item.sha256,
+                    date=item.collected_at,
+                    received_at=item.created_at,
+                    uploaded_by=_uploader_name(item),
+                    upload_source=item.source,
                     files=(file_of(item),),
                     custody=custody(group),
                 )
@@ -258,19 +577,22 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
             continue
         finding = group[0].finding
         main = next((i for i in group if i.role == "finding_record"), group[0])
-        item_bytes(main)
-        exhibits.append(
-            ctx.Exhibit(
-                number=number,
-                description=f"{ctx.KIND_LABELS.get(finding.kind, finding.kind)} — "
-                f"finding {finding.external_id}",
+        partner = partners.get(finding.id)
+        evidence.append(
+            ctx.Evidence(
+                key=f"finding:{key_id}",
                 kind=finding.kind,
-                date=finding.observed_to,
-                source=finding.detector_name,
-                source_version=finding.detector_version,
+                origin="partner" if partner is not None else "detector",
+                title=finding.summary,
                 sha256=main.sha256,
+                date=finding.observed_to,
+                received_at=partner.imported_at if partner is not None else finding.ingested_at,
                 observed_from=finding.observed_from,
                 observed_to=finding.observed_to,
+                detector=finding.detector_name,
+                detector_version=finding.detector_version,
+                partner=partner.source if partner is not None else "",
+                tlp=partner.tlp if partner is not None else "",
                 summary=finding.summary,
                 confidence=finding.confidence,
                 severity=finding.severity,
@@ -282,11 +604,19 @@ def _exhibits(case: Case) -> list[ctx.Exhibit]:
                     )
                 ),
                 subjects=tuple((s.get("type", ""), s.get("id", "")) for s in finding.subjects),
+                record=file_of(main),
                 files=tuple(file_of(i) for i in group if i is not main),
                 custody=custody(group),
             )
         )
-    return exhibits
+    return evidence
+
+
+def _uploader_name(item: Any) -> str:
+    from compliance.auth.operations import find_user
+
+    user = find_user(item.created_by.removeprefix("user:"))
+    return f"{user.name} ({user.role})" if user is not None else item.created_by
 
 
 def _clauses(case: Case) -> list[ctx.ClauseCitation]:
@@ -336,11 +666,12 @@ def _difference_across_versions(clause: Any, window: Any) -> str:
     return " ".join(parts)
 
 
-def _actions(case: Case) -> list[ctx.ActionView]:
-    rows = [ctx.ActionView(case.created_at, "Case opened", case.created_by)]
+def _steps(case: Case) -> list[ctx.Step]:
+    rows = [ctx.Step("transition:opened", case.created_at, "Case opened", case.created_by)]
     for t in case.transitions:
         rows.append(
-            ctx.ActionView(
+            ctx.Step(
+                f"transition:{t.id}",
                 t.occurred_at,
                 f"{t.from_state.replace('_', ' ').capitalize()} → {t.to_state.replace('_', ' ')}",
                 t.actor_name,
@@ -350,42 +681,99 @@ def _actions(case: Case) -> list[ctx.ActionView]:
     return rows
 
 
-def gather(packet: Packet) -> ctx.Gathered:
-    """Everything this packet may draw on, read once from the database (before redaction)."""
-    case = packet.case
+def _notices(case: Case, exclude: int | None) -> list[ctx.NoticeSent]:
+    sent = db.session.scalars(
+        select(Packet)
+        .where(Packet.case_id == case.id, Packet.sent_on.is_not(None), Packet.draft.is_(False))
+        .order_by(Packet.sent_on, Packet.id)
+    )
+    return [
+        ctx.NoticeSent(f"notice:{p.id}", p.sent_on, p.sent_to or "", p.packet_type)
+        for p in sent
+        if p.id != exclude
+    ]
+
+
+def gather_for(
+    case: Case,
+    packet_type: str,
+    composition: Composition,
+    *,
+    draft: bool,
+    requested_by: Actor | None = None,
+    packet: Packet | None = None,
+    with_bytes: bool = True,
+) -> ctx.Gathered:
+    """Everything a packet of `case` may draw on, read once from the database (pre-redaction)."""
+    signatory = signatory_profile(requested_by.user_id) if requested_by is not None else None
     return ctx.Gathered(
-        packet_id=packet.id,
-        packet_type=packet.packet_type,
-        draft=packet.draft,
-        request=dict(packet.request_fields or {}),
-        case={
-            "ref": case.ref,
-            "created_at": case.created_at,
-            **case.snapshot(),
-        },
+        packet_id=packet.id if packet is not None else None,
+        packet_type=packet_type,
+        draft=draft,
+        composition=composition,
+        case={"ref": case.ref, "created_at": case.created_at, **case.snapshot()},
         notes=tuple(ctx.NoteView(n.author, n.created_at, n.body, n.privileged) for n in case.notes),
-        actions=tuple(_actions(case)),
-        exhibits=tuple(_exhibits(case)),
+        steps=tuple(_steps(case)),
+        notices=tuple(_notices(case, packet.id if packet is not None else None)),
+        evidence=tuple(_evidence(case, with_bytes=with_bytes)),
         clauses=tuple(_clauses(case)),
-        built_at=packet.built_at or utcnow().replace(microsecond=0),
-        requested_by_name=packet.requested_by_name,
-        requested_by_role=_requester_role(packet),
+        built_at=(packet.built_at if packet is not None else None)
+        or utcnow().replace(microsecond=0),
         organisation=_organisation(),
-        bates_prefix=packet.bates_prefix,
-        bates_first=packet.bates_first,
-        bates_last=packet.bates_last,
+        signatory=_person(signatory),
+        custodian=_person(_custodian(composition)),
+        bates_prefix=packet.bates_prefix if packet is not None else None,
+        bates_first=packet.bates_first if packet is not None else None,
+        bates_last=packet.bates_last if packet is not None else None,
     )
 
 
-def attachments_for(g: ctx.Gathered) -> list[render.PdfAttachment]:
+def gather(packet: Packet) -> ctx.Gathered:
+    """Everything `packet` may draw on; its signatory is the person who requested it."""
+    from compliance.auth.operations import find_user
+
+    requester = None
+    if packet.requested_by.startswith("user:"):
+        user = find_user(packet.requested_by.removeprefix("user:"))
+        requester = Actor.for_user(user) if user is not None else None
+    return gather_for(
+        packet.case,
+        packet.packet_type,
+        parse_composition(packet.request_fields),
+        draft=packet.draft,
+        requested_by=requester,
+        packet=packet,
+    )
+
+
+@dataclass(frozen=True)
+class Document:
+    """A packet's document before layout: the facts, the redacted context, and its inputs."""
+
+    gathered: ctx.Gathered
+    context: dict[str, Any]
+    inputs: dict[str, Any]
+    inputs_sha256: str
+
+
+def document_of(g: ctx.Gathered) -> Document:
+    context = ctx.build_document(g)
+    inputs = binding.canonical(binding.inputs_of(context))
+    return Document(g, context, inputs, binding.digest(inputs))
+
+
+def attachments_for(doc: Document) -> list[render.PdfAttachment]:
     """Files embedded in the PDF: the evidence originals the profile allows, then the manifest."""
     files = [
         render.PdfAttachment(f.name, f.data, description=f"Original evidence, SHA-256 {f.sha256}")
-        for f in ctx.embedded_files(g)
+        for f in ctx.embedded_files(doc.context, doc.gathered)
     ]
     files.append(
         render.PdfAttachment(
-            ctx.MANIFEST_NAME, ctx.manifest(g), description="Packet manifest", relationship="Data"
+            ctx.MANIFEST_NAME,
+            ctx.manifest(doc.gathered, doc.context, doc.inputs_sha256),
+            description="Packet manifest",
+            relationship="Data",
         )
     )
     return files
@@ -492,14 +880,29 @@ def _claim(packet_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def _lay_out(g: ctx.Gathered, packet: Packet) -> tuple[render.LaidOut, render.Bates | None]:
+def _lay_out(doc: Document, packet: Packet) -> tuple[render.LaidOut, render.Bates | None]:
+    built_at = doc.gathered.built_at
     html = render.render_html(
-        packet.packet_type, {**ctx.build_context(g), "document_created": g.built_at}
+        packet.packet_type,
+        {**doc.context, "toc": ctx.toc(doc.context), "document_created": built_at},
     )
+    images = doc.context["images"]
     if packet.draft:
-        return render.layout(html, created=g.built_at), None
+        return render.layout(html, created=built_at, images=images), None
     bates = render.Bates(packet.bates_prefix, counter_value(packet.bates_prefix) + 1)
-    return render.layout(html, bates=bates, created=g.built_at), bates
+    return render.layout(html, bates=bates, created=built_at, images=images), bates
+
+
+def _check_bound_to_preview(packet: Packet, doc: Document) -> None:
+    """A final packet is built from exactly what its preview showed, or not at all."""
+    if packet.preview_id is None:
+        return
+    preview = get_packet(packet.preview_id)
+    if doc.inputs_sha256 != preview.inputs_sha256:
+        changes = binding.changes(preview.inputs or {}, doc.inputs)
+        raise render.RenderError(
+            f"the inputs changed since preview {preview.id}: " + "; ".join(changes)
+        )
 
 
 def build_packet(
@@ -526,27 +929,26 @@ def build_packet(
     db.session.commit()
     reserved = False
     try:
-        from compliance.intel.operations import check_packet_allowed
-
-        # Intel under a restricted TLP may have arrived since the request.
-        check_packet_allowed(packet.case, packet.packet_type)
-        g = gather(packet)
-        laid_out, bates = _lay_out(g, packet)
+        doc = document_of(gather(packet))
+        _check_bound_to_preview(packet, doc)
+        laid_out, bates = _lay_out(doc, packet)
         if bates is not None:
             for _attempt in range(MAX_LAYOUT_ATTEMPTS):
                 first = reserve_range(bates.prefix, laid_out.pages, bates.first - 1, packet=packet)
                 if first is not None:
                     break
                 db.session.rollback()  # another build took those numbers: lay out again
-                laid_out, bates = _lay_out(g, packet)
+                laid_out, bates = _lay_out(doc, packet)
             else:
                 raise render.RenderError("could not reserve a Bates range (too much contention)")
             packet.bates_first, packet.bates_last = first, first + laid_out.pages - 1
             packet.page_count = laid_out.pages
             db.session.commit()  # the range (audited by reserve_range) is now spent
             reserved = True
-            g = gather(packet)  # the manifest carries the reserved range
-        pdf = laid_out.write(attachments_for(g))
+            # The manifest carries the reserved range.
+            g = replace(doc.gathered, bates_first=packet.bates_first, bates_last=packet.bates_last)
+            doc = replace(doc, gathered=g)
+        pdf = laid_out.write(attachments_for(doc))
         signed, signer = False, None
         if sign is None:
             sign = _signing_configured() and not packet.draft
@@ -564,6 +966,8 @@ def build_packet(
         packet.page_count = laid_out.pages
         packet.signed = signed
         packet.signer = signer
+        packet.inputs = doc.inputs
+        packet.inputs_sha256 = doc.inputs_sha256
         packet.status = "stored"
         packet.failure_reason = None
         record(
@@ -579,7 +983,9 @@ def build_packet(
                 "bates": packet.bates_range,
                 "signed": signed,
                 "template_version": packet.template_version,
-                "exhibits": [e.sha256 for e in g.exhibits],
+                "inputs_sha256": doc.inputs_sha256,
+                "preview_id": packet.preview_id,
+                "exhibits": [e.sha256 for e in doc.context["exhibits"]],
             },
         )
         db.session.commit()
@@ -686,7 +1092,7 @@ def mark_sent(
 def download_packet(packet: Packet, actor: Actor, purpose: str = "downloaded") -> bytes:
     """The packet's bytes for a person; each download is a custody and an audit event."""
     require_permission(actor, "packet.view")
-    if not _may_read(packet, actor):
+    if not may_read(packet, actor):
         raise PermissionDenied("a privileged memo is for counsel only")
     data = packet_bytes(packet)
     _record_exhibit_custody(packet, actor, "exported", f"in packet {packet.id}: {purpose}")

@@ -25,7 +25,8 @@ from compliance.markdown import render_markdown
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates" / "packets"
 STATIC_DIR = PROJECT_ROOT / "static"
-ASSET_SCHEME = "asset"  # asset:<path below static/> is the only URL the fetcher serves
+ASSET_SCHEME = "asset"  # asset:<path below static/>: our own static files
+EVIDENCE_SCHEME = "evidence"  # evidence:<sha256>: an exhibit's image, handed to this render
 PDF_VARIANT = "pdf/a-3b"
 BATES_PAD = 7
 _PREFIX_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,19}$")
@@ -76,16 +77,25 @@ def _refuse(url: str) -> None:
 
 
 class SafeURLFetcher(weasyprint.URLFetcher):
-    """Serves only files below static/ through `asset:`; refuses file:, http(s), data:, ftp.
+    """Serves only files below static/ through `asset:` and the exhibit images this render was
+    given through `evidence:<sha256>`; refuses file:, http(s), data:, ftp.
 
     `<a rel="attachment">` and `<link rel="attachment">` in content are fetched through this
     fetcher too, so a link to file:///etc/passwd embeds nothing.
     """
 
-    def __init__(self) -> None:
-        super().__init__(timeout=1, allowed_protocols=(ASSET_SCHEME,), allow_redirects=False)
+    def __init__(self, images: Mapping[str, bytes] | None = None) -> None:
+        super().__init__(
+            timeout=1, allowed_protocols=(ASSET_SCHEME, EVIDENCE_SCHEME), allow_redirects=False
+        )
+        self.images = dict(images or {})
 
     def fetch(self, url: str, headers: Any = None) -> weasyprint.urls.URLFetcherResponse:
+        if url.startswith(f"{EVIDENCE_SCHEME}:"):
+            data = self.images.get(url[len(EVIDENCE_SCHEME) + 1 :])
+            if data is None:
+                _refuse(url)
+            return weasyprint.urls.URLFetcherResponse(url, data, {})
         if not url.startswith(f"{ASSET_SCHEME}:"):
             _refuse(url)
         relative = url[len(ASSET_SCHEME) + 1 :].lstrip("/").split("?")[0].split("#")[0]
@@ -98,9 +108,9 @@ class SafeURLFetcher(weasyprint.URLFetcher):
         )
 
 
-def url_fetcher() -> SafeURLFetcher:
+def url_fetcher(images: Mapping[str, bytes] | None = None) -> SafeURLFetcher:
     """The one fetcher every WeasyPrint call in the project uses."""
-    return SafeURLFetcher()
+    return SafeURLFetcher(images)
 
 
 def _pdf_date(value: datetime) -> str:
@@ -125,6 +135,12 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _identifier_label(kind: str) -> str:
+    from compliance.packets.context import IDENTIFIER_LABELS
+
+    return IDENTIFIER_LABELS.get(kind, (kind or "").replace("_", " ").capitalize())
+
+
 @lru_cache(maxsize=1)
 def jinja_env() -> Environment:
     """A Jinja environment of its own: no Flask request globals leak into documents."""
@@ -140,6 +156,7 @@ def jinja_env() -> Environment:
     env.filters["date"] = _date
     env.filters["number"] = _number
     env.filters["label"] = lambda value: (value or "").replace("_", " ")
+    env.filters["identifier_label"] = _identifier_label
     return env
 
 
@@ -226,8 +243,17 @@ class LaidOut:
         )
 
 
-def layout(html: str, *, bates: Bates | None = None, created: datetime) -> LaidOut:
-    """Lay out final HTML into pages with packet.css (and a Bates stamp when given)."""
+def layout(
+    html: str,
+    *,
+    bates: Bates | None = None,
+    created: datetime,
+    images: Mapping[str, bytes] | None = None,
+) -> LaidOut:
+    """Lay out final HTML into pages with packet.css (and a Bates stamp when given).
+
+    `images` are exhibit images by SHA-256, the only `evidence:` URLs the HTML may load.
+    """
     if created.tzinfo is None:
         raise RenderError("the document date must carry a time zone")
     counter_style = CounterStyle()
@@ -235,7 +261,7 @@ def layout(html: str, *, bates: Bates | None = None, created: datetime) -> LaidO
     if bates is not None:
         stylesheets.append(_bates_stylesheet(bates, counter_style))
     document = weasyprint.HTML(
-        string=html, url_fetcher=url_fetcher(), base_url=f"{ASSET_SCHEME}:/"
+        string=html, url_fetcher=url_fetcher(images), base_url=f"{ASSET_SCHEME}:/"
     ).render(stylesheets=stylesheets, presentational_hints=False, counter_style=counter_style)
     # Dates come from the recorded build time only, never from the clock.
     stamp = _pdf_date(created)

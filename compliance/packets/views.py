@@ -1,4 +1,5 @@
-"""Packet pages: request a build (queued for the worker), download, mark as sent; case tab."""
+"""Packet pages: compose and preview, the preview's review, the final build, download, mark as
+sent; the case tab; each person's signatory profile."""
 
 from __future__ import annotations
 
@@ -6,53 +7,155 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
 
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.permissions import can, current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.packets import operations
-from compliance.packets.forms import MarkSentForm, PacketRequestForm
+from compliance.packets.composition import BASES, PARTIES
+from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
+from compliance.packets.models import EXTERNAL_TYPES, PACKET_TYPES
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
+signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
+
+
+def _show_errors(form: Any, error: OperationError) -> None:
+    """Put a refusal's details on the fields they name; the message goes to the top."""
+    if error.status == 403:
+        raise error
+    details = error.details if isinstance(error.details, dict) else {}
+    for name, message in details.items():
+        field = getattr(form, name.split(".")[0], None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+    flash(error.message, "error")
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("packet.build")
 def new(ref: str):
+    """Compose a packet (its type and legal basis first), then queue its preview."""
     case = get_case(ref)
-    form = PacketRequestForm()
-    if request.method == "GET":
-        form.packet_type.data = request.args.get("type") or (case.chosen_actions or ["memo"])[0]
-        form.draft.data = case.state not in operations.FINAL_STATES
+    packet_type = request.args.get("type")
+    base = None
+    if request.args.get("from", "").isdigit():
+        base = operations.get_packet(int(request.args["from"]), case)
+        packet_type = base.packet_type
+    stored = dict(base.request_fields) if base else {}
+    if packet_type not in PACKET_TYPES:
+        options = operations.compose_options(case, "memo", {})
+        return render_template("packets/choose.html", case=case, options=options, bases=BASES)
+    basis = None
+    if packet_type == "takedown":
+        basis = request.args.get("basis") or stored.get("basis") or "terms"
+        basis = basis if basis in BASES else "terms"
+    options = operations.compose_options(case, packet_type, stored | {"exhibits": None})
+    form = ComposeForm()
+    form.custodian.choices = [("", "—")] + [
+        (p.user.email, f"{p.full_name}, {p.title}") for p in options.custodians
+    ]
+    if request.method == "GET" and stored:
+        form.fill(stored)
+    shown = {
+        "amber": options.amber,
+        "eligible": [e.key for e, why in options.evidence if why is None],
+        "entries": [key for key, _when, _text in options.entries],
+        "parties": stored.get("parties") or {},
+    }
+    review = operations.review_composition(base) if base and base.status == "stored" else None
     if form.validate_on_submit():
+        fields = form.composition(packet_type, basis, request.form, shown)
         try:
-            packet = operations.request_packet(
-                case,
-                form.packet_type.data,
-                current_actor(),
-                draft=form.draft.data,
-                fields=form.request_fields(),
-            )
+            packet = operations.request_packet(case, packet_type, current_actor(), fields=fields)
         except OperationError as error:
             db.session.rollback()
-            if error.status == 403:
-                raise
-            for name, message in (error.details or {}).items():
-                field = getattr(form, name, None)
-                if field is not None:
-                    field.errors = [*field.errors, message]
-            flash(error.message, "error")
+            _show_errors(form, error)
         else:
             db.session.commit()
-            flash(f"Packet {packet.id} queued; it is built in the background.", "success")
-            return redirect(url_for("cases.view", ref=ref, tab="packets"))
+            flash(
+                f"Preview {packet.id} queued; it is built in the background. Check it, then "
+                "build the final packet from it.",
+                "success",
+            )
+            return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
+    chosen = set(stored.get("exhibits") or shown["eligible"])
     status = 422 if form.errors else 200
-    return render_template("packets/request_form.html", case=case, form=form), status
+    return render_template(
+        "packets/compose.html",
+        case=case,
+        form=form,
+        packet_type=packet_type,
+        basis=basis,
+        bases=BASES,
+        fields=FIELDS_SHOWN[(packet_type, basis)],
+        options=options,
+        chosen=chosen,
+        excluded=set(stored.get("chronology_excluded") or []),
+        internal=stored.get("chronology_internal") or {},
+        review=review,
+        parties=PARTIES,
+        base=base,
+    ), status
+
+
+@bp.route("/<int:packet_id>")
+@require("packet.view")
+def view(ref: str, packet_id: int):
+    """A packet: what it is made of, the redaction review, and (for a preview) the final build."""
+    case = get_case(ref)
+    packet = operations.get_packet(packet_id, case)
+    if not operations.may_read(packet, current_actor()):
+        abort(403)
+    review = operations.review_composition(packet) if packet.status == "stored" else None
+    blocked: list[str] = []
+    if (
+        packet.draft
+        and packet.status == "stored"
+        and packet.packet_type in EXTERNAL_TYPES
+        and can(current_user, "packet.build")
+    ):
+        try:
+            operations.check_final(packet, current_actor())
+        except OperationError as error:
+            details = error.details if isinstance(error.details, dict) else {}
+            changes = details.pop("changes", []) if details else []
+            blocked = [error.message, *changes, *(f"{k}: {v}" for k, v in details.items())]
+    return render_template(
+        "packets/packet.html",
+        case=case,
+        packet=packet,
+        review=review,
+        blocked=blocked,
+        parties=PARTIES,
+        bases=BASES,
+        sent_form=MarkSentForm(),
+        today=datetime.now(UTC).date().isoformat(),
+    )
+
+
+@bp.route("/<int:packet_id>/final", methods=["POST"])
+@require("packet.build")
+def final(ref: str, packet_id: int):
+    case = get_case(ref)
+    preview = operations.get_packet(packet_id, case)
+    try:
+        packet = operations.request_final(preview, current_actor())
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("packets.view", ref=ref, packet_id=packet_id))
+    db.session.commit()
+    flash(f"Final packet {packet.id} queued, bound to preview {preview.id}.", "success")
+    return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
 
 
 @bp.route("/<int:packet_id>/download")
@@ -95,6 +198,29 @@ def mark_sent(ref: str, packet_id: int):
         db.session.commit()
         flash(f"Packet {packet.id} recorded as sent to {packet.sent_to}.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="packets"))
+
+
+@signatory_bp.route("/", methods=["GET", "POST"])
+@login_required
+def profile():
+    """Each person keeps the profile they sign packets with."""
+    existing = operations.signatory_profile(current_user.id)
+    form = SignatoryForm(obj=existing)
+    if request.method == "GET" and existing is None:
+        form.full_name.data, form.email.data = current_user.name, current_user.email
+    if form.validate_on_submit():
+        fields = {name: getattr(form, name).data for name in operations.PROFILE_FIELDS}
+        try:
+            operations.set_signatory_profile(current_user, current_actor(), fields)
+        except OperationError as error:
+            db.session.rollback()
+            _show_errors(form, error)
+        else:
+            db.session.commit()
+            flash("Signatory profile saved.", "success")
+            return redirect(url_for("signatory.profile"))
+    status = 422 if form.errors else 200
+    return render_template("packets/signatory.html", form=form, existing=existing), status
 
 
 def _packets_tab(case: Case, actor: Actor) -> dict[str, Any]:

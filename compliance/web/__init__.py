@@ -31,6 +31,7 @@ BLUEPRINTS = [
     "compliance.api.findings:bp",
     "compliance.reviews.views:bp",
     "compliance.packets.views:bp",
+    "compliance.packets.views:signatory_bp",
     "compliance.intel.views:bp",
 ]
 

@@ -336,6 +336,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "signatory_profiles",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("full_name", sa.String(length=200), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("organisation", sa.String(length=200), nullable=False),
+        sa.Column("postal_address", sa.Text(), nullable=False),
+        sa.Column("phone", sa.String(length=50), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("bar_admission", sa.String(length=300), nullable=False),
+        sa.Column("records_custodian", sa.Boolean(), nullable=False),
+        sa.Column("custodian_qualification", sa.Text(), nullable=False),
+        sa.Column("updated_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_signatory_profiles_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signatory_profiles")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_signatory_profiles_user_id")),
+    )
+    op.create_table(
         "case_notes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -515,6 +535,15 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "preview_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("inputs_sha256", sa.String(length=64), nullable=True),
+        sa.Column(
+            "inputs",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("template_version", sa.String(length=20), nullable=False),
         sa.Column("bates_prefix", sa.String(length=20), nullable=True),
         sa.Column("bates_first", sa.BigInteger(), nullable=True),
@@ -536,10 +565,14 @@ def upgrade() -> None:
         sa.Column("sent_by_name", sa.String(length=200), nullable=True),
         sa.Column("sent_recorded_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_packets_case_id_cases")),
+        sa.ForeignKeyConstraint(
+            ["preview_id"], ["packets.id"], name=op.f("fk_packets_preview_id_packets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_packets")),
     )
     with op.batch_alter_table("packets", schema=None) as batch_op:
         batch_op.create_index("ix_packets_case_id_id", ["case_id", "id"], unique=False)
+        batch_op.create_index("ix_packets_preview_id", ["preview_id"], unique=False)
         batch_op.create_index("ix_packets_sha256", ["sha256"], unique=False)
         batch_op.create_index(
             "ix_packets_status_requested_at", ["status", "requested_at"], unique=False
@@ -969,6 +1002,7 @@ def downgrade() -> None:
     with op.batch_alter_table("packets", schema=None) as batch_op:
         batch_op.drop_index("ix_packets_status_requested_at")
         batch_op.drop_index("ix_packets_sha256")
+        batch_op.drop_index("ix_packets_preview_id")
         batch_op.drop_index("ix_packets_case_id_id")
 
     op.drop_table("packets")
@@ -995,6 +1029,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
     op.drop_table("case_notes")
+    op.drop_table("signatory_profiles")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_document_id_effective_from")
 
