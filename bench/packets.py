@@ -76,7 +76,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from compliance.extensions import db
     from compliance.migrate import upgrade
     from compliance.packets import operations, render
-    from compliance.packets.context import build_context
+    from compliance.packets.context import toc
     from compliance.policies.operations import cite_clause, find_clause, sync_policies
 
     exhibits = int(__import__("os").environ.get("BENCH_PACKET_EXHIBITS", 30 if quick else 300))
@@ -95,10 +95,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         with app.app_context():
             operator = Actor.cli_operator()
             users = [
-                Actor.for_user(create_user(operator, f"{r}{n}@bench.example", r, "x" * 16, r))
-                for n, r in enumerate(("analyst", "counsel"))
+                create_user(operator, f"{r}{n}@bench.example", r, "x" * 16, r)
+                for n, r in enumerate(("analyst", "counsel", "analyst"))
             ]
-            analyst, counsel = users
+            for user in users[1:]:
+                operations.set_signatory_profile(
+                    user,
+                    operator,
+                    {
+                        "full_name": user.name,
+                        "title": "Bench",
+                        "organisation": "Bench lab",
+                        "postal_address": "1 Bench Street",
+                        "phone": "+1 415 555 0100",
+                        "email": user.email,
+                        "records_custodian": user.role == "analyst",
+                        "custodian_qualification": "Keeps the store.",
+                    },
+                )
+            analyst, counsel = (Actor.for_user(u) for u in users[:2])
             sync_policies(operator, PROJECT_ROOT / "policies")
             case = create_case(
                 analyst,
@@ -119,10 +134,29 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 ("approved", counsel),
             ):
                 transition_case(case, target, who, TransitionRequest(actions=("referral",)))
-            packet = operations.request_packet(
-                case, "referral", counsel, fields={"recipient": "Bench agency"}
+            # The preview is built first (not measured); the measured build is the final one.
+            preview = operations.request_packet(
+                case,
+                "referral",
+                counsel,
+                fields={
+                    "recipient": "Bench agency",
+                    "agency_contact": "Agent Bench",
+                    "narrative": "A large campaign.",
+                    "custodian": users[2].email,
+                },
             )
             db.session.commit()
+            operations.build_packet(preview.id, sign=False)
+            packet = operations.request_final(preview, counsel)
+            db.session.commit()
+
+            def html_of(packet: Any) -> str:
+                doc = operations.document_of(operations.gather(packet))
+                context = {**doc.context, "toc": toc(doc.context)}
+                return render.render_html(
+                    "referral", {**context, "document_created": doc.gathered.built_at}
+                )
 
             def raw_render(html: str, first: int) -> float:
                 counters = CounterStyle()
@@ -140,10 +174,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             # Warm fonts and Pango once, then measure the reference on both sides of the build
             # so neither side profits from the other's warm caches.
             raw_render("<p>warm-up</p>", 1)
-            g = operations.gather(packet)
-            html = render.render_html(
-                "referral", {**build_context(g), "document_created": g.built_at}
-            )
+            html = html_of(packet)
             raw_before = raw_render(html, operations.counter_value(app.config["BATES_PREFIX"]) + 1)
             started = time.perf_counter()
             result = operations.build_packet(packet.id, sign=False)
@@ -152,10 +183,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 raise RuntimeError(f"bench packet failed: {result.packet.failure_reason}")
             peak = _peak_rss_mib()
             built = result.packet
-            g = operations.gather(built)
-            html = render.render_html(
-                "referral", {**build_context(g), "document_created": g.built_at}
-            )
+            html = html_of(built)
             raw_seconds = (raw_before + raw_render(html, built.bates_first)) / 2
             pages = built.page_count
             db.session.remove()

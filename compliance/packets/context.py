@@ -504,6 +504,29 @@ def _source(g: Gathered, e: Evidence, *, public: bool) -> str:
     return f"{org} detector {e.detector} v{e.detector_version} ({method})"
 
 
+PUBLIC_ROLES = {
+    "analyst": "investigator",
+    "counsel": "counsel",
+    "auditor": "auditor",
+    "admin": "administrator",
+}
+
+
+def _public_custody(g: Gathered, rows: tuple[CustodyRow, ...]) -> tuple[CustodyRow, ...]:
+    """Custody as a notice a platform may publish shows it: who by function, not by name or
+    detector id, and no internal item names."""
+    org = g.organisation["name"]
+
+    def who(row: CustodyRow) -> str:
+        if row.role in PUBLIC_ROLES:
+            return f"{org} {PUBLIC_ROLES[row.role]}"
+        if row.role == "detector" or row.who.startswith("detector"):
+            return f"{org} abuse-detection system"
+        return f"{org} evidence system"
+
+    return tuple(CustodyRow(row.when, row.action, who(row), "", row.purpose, "") for row in rows)
+
+
 def _exhibits(
     g: Gathered, chosen: list[Evidence], redact: Callable[[str], str] | None
 ) -> tuple[Exhibit, ...]:
@@ -542,7 +565,7 @@ def _exhibits(
                 metrics=() if public else e.metrics,
                 subjects=() if public else e.subjects,
                 files=files,
-                custody=e.custody,
+                custody=_public_custody(g, e.custody) if public else e.custody,
             )
         )
     return tuple(exhibits)

@@ -82,7 +82,10 @@ class ComposeForm(FlaskForm):
     remedy = TextAreaField("Remedy sought", validators=_TEXT)
     estimated_value = StringField("Estimated value", validators=_LINE)
     protective_measures = TextAreaField("Further protective measures in force", _TEXT)
-    custodian = SelectField("Records custodian who certifies the exhibits", choices=[])
+    # Checked by the operation (a custodian profile that exists), not against the offered list.
+    custodian = SelectField(
+        "Records custodian who certifies the exhibits", choices=[], validate_choice=False
+    )
 
     def fill(self, composition: dict[str, Any]) -> None:
         """Show a stored composition (editing a preview's choices)."""

@@ -290,19 +290,18 @@ def check_final(preview: Packet, actor: Actor) -> ctx.Gathered:
         )
     if not preview.draft or preview.status != "stored":
         raise WorkflowRefused(f"packet {preview.id} is not a stored preview (draft)")
-    if preview.packet_type not in EXTERNAL_TYPES:
-        raise WorkflowRefused("an internal memo never leaves the building: it has no final build")
     if preview.requested_by != actor.label:
         raise WorkflowRefused(
             f"preview {preview.id} was composed by {preview.requested_by_name}, who would sign "
             "it: the signatory builds the final packet from their own preview"
         )
-    if case.state not in FINAL_STATES:
+    outgoing = preview.packet_type in EXTERNAL_TYPES  # a final memo stays in the file
+    if outgoing and case.state not in FINAL_STATES:
         raise WorkflowRefused(
             f"{case.ref} is {case.state}: a final {preview.packet_type} needs the case approved "
             "(preview drafts meanwhile)"
         )
-    if preview.packet_type not in (case.chosen_actions or []):
+    if outgoing and preview.packet_type not in (case.chosen_actions or []):
         raise WorkflowRefused(
             f"{preview.packet_type} was not among the actions approved for {case.ref} "
             f"({', '.join(case.chosen_actions or []) or 'none'})"

@@ -20,7 +20,7 @@ from compliance.extensions import db
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
-from compliance.packets.models import EXTERNAL_TYPES, PACKET_TYPES
+from compliance.packets.models import PACKET_TYPES
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
 signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
@@ -115,12 +115,7 @@ def view(ref: str, packet_id: int):
         abort(403)
     review = operations.review_composition(packet) if packet.status == "stored" else None
     blocked: list[str] = []
-    if (
-        packet.draft
-        and packet.status == "stored"
-        and packet.packet_type in EXTERNAL_TYPES
-        and can(current_user, "packet.build")
-    ):
+    if packet.draft and packet.status == "stored" and can(current_user, "packet.build"):
         try:
             operations.check_final(packet, current_actor())
         except OperationError as error:

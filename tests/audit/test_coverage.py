@@ -43,11 +43,13 @@ READ_ONLY = {
         "get_flag", "get_item", "may_ingest", "open_flags_for", "superseded_ids",
     },
     "compliance.packets.operations": {
-        "attachments_for", "counter_value",
-        "gather",  # reads the case's facts for a render
-        "get_packet",
+        "attachments_for",
+        "check_final",  # the rules of a final build, checked; request_final records the request
+        "compose_options", "composition_review", "counter_value", "document_of",
+        "gather", "gather_for",  # read the case's facts for a render
+        "get_packet", "may_read",
         "packet_bytes",  # the stored PDF, hash-checked; download_packet audits the download
-        "packets_for_case", "sent_packet_types",
+        "packets_for_case", "review_composition", "sent_packet_types", "signatory_profile",
     },
     "compliance.policies.operations": {
         "active_citation_count", "cases_citing", "citations_for_case", "clause_change",
@@ -254,6 +256,38 @@ def _stored_packet(w: World, packet_type: str, *, draft: bool) -> Any:
     return packet
 
 
+def _signatory(w: World) -> Any:
+    from compliance.auth.models import User
+    from compliance.packets.operations import set_signatory_profile
+
+    user = db.session.get(User, w.counsel.user_id)
+    fields = {
+        "full_name": "Casey Counsel",
+        "title": "Counsel",
+        "organisation": "Lab",
+        "postal_address": "1 Street",
+        "phone": "+1 555 0100",
+        "email": user.email,
+    }
+    return set_signatory_profile(user, w.counsel, fields)
+
+
+def _takedown_preview(w: World) -> Any:
+    """A stored takedown preview of an approved case, its inputs recorded as a build does."""
+    from compliance.packets import operations as ops
+
+    _signatory(w)
+    case = w.make_case()
+    case.state, case.chosen_actions = "approved", ["takedown"]
+    fields = {"recipient": "Model hub", "offending_urls": ["https://hub.example/m"]}
+    preview = ops.request_packet(case, "takedown", w.counsel, fields=fields)
+    doc = ops.document_of(ops.gather(preview))
+    preview.status, preview.sha256 = "stored", "0" * 64
+    preview.inputs, preview.inputs_sha256 = doc.inputs, doc.inputs_sha256
+    db.session.commit()
+    return preview
+
+
 def _counsel_case(w: World) -> Any:
     """A case owned by the counsel actor (so its review notifications go to someone we know)."""
     return w.make_case(owner_id=w.counsel.user_id)
@@ -312,6 +346,10 @@ def _packets(name: str) -> Callable[[World], Any]:
             return ops.download_packet(_stored_packet(w, "memo", draft=True), w.counsel)
         if name == "request_packet":
             return ops.request_packet(w.make_case(), "memo", w.counsel, draft=True)
+        if name == "set_signatory_profile":
+            return _signatory(w)
+        if name == "request_final":
+            return ops.request_final(_takedown_preview(w), w.counsel)
         packet = ops.request_packet(w.make_case(), "memo", w.counsel, draft=True)
         db.session.commit()
         if name == "build_packet":  # the one render of this file: a draft memo of a bare case
@@ -447,7 +485,7 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     )},
     **{f"compliance.packets.operations.{n}": _packets for n in (
         "reserve_range", "mark_sent", "download_packet", "request_packet", "build_packet",
-        "mark_failed",
+        "mark_failed", "request_final", "set_signatory_profile",
     )},
     **{f"compliance.policies.operations.{n}": _policies for n in (
         "sync_policies", "schedule_review", "cite_clause", "withdraw_citation",

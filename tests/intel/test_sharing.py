@@ -190,9 +190,22 @@ def test_restricted_intel_never_reaches_packets_or_exports(
 
     restricted = operations.restricted_evidence_ids(campaign_case)
     assert restricted, "the matched finding's evidence is marked restricted"
+    intel_finding = db.session.scalar(
+        select(Finding).where(Finding.detector_name == "industry-sharing")
+    )
     for packet_type in ("takedown", "referral"):
-        with pytest.raises(operations.SharingRefused, match="TLP:AMBER\\+STRICT or TLP:RED"):
-            request_packet(campaign_case, packet_type, counsel, draft=True)
+        # Left out of outgoing packets on its own; naming it is refused, saying why.
+        fields = {"recipient_in_community": True}
+        packet = request_packet(campaign_case, packet_type, counsel, fields=fields)
+        assert packet.id
+        with pytest.raises(InvalidInput, match="not valid") as refused:
+            request_packet(
+                campaign_case,
+                packet_type,
+                counsel,
+                fields={**fields, "exhibits": [f"finding:{intel_finding.id}"]},
+            )
+        assert "never leaves" in refused.value.details["exhibits"]
         db.session.rollback()
     assert request_packet(campaign_case, "memo", counsel, draft=True).id  # internal: allowed
     db.session.rollback()
@@ -342,10 +355,11 @@ def test_bad_bundles_say_what_is_wrong(campaign_case: Any, actor_for: Any, case_
         )
 
 
-def test_packet_queued_before_restricted_intel_arrived_fails_at_build(
+def test_restricted_intel_arriving_after_the_request_stays_out_of_the_packet(
     app: Any, campaign_case: Any, actor_for: Any
 ) -> None:
     from compliance.packets.operations import build_packet, request_packet
+    from tests.packets.conftest import pdf_text
 
     counsel = actor_for("counsel")
     packet = request_packet(campaign_case, "takedown", counsel, draft=True)
@@ -356,5 +370,5 @@ def test_packet_queued_before_restricted_intel_arrived_fails_at_build(
     db.session.commit()
 
     result = build_packet(packet.id)
-    assert result.pdf is None
-    assert result.packet.status == "failed" and "TLP:RED" in result.packet.failure_reason
+    assert result.packet.status == "stored", result.packet.failure_reason
+    assert "Nimbus Watch" not in "".join(pdf_text(result.pdf))

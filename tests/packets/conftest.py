@@ -32,6 +32,73 @@ class Ready:
     counsel: Any
     approver: Any
     analyst: Any
+    custodian: Any
+
+
+def profile(actor: Any, **overrides: Any) -> Any:
+    """Give `actor` a complete signatory profile of their own."""
+    from compliance.auth.models import User
+    from compliance.packets.operations import set_signatory_profile
+
+    user = db.session.get(User, actor.user_id)
+    fields = {
+        "full_name": user.name,
+        "title": "Senior Counsel" if user.role == "counsel" else "Records Custodian",
+        "organisation": "Meridian AI",
+        "postal_address": "500 Howard Street\nSan Francisco, CA 94105",
+        "phone": "+1 415 555 0142",
+        "email": user.email,
+        **overrides,
+    }
+    result = set_signatory_profile(user, actor, fields)
+    db.session.commit()
+    return result
+
+
+TAKEDOWN = {
+    "basis": "terms",
+    "recipient": "ModelHub Trust & Safety",
+    "offending_urls": ["https://models.example/acme/distilled-coder-7b"],
+    "repository": "acme/distilled-coder-7b",
+    "files": ["model.safetensors", "config.json"],
+    "uploader": "acme-ml",
+}
+
+
+def referral_fields(ready: Ready, **overrides: Any) -> dict[str, Any]:
+    from compliance.auth.models import User
+
+    custodian = db.session.get(User, ready.custodian.user_id)
+    return {
+        "recipient": "FBI Cyber Division",
+        "agency_contact": "Special Agent R. Alvarez",
+        "narrative": "Acme Distill Labs harvested our outputs at scale to train a model.",
+        "custodian": custodian.email,
+        **overrides,
+    }
+
+
+def build(case: Any, actor: Any, packet_type: str, fields: dict[str, Any] | None = None):
+    """Compose and build a preview (a draft): (packet, pdf bytes)."""
+    from compliance.packets import operations
+
+    packet = operations.request_packet(case, packet_type, actor, fields=fields or {})
+    db.session.commit()
+    result = operations.build_packet(packet.id)
+    assert result.packet.status == "stored", result.packet.failure_reason
+    return result.packet, result.pdf
+
+
+def build_final(case: Any, actor: Any, packet_type: str, fields: dict[str, Any] | None = None):
+    """Preview, then the final packet built from it: (final packet, pdf bytes)."""
+    from compliance.packets import operations
+
+    preview, _pdf = build(case, actor, packet_type, fields)
+    final = operations.request_final(preview, actor)
+    db.session.commit()
+    result = operations.build_packet(final.id)
+    assert result.packet.status == "stored", result.packet.failure_reason
+    return result.packet, result.pdf
 
 
 def finding_body(**overrides: Any) -> dict[str, Any]:
@@ -76,10 +143,11 @@ def ready_case(make_case: Callable[..., Any], actor_for: Callable[[str], Any], o
     def factory(
         state: str = "approved", actions: tuple[str, ...] = ("takedown", "referral"), **fields
     ) -> Ready:
-        analyst, counsel, approver = (
+        analyst, counsel, approver, custodian = (
             actor_for("analyst"),
             actor_for("counsel"),
             actor_for("counsel"),
+            actor_for("analyst"),
         )
         sync_policies(operator, PROJECT_ROOT / "policies")
         case = make_case(
@@ -104,7 +172,9 @@ def ready_case(make_case: Callable[..., Any], actor_for: Callable[[str], Any], o
             who = approver if target == "approved" else analyst
             transition_case(case, target, who, TransitionRequest(reason="ok", actions=actions))
         db.session.commit()
-        return Ready(case, counsel, approver, analyst)
+        profile(counsel)
+        profile(custodian, records_custodian=True, custodian_qualification="I run the store.")
+        return Ready(case, counsel, approver, analyst, custodian)
 
     return factory
 

@@ -19,25 +19,13 @@ from tests.packets.conftest import (
     CUSTOMER_ACCOUNT,
     CUSTOMER_EMAIL_DOMAIN,
     PRIVILEGED,
+    TAKEDOWN,
     attachments,
+    build,
+    build_final,
     pdf_text,
+    referral_fields,
 )
-
-TAKEDOWN_FIELDS = {
-    "recipient": "ModelHub Trust & Safety",
-    "offending_url": "https://models.example/acme/distilled-coder-7b",
-    "repository": "acme/distilled-coder-7b",
-    "files": "model.safetensors\nconfig.json",
-    "uploader": "acme-ml",
-}
-
-
-def _build(case, actor, packet_type, **kwargs):
-    packet = operations.request_packet(case, packet_type, actor, **kwargs)
-    db.session.commit()
-    result = operations.build_packet(packet.id)
-    assert result.packet.status == "stored", result.packet.failure_reason
-    return result.packet, result.pdf
 
 
 def _assert_bates(packet, data):
@@ -53,9 +41,9 @@ def _assert_bates(packet, data):
 def test_final_takedown_and_referral(ready_case, app, tmp_path):
     """Bates on every page, continuous across packets; hashes; redaction; PDF/A; verify."""
     ready = ready_case()
-    takedown, takedown_pdf = _build(ready.case, ready.counsel, "takedown", fields=TAKEDOWN_FIELDS)
-    referral, referral_pdf = _build(
-        ready.case, ready.counsel, "referral", fields={"recipient": "FBI Cyber Division"}
+    takedown, takedown_pdf = build_final(ready.case, ready.counsel, "takedown", TAKEDOWN)
+    referral, referral_pdf = build_final(
+        ready.case, ready.counsel, "referral", referral_fields(ready)
     )
 
     # Bates: every page stamped, continuous, matching the registry; the next packet follows on.
@@ -124,18 +112,19 @@ def test_final_takedown_and_referral(ready_case, app, tmp_path):
     outcome = runner.invoke(packet_group, ["verify", str(bad)])
     assert outcome.exit_code == 1 and "MISMATCH" in outcome.output
 
-    # Identical recorded inputs give identical bytes (rebuild from the registry).
-    g = operations.gather(takedown)
-    laid_out, _bates = operations._lay_out(g, takedown)
-    assert laid_out.pages == takedown.page_count
-    assert laid_out.write(operations.attachments_for(g)) != b""
-    from compliance.packets import render
-    from compliance.packets.context import build_context
+    # Identical recorded inputs give identical bytes (rebuild from the registry), unsigned.
+    from dataclasses import replace
 
-    html = render.render_html("takedown", {**build_context(g), "document_created": g.built_at})
+    from compliance.packets import render
+    from compliance.packets.context import toc
+
+    doc = operations.document_of(operations.gather(takedown))
+    assert doc.inputs_sha256 == takedown.inputs_sha256
+    context = {**doc.context, "toc": toc(doc.context), "document_created": doc.gathered.built_at}
+    html = render.render_html("takedown", context)
     again = render.layout(
-        html, bates=render.Bates("EVD", takedown.bates_first), created=g.built_at
-    ).write(operations.attachments_for(g))
+        html, bates=render.Bates("EVD", takedown.bates_first), created=doc.gathered.built_at
+    ).write(operations.attachments_for(replace(doc)))
     assert again == takedown_pdf
 
     # Sending: the workflow moves to action_taken only once a final packet is marked sent.
@@ -159,33 +148,38 @@ def test_final_takedown_and_referral(ready_case, app, tmp_path):
 
 
 def test_hostile_summary_never_reaches_html(ready_case):
-    """The sanitiser strips file: images and attachment links before the renderer sees them."""
+    """The sanitiser strips file: images and attachment links before the renderer sees them;
+    the internal case summary is printed in the memo only."""
+    from dataclasses import replace
+
     from compliance.packets import render
-    from compliance.packets.context import build_context
+    from compliance.packets.context import build_document, toc
 
     ready = ready_case(state="investigating")
-    packet = operations.request_packet(ready.case, "memo", ready.counsel, draft=True)
+    packet = operations.request_packet(ready.case, "memo", ready.counsel)
     g = operations.gather(packet)
-    html = render.render_html("memo", {**build_context(g), "document_created": g.built_at})
+    context = build_document(g)
+    html = render.render_html(
+        "memo", {**context, "toc": toc(context), "document_created": g.built_at}
+    )
     assert "file:" not in html and 'rel="attachment"' not in html
-    assert PRIVILEGED in html  # the memo is where privileged notes go
+    assert PRIVILEGED in html and "Summary with" in html  # the memo holds the internals
     for packet_type in ("takedown", "referral"):
-        context = build_context(
-            operations.gather(packet).__class__(**{**g.__dict__, "packet_type": packet_type})
+        context = build_document(replace(g, packet_type=packet_type))
+        html = render.render_html(
+            packet_type, {**context, "toc": toc(context), "document_created": g.built_at}
         )
-        assert PRIVILEGED not in render.render_html(
-            packet_type, {**context, "document_created": g.built_at}
-        )
+        assert PRIVILEGED not in html and "Summary with" not in html
 
 
 def test_drafts_and_rules(ready_case):
-    """Drafts any time, watermarked, unnumbered, never sent; finals need approval and action."""
+    """Previews any time, watermarked, unnumbered, never sent; finals need approval and action."""
     ready = ready_case(state="investigating")
-    with pytest.raises(WorkflowRefused, match="needs the case approved"):
-        operations.request_packet(ready.case, "takedown", ready.counsel, fields=TAKEDOWN_FIELDS)
+    with pytest.raises(WorkflowRefused, match="built from a preview"):
+        operations.request_packet(ready.case, "takedown", ready.counsel, draft=False)
     with pytest.raises(Exception, match="may not packet.build"):
-        operations.request_packet(ready.case, "memo", ready.analyst, draft=True)
-    packet, data = _build(ready.case, ready.counsel, "takedown", draft=True)
+        operations.request_packet(ready.case, "memo", ready.analyst)
+    packet, data = build(ready.case, ready.counsel, "takedown", TAKEDOWN)
     assert packet.bates_first is None and operations.counter_value("EVD") == 0
     texts = pdf_text(data)
     assert all("DRAFT" in text for text in texts)
@@ -194,28 +188,39 @@ def test_drafts_and_rules(ready_case):
         operations.mark_sent(
             packet, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
         )
+    with pytest.raises(WorkflowRefused, match="needs the case approved"):
+        operations.request_final(packet, ready.counsel)
 
 
 def test_final_rules_after_approval(ready_case):
     ready = ready_case(actions=("takedown",))
+    preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
     with pytest.raises(WorkflowRefused, match="not among the actions approved"):
-        operations.request_packet(ready.case, "referral", ready.counsel, fields={"recipient": "x"})
-    with pytest.raises(InvalidInput):
-        operations.request_packet(ready.case, "takedown", ready.counsel, fields={"recipient": "x"})
-    memo = operations.request_packet(ready.case, "memo", ready.counsel)
-    memo.status = "stored"
-    with pytest.raises(WorkflowRefused, match="memo"):
+        operations.request_final(preview, ready.counsel)
+    preview, _pdf = build(ready.case, ready.counsel, "takedown", {"recipient": "x"})
+    with pytest.raises(InvalidInput) as incomplete:
+        operations.request_final(preview, ready.counsel)
+    assert "offending_urls" in incomplete.value.details
+    memo, _pdf = build(ready.case, ready.counsel, "memo")
+    with pytest.raises(WorkflowRefused, match="draft"):  # a memo is only ever a draft
         operations.mark_sent(
             memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
+        )
+    final_memo = operations.request_final(memo, ready.counsel)  # for the file, Bates-numbered
+    db.session.commit()
+    final_memo = operations.build_packet(final_memo.id).packet
+    assert final_memo.status == "stored" and final_memo.bates_first
+    with pytest.raises(WorkflowRefused, match="memo never leaves"):
+        operations.mark_sent(
+            final_memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
         )
 
 
 def test_crashing_build_is_failed_with_gap(ready_case, monkeypatch):
     """A build that dies after reserving its range is failed with why; the range is a gap."""
     ready = ready_case()
-    packet = operations.request_packet(
-        ready.case, "referral", ready.counsel, fields={"recipient": "FBI"}
-    )
+    preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
+    packet = operations.request_final(preview, ready.counsel)
     db.session.commit()
 
     def broken_store(pdf: bytes) -> str:
@@ -238,7 +243,7 @@ def test_stale_rendering_is_failed(ready_case):
     from compliance.packets.tasks import fail_stale_builds
 
     ready = ready_case(state="investigating")
-    packet = operations.request_packet(ready.case, "memo", ready.counsel, draft=True)
+    packet = operations.request_packet(ready.case, "memo", ready.counsel)
     packet.status = "rendering"
     packet.started_at = datetime.now(UTC) - timedelta(hours=2)
     db.session.commit()

@@ -14,6 +14,7 @@ from compliance.extensions import db
 from compliance.packets import operations
 from compliance.packets.models import Packet
 from compliance.packets.tasks import build_queued_packets
+from tests.packets.conftest import build, referral_fields
 
 
 def test_web_queues_worker_builds_tab_downloads(ready_case, app):
@@ -25,10 +26,8 @@ def test_web_queues_worker_builds_tab_downloads(ready_case, app):
 
     user = db.session.get(User, ready.counsel.user_id)
     client.post("/login", data={"email": user.email, "password": PASSWORD})
-    response = client.post(
-        f"/cases/{ready.case.ref}/packets/new", data={"packet_type": "memo", "draft": "y"}
-    )
-    assert response.status_code == 302
+    response = client.post(f"/cases/{ready.case.ref}/packets/new?type=memo", data={})
+    assert response.status_code == 302, response.data
     packet = db.session.scalar(select(Packet))
     assert packet.status == "queued" and packet.draft
     page = client.get(f"/cases/{ready.case.ref}?tab=packets")
@@ -38,6 +37,8 @@ def test_web_queues_worker_builds_tab_downloads(ready_case, app):
     assert result.packet.status == "stored"
     page = client.get(f"/cases/{ready.case.ref}?tab=packets")
     assert b"Download PDF" in page.data and b"packets.js" not in page.data
+    page = client.get(f"/cases/{ready.case.ref}/packets/{packet.id}")
+    assert page.status_code == 200 and b"Redaction review" in page.data
 
     before = db.session.scalar(select(func.count(CustodyEvent.id)))
     download = client.get(f"/cases/{ready.case.ref}/packets/{packet.id}/download")
@@ -55,9 +56,8 @@ def test_signed_packet_verifies_and_tampering_breaks_it(ready_case, app):
 
     ensure_demo_key()
     ready = ready_case(actions=("referral",))
-    packet = operations.request_packet(
-        ready.case, "referral", ready.counsel, fields={"recipient": "FBI Cyber Division"}
-    )
+    preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
+    packet = operations.request_final(preview, ready.counsel)
     db.session.commit()
     result = operations.build_packet(packet.id)
     assert result.packet.signed and result.pdf is not None

@@ -24,6 +24,7 @@ LOGIN_ONLY = {
     "auth.no_access",
     "reviews.notifications",
     "reviews.mark_read",
+    "signatory.profile",  # each person keeps their own
 }
 IDENTITIES = ("anonymous", "analyst", "counsel", "auditor", "admin", "ingest_token")
 REFUSED = {401, 403}
