@@ -31,11 +31,14 @@ def _show_errors(form: Any, error: OperationError) -> None:
     if error.status == 403:
         raise error
     details = error.details if isinstance(error.details, dict) else {}
+    elsewhere = []
     for name, message in details.items():
         field = getattr(form, name.split(".")[0], None)
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
-    flash(error.message, "error")
+        else:  # exhibits, chronology, parties: lists without a single field of their own
+            elsewhere.append(f"{name.replace('_', ' ')}: {message}")
+    flash("; ".join([error.message, *elsewhere]), "error")
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -63,9 +66,19 @@ def new(ref: str):
     ]
     if request.method == "GET" and stored:
         form.fill(stored)
+    confirmed = (
+        form.recipient_in_community.data
+        if request.method == "POST"
+        else bool(stored.get("recipient_in_community"))
+    )
     shown = {
         "amber": options.amber,
-        "eligible": [e.key for e, why in options.evidence if why is None],
+        # With counsel's confirmation, TLP:AMBER exhibits are among the defaults too.
+        "eligible": [
+            e.key
+            for e, why in options.evidence
+            if why is None or (confirmed and e.origin == "partner" and e.tlp == "amber")
+        ],
         "entries": [key for key, _when, _text in options.entries],
         "parties": stored.get("parties") or {},
     }
@@ -122,10 +135,14 @@ def view(ref: str, packet_id: int):
             details = error.details if isinstance(error.details, dict) else {}
             changes = details.pop("changes", []) if details else []
             blocked = [error.message, *changes, *(f"{k}: {v}" for k, v in details.items())]
+    finals = [
+        p for p in operations.packets_for_case(case, current_actor()) if p.preview_id == packet.id
+    ]
     return render_template(
         "packets/packet.html",
         case=case,
         packet=packet,
+        finals=finals,
         review=review,
         blocked=blocked,
         parties=PARTIES,
