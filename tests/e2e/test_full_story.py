@@ -122,25 +122,43 @@ def test_from_finding_to_monitoring_and_an_audit_export(
     lawyer.get_by_role("button", name="Confirm: approve").click()
     lawyer.get_by_text("moved from legal_review to approved").wait_for()
 
-    lawyer.get_by_role("link", name="Packets").click()
-    lawyer.get_by_role("link", name="Request a packet").click()
-    lawyer.get_by_label("Packet type").select_option("takedown")
-    lawyer.get_by_label("Recipient (platform or agency)").fill("ModelHub Trust & Safety")
-    lawyer.get_by_label("Offending model URL (https://…)").fill(
+    # Counsel's signatory profile: what is printed where they sign.
+    lawyer.get_by_role("link", name=counsel.name).click()
+    lawyer.get_by_label("Title").fill("Senior Counsel, Platform Enforcement")
+    lawyer.get_by_label("Organisation").fill("Meridian AI")
+    lawyer.get_by_label("Postal address").fill("500 Howard Street\nSan Francisco, CA 94105")
+    lawyer.get_by_label("Telephone").fill("+1 415 555 0142")
+    lawyer.get_by_role("button", name="Save").click()
+    lawyer.get_by_text("Signatory profile saved.").wait_for()
+
+    # Compose, preview, check the review, then build the final packet from the preview.
+    lawyer.goto(f"/cases/{ref}?tab=packets")
+    lawyer.get_by_role("link", name="Compose a packet").click()
+    lawyer.get_by_role("link", name="Terms-of-service complaint").click()
+    lawyer.get_by_label("Recipient", exact=True).fill("ModelHub Trust & Safety")
+    lawyer.get_by_label("Offending URLs (https://…, one per line)").fill(
         "https://models.example/quantum/reasoner-7b"
     )
     lawyer.get_by_label("Remedy sought").fill("Remove the model and its weights.")
-    lawyer.get_by_role("button", name="Queue the build").click()
+    lawyer.get_by_role("button", name="Build the preview").click()
     assert "queued" in lawyer.locator("main").inner_text()
     built = build_queued_packets()  # the scheduler's worker, run here
     db.session.commit()
-    assert [r.packet.status for r in built] == ["stored"]
+    assert [(r.packet.status, r.packet.draft) for r in built] == [("stored", True)]
     lawyer.reload()
+    assert "Redaction review" in lawyer.locator("main").inner_text()
+    shot(lawyer, "packet-preview")
+    lawyer.once("dialog", lambda dialog: dialog.accept())
+    lawyer.get_by_role("button", name="Build the final packet").click()
+    built = build_queued_packets()
+    db.session.commit()
+    assert [(r.packet.status, r.packet.draft) for r in built] == [("stored", False)]
+    lawyer.goto(f"/cases/{ref}?tab=packets")
     shot(lawyer, "case-packets")
     with lawyer.expect_download() as download:
         lawyer.get_by_role("link", name="Download").first.click()
     pdf = Path(download.value.path()).read_bytes()
-    assert pdf.startswith(b"%PDF")
+    assert pdf.startswith(b"%PDF") and b"DRAFT" not in pdf[:2000]
     lawyer.get_by_text("Mark as sent", exact=True).click()
     lawyer.once("dialog", lambda dialog: dialog.accept())
     lawyer.get_by_role("button", name="Record as sent").click()
