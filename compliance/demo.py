@@ -91,6 +91,20 @@ MANUAL_CASES = [
         "targeted_domains": ["reasoning", "mathematics"],
         "owner": "sam.okafor@lab.example",
         "steps": [("triage", None)],
+        "notes": [
+            (
+                "sam.okafor@lab.example",
+                False,
+                "Listing archived; seller asks for payment in "
+                "stablecoins. Test purchase requested from the fraud team.",
+            ),
+            (
+                "casey.lindqvist@lab.example",
+                True,
+                "Do not make the test purchase ourselves: "
+                "entrapment optics. Ask the partner lab whether it will testify to the listing.",
+            ),
+        ],
     },
     {
         "title": "University research group exceeding evaluation quota",
@@ -101,6 +115,20 @@ MANUAL_CASES = [
         "jurisdiction": "EU",
         "targeted_domains": ["science"],
         "owner": "alex.rivera@lab.example",
+        "notes": [
+            (
+                "alex.rivera@lab.example",
+                False,
+                "The group's evaluation harness is public and "
+                "matches the traffic; the PI confirmed the benchmark by e-mail.",
+            ),
+            (
+                "jordan.mehta@lab.example",
+                True,
+                "The academic agreement's clause 5 covers "
+                "evaluation use; no breach to pursue. Raise the quota rather than warn.",
+            ),
+        ],
         "steps": [
             ("triage", None),
             (
@@ -121,7 +149,7 @@ def load_manual_cases(echo: Echo) -> None:
     for spec in MANUAL_CASES:
         if _case_titled(spec["title"]):
             continue
-        fields = {k: v for k, v in spec.items() if k not in ("owner", "steps")}
+        fields = {k: v for k, v in spec.items() if k not in ("owner", "steps", "notes")}
         case = cases.create_case(
             analyst,
             ref_prefix=prefix,
@@ -130,6 +158,8 @@ def load_manual_cases(echo: Echo) -> None:
             incident_end=datetime(2026, 10, 15, tzinfo=UTC),
             **fields,
         )
+        for author, privileged, body in spec["notes"]:
+            cases.add_note(case, _actor(author), body, privileged=privileged)
         for target, reason in spec["steps"]:
             actor = counsel if target == "dismissed" else analyst
             cases.transition_case(case, target, actor, TransitionRequest(reason=reason))
@@ -277,6 +307,37 @@ CAMPAIGN_PROGRESS = [
             ("triage", "sam.okafor@lab.example", None),
             ("investigating", "sam.okafor@lab.example", None),
         ],
+        "actions": (),
+    },
+    {
+        "finding": "ra-20261105-w03",  # the 'west' rotation cluster, flagged as a duplicate
+        "owner": "alex.rivera@lab.example",
+        "fields": {
+            "summary": (
+                "On 4 and 5 November 2026, 11 API keys ran at 99% of the per-key limit for "
+                "seven minutes each, in turn. Same timing signature as the 'east' cluster; the "
+                "account-linkage detector ties both to one card: likely the same operator, "
+                "flagged for merging into the 'east' case."
+            ),
+            "suspected_actor": "Unidentified operator (quickmail-rotations.example sign-ups)",
+            "jurisdiction": "Unknown",
+            "targeted_domains": ["coding"],
+        },
+        "citations": [],
+        "notes": [
+            (
+                "alex.rivera@lab.example",
+                False,
+                "Same seven-minute rotation as the east cluster; review the duplicate flag.",
+            ),
+            (
+                "casey.lindqvist@lab.example",
+                True,
+                "Merge only after the payment processor answers: if the card is a reseller's, "
+                "the two clusters may be two customers of one reseller.",
+            ),
+        ],
+        "steps": [],
         "actions": (),
     },
 ]
