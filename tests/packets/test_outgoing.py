@@ -513,7 +513,22 @@ def test_identifiers_and_hashes_print_whole_and_headings_never_end_a_page(ready_
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_every_packet_type_rendered_to_png(make_case, ready_case):
     """Each type's pages as PNG (test-artifacts/packets/...), for a person to look at."""
+    from PIL import Image
+
+    from compliance.evidence.operations import add_evidence_file
+
     ready = _canary_case(make_case, ready_case)
+    picture = io.BytesIO()
+    Image.new("RGB", (120, 60), (30, 80, 160)).save(picture, format="PNG")
+    add_evidence_file(
+        ready.case,
+        ready.analyst,
+        name="model-card.png",
+        media_type="image/png",
+        data=picture.getvalue(),
+        description="Screenshot of the model card",
+    )
+    db.session.commit()
     kinds = {
         "takedown-terms": ("takedown", TAKEDOWN),
         "takedown-copyright": (
@@ -536,6 +551,13 @@ def test_every_packet_type_rendered_to_png(make_case, ready_case):
             check=True,
         )
         assert len(list(folder.glob("page-*.png"))) == packet.page_count
+        # No near-empty page: an exhibit that fills its page exactly used to push its end
+        # anchor onto a page of its own.
+        sparse = [n for n, text in enumerate(pdf_text(data), 1) if len(text.split()) < 25]
+        assert sparse == [], f"{name}: near-empty pages {sparse}"
+    # The uploaded screenshot is reproduced as an image, not only named.
+    referral = PdfReader(io.BytesIO(built["referral"][1]))
+    assert any(im.image.size == (120, 60) for page in referral.pages for im in page.images)
 
 
 def test_packet_verify_prints_no_warning(ready_case, app_config, tmp_path):
