@@ -611,6 +611,14 @@ def _evidence(case: Case, *, with_bytes: bool) -> list[ctx.Evidence]:
     return evidence
 
 
+def _person_name(label: str) -> str:
+    """A person as printed: their name, not the audit label `user:<email>`."""
+    from compliance.auth.operations import find_user
+
+    user = find_user(label.removeprefix("user:")) if label.startswith("user:") else None
+    return user.name if user is not None else label
+
+
 def _uploader_name(item: Any) -> str:
     from compliance.auth.operations import find_user
 
@@ -711,7 +719,10 @@ def gather_for(
         draft=draft,
         composition=composition,
         case={"ref": case.ref, "created_at": case.created_at, **case.snapshot()},
-        notes=tuple(ctx.NoteView(n.author, n.created_at, n.body, n.privileged) for n in case.notes),
+        notes=tuple(
+            ctx.NoteView(_person_name(n.author), n.created_at, n.body, n.privileged)
+            for n in case.notes
+        ),
         steps=tuple(_steps(case)),
         notices=tuple(_notices(case, packet.id if packet is not None else None)),
         evidence=tuple(_evidence(case, with_bytes=with_bytes)),
