@@ -22,6 +22,8 @@ class Defaults:
     EVIDENCE_DIR: str | None = None  # default computed from the instance folder
     CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
     AUDIT_KEY_PATH: str | None = None  # Ed25519 checkpoint key; default <instance>/audit_key.pem
+    POLICIES_DIR: str | None = None  # the terms-of-service folder; default policies/ here
+    BACKUP_DIR: str | None = None  # where backups are kept: the scheduled drill tests the newest
     RETENTION_DAYS = 7 * 365  # a closed or dismissed case may be deleted this long after closing
     BATES_PREFIX = "EVD"
     CASE_REF_PREFIX = "DIST"
