@@ -8,7 +8,6 @@ the scheduler runs the same drill weekly and the audit page shows the last verdi
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -136,9 +135,7 @@ def test_without_a_folder_the_drill_backs_up_afresh_or_tests_the_newest_backup(
     with app.app_context():
         assert last_drill().details["directory"] == str((kept / "2026-12-06").resolve())
         actions = list(
-            db.session.scalars(
-                select(AuditEvent.action).where(AuditEvent.action.like("backup.%"))
-            )
+            db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("backup.%")))
         )
         db.session.remove()
     # The fresh drill's own backup, the two kept ones, and one verdict per drill.
