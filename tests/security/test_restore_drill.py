@@ -140,3 +140,31 @@ def test_without_a_folder_the_drill_backs_up_afresh_or_tests_the_newest_backup(
         db.session.remove()
     # The fresh drill's own backup, the two kept ones, and one verdict per drill.
     assert actions.count("backup.created") == 3 and actions.count("backup.drilled") == 2
+
+
+def test_the_weekly_scheduled_drill_shows_its_verdict_on_the_audit_page(
+    app, make_case, login_as, tmp_path
+):
+    from compliance.reviews import scheduler, tasks
+
+    spec = next(s for s in scheduler.job_specs() if s.id == "backup-drill")
+    assert spec.misfire_grace_time >= 24 * 3600  # a drill missed over a weekend still runs
+    make_case(title="Held for the drill")
+    db.session.commit()
+    _, client = login_as("auditor")
+    assert "never run" in client.get("/audit/").get_data(as_text=True)
+
+    summary = tasks.backup_drill()
+    assert summary["verdict"].startswith("drill OK:")
+    page = client.get("/audit/").get_data(as_text=True)
+    status = page.split("Last restore drill")[1].split("</dd>")[0]
+    assert "OK" in status and summary["verdict"] in status and "system:backup-drill" in status
+
+    # A drill that finds a difference fails the job (recorded as job.failed by the runner).
+    app.config["BACKUP_DIR"] = str(tmp_path / "nothing-here")
+    (tmp_path / "nothing-here").mkdir()
+    try:
+        with pytest.raises(Exception, match="no backup in"):
+            tasks.backup_drill()
+    finally:
+        app.config["BACKUP_DIR"] = None
