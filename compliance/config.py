@@ -29,6 +29,10 @@ class Defaults:
     CASE_REF_PREFIX = "DIST"
     SIGNING_KEY_PATH: str | None = None  # PKCS#12 used to sign packets and checkpoints
     SIGNING_KEY_PASSWORD: str | None = None
+    # Packets: fields of the organisation block (name, department, address, place,
+    # contact_email, phone) over the built-in ones, and where signatures say they were made.
+    PACKET_ORGANISATION: dict[str, str] = {}  # noqa: RUF012 - read-only default
+    PACKET_SIGNING_LOCATION = "Legal department"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
     RATELIMIT_STORAGE_URI = "memory://"
