@@ -654,7 +654,7 @@ class DrillReport:
         return (
             f"drill OK: backup of {self.backup_created_at} restored into a temporary instance; "
             f"{self.tables} tables ({self.rows} rows) and {self.files} files identical; "
-            f"audit chain OK ({self.audit_events} events, {self.checkpoints} checkpoints); "
+            f"audit chain OK ({self.audit_events} events, {self.checkpoints} checkpoint(s)); "
             f"evidence OK ({self.blobs} blobs, {self.evidence_items} items) "
             f"in {self.seconds:.1f} s"
         )
