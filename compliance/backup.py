@@ -51,12 +51,14 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from compliance.audit.chain import format_time, record
 from compliance.audit.checkpoints import key_path
@@ -161,13 +163,24 @@ def _table_names(cursor: Any, backend: str) -> list[str]:
     return sorted(row[0] for row in cursor.fetchall())
 
 
+def _row_bytes(row: Any) -> bytes:
+    """A row's values as bytes to hash; aware times in UTC (sessions may differ in time zone)."""
+    return repr(
+        tuple(
+            value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
+            for value in row
+        )
+    ).encode()
+
+
 def table_digests(dbapi_connection: Any, backend: str) -> dict[str, dict[str, Any]]:
     """Each table's row count and a digest of its rows, read through a DB-API connection.
 
     The digest is the sum, modulo 2**256, of the SHA-256 of each row's values (`repr` of the
-    tuple the driver returns): it does not depend on the order rows come back in, so no table
-    needs an ordering key, and it changes when any value of any row does. Both sides of a
-    comparison are read by the same driver, so values have the same types and spellings.
+    tuple the driver returns, aware times in UTC): it does not depend on the order rows come
+    back in, so no table needs an ordering key, and it changes when any value of any row does.
+    Both sides of a comparison are read by the same driver, so values have the same types and
+    spellings.
     """
     cursor = dbapi_connection.cursor()
     try:
@@ -177,7 +190,7 @@ def table_digests(dbapi_connection: Any, backend: str) -> dict[str, dict[str, An
             total, rows = 0, 0
             while batch := cursor.fetchmany(5000):
                 for row in batch:
-                    total += int.from_bytes(hashlib.sha256(repr(tuple(row)).encode()).digest())
+                    total += int.from_bytes(hashlib.sha256(_row_bytes(row)).digest())
                 rows += len(batch)
             digests[name] = {"rows": rows, "sha256": f"{total % (1 << 256):064x}"}
         return digests
@@ -757,6 +770,39 @@ def _drill_here(source: Path, manifest: dict[str, Any], report: DrillReport) -> 
     db.session.rollback()  # the custody and audit rows verification wrote are the drill's own
 
 
+def _drill_in_temporary_instance(
+    live: Any, url: str, work: Path, source: Path, manifest: dict[str, Any], report: DrillReport
+) -> None:
+    """A throw-away app on the temporary database and folders under `work`; drill there."""
+    from compliance import create_app
+
+    instance = create_app(
+        {
+            "ENV": live.config["ENV"],
+            "TESTING": bool(live.config.get("TESTING")),
+            "SECRET_KEY": live.config["SECRET_KEY"],
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(work / "instance"),
+            "EVIDENCE_DIR": str(work / "evidence"),
+            "CHECKPOINT_DIR": str(work / "checkpoints"),
+            "POLICIES_DIR": str(work / "policies"),
+            "AUDIT_KEY_PATH": str(work / "keys" / "audit_key.pem"),
+            "SIGNING_KEY_PATH": str(work / "keys" / "signing_key.p12"),
+            "BACKUP_DIR": None,
+        }
+    )
+    with instance.app_context():
+        try:
+            _drill_here(source, manifest, report)
+        except OperationError as error:
+            report.problems.append(error.message)
+        except Exception as error:  # noqa: BLE001 - whatever breaks a restore fails the drill
+            report.problems.append(f"restore failed: {type(error).__name__}: {error}")
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
 def drill(actor: Actor, directory: str | os.PathLike[str] | None = None) -> DrillReport:
     """Prove a backup restores: into a temporary instance, compared row by row and file by file.
 
@@ -765,8 +811,6 @@ def drill(actor: Actor, directory: str | os.PathLike[str] | None = None) -> Dril
     instance's chain; the caller commits. Never raises for what the drill finds: a failed
     drill is a report with `ok` false.
     """
-    from compliance import create_app
-
     _require_operator(actor)
     started = time.monotonic()
     live = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -793,33 +837,15 @@ def drill(actor: Actor, directory: str | os.PathLike[str] | None = None) -> Dril
             report.files = sum(
                 1 for name in manifest.get("files") or {} if name != manifest["database_file"]
             )
-            url, drop = _temporary_database(work)
             try:
-                instance = create_app(
-                    {
-                        "ENV": live.config["ENV"],
-                        "TESTING": bool(live.config.get("TESTING")),
-                        "SECRET_KEY": live.config["SECRET_KEY"],
-                        "DATABASE_URL": url,
-                        "INSTANCE_PATH": str(work / "instance"),
-                        "EVIDENCE_DIR": str(work / "evidence"),
-                        "CHECKPOINT_DIR": str(work / "checkpoints"),
-                        "POLICIES_DIR": str(work / "policies"),
-                        "AUDIT_KEY_PATH": str(work / "keys" / "audit_key.pem"),
-                        "SIGNING_KEY_PATH": str(work / "keys" / "signing_key.p12"),
-                        "BACKUP_DIR": None,
-                    }
-                )
-                with instance.app_context():
-                    try:
-                        _drill_here(source, manifest, report)
-                    except OperationError as error:
-                        report.problems.append(error.message)
-                    finally:
-                        db.session.remove()
-                        db.engine.dispose()
-            finally:
-                drop()
+                url, drop = _temporary_database(work)
+            except SQLAlchemyError as error:
+                report.problems.append(f"cannot create a temporary database: {error}")
+            else:
+                try:
+                    _drill_in_temporary_instance(live, url, work, source, manifest, report)
+                finally:
+                    drop()
     report.ok = not report.problems
     report.seconds = time.monotonic() - started
     record("backup.drilled", actor=actor, object_type="backup", details=report.details())
