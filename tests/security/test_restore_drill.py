@@ -7,6 +7,7 @@ the scheduler runs the same drill weekly and the audit page shows the last verdi
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from compliance.audit.models import AuditEvent
 from compliance.backup import last_drill, table_digests
+from compliance.evidence.store import blob_store
 from compliance.extensions import db
 from compliance.policies.operations import policies_dir
 from tests.security.helpers import run_cli
@@ -61,6 +63,14 @@ def test_a_drill_restores_the_demo_backup_with_every_row_and_file_identical(
     }
     assert "policies/api-terms/2026-03.md" in expected_policies
     assert expected_policies <= set(manifest["files"])
+    for name in expected_policies:  # the manifest's hashes are the live files' hashes
+        live = policies / name.removeprefix("policies/")
+        assert manifest["files"][name]["sha256"] == hashlib.sha256(live.read_bytes()).hexdigest()
+    with app.app_context():
+        blobs = set(blob_store().hashes())
+    assert blobs and blobs == {
+        name.rsplit("/", 1)[1] for name in manifest["files"] if name.startswith("evidence/")
+    }
     assert "keys/audit_key.pem" in manifest["files"]
     assert any(name.startswith("checkpoints/") for name in manifest["files"])
 
