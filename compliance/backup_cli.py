@@ -1,6 +1,8 @@
-"""`compliance backup DIR` and `compliance restore DIR`."""
+"""`compliance backup DIR`, `compliance backup drill [DIR]` and `compliance restore DIR`."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 from flask.cli import with_appcontext
@@ -19,11 +21,29 @@ def _fail(error: OperationError) -> click.ClickException:
     return click.ClickException(error.message + detail)
 
 
-@click.command("backup")
+class _BackupGroup(click.Group):
+    """`compliance backup DIR` backs up; `compliance backup drill [DIR]` runs a restore drill.
+
+    A first argument that is not a subcommand is the folder of `backup create` (so a folder
+    named like a subcommand needs `compliance backup create NAME`).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("backup", cls=_BackupGroup)
+def backup_command() -> None:
+    """Back up this instance (`backup DIR`), or prove a backup restores (`backup drill`)."""
+
+
+@backup_command.command("create")
 @click.argument("directory", type=click.Path(file_okay=False))
 @with_appcontext
-def backup_command(directory: str) -> None:
-    """Back up the database, evidence blobs, policy files and checkpoints into DIRECTORY."""
+def backup_create(directory: str) -> None:
+    """Back up the database, evidence blobs, policy files, checkpoints and keys into DIRECTORY."""
     from compliance.backup import backup
 
     new_request_id("cli-backup-")
@@ -39,6 +59,31 @@ def backup_command(directory: str) -> None:
     )
 
 
+@backup_command.command("drill")
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False))
+@with_appcontext
+def backup_drill(directory: str | None) -> None:
+    """Restore a backup into a temporary instance and prove nothing is lost (one-line verdict).
+
+    DIRECTORY is a backup made by `compliance backup`; without it, the newest backup in
+    COMPLIANCE_BACKUP_DIR, or (when that is not set) a fresh backup into a temporary folder.
+    Exit 1 when anything differs; each difference is printed above the verdict.
+    """
+    from compliance.backup import drill
+
+    new_request_id("cli-drill-")
+    try:
+        report = drill(Actor.cli_operator(), directory)
+        db.session.commit()
+    except OperationError as error:
+        raise _fail(error) from error
+    for problem in report.problems[:50]:
+        click.echo(f"  {problem}")
+    click.echo(report.verdict)
+    if not report.ok:
+        sys.exit(1)
+
+
 @click.command("restore")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
@@ -52,5 +97,10 @@ def restore_command(directory: str, force: bool) -> None:
         summary = restore(Actor.cli_operator(), directory, force=force)
     except OperationError as error:
         raise _fail(error) from error
+    for path in summary["conflicting_files"]:
+        click.echo(f"kept this instance's own {path} (differs from the backup's)", err=True)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(summary["counts"].items()))
-    click.echo(f"restore OK: {summary['blobs']} blobs; {counts}")
+    click.echo(
+        f"restore OK: {summary['blobs']} blobs; {summary['tables']} tables identical to the "
+        f"backup; {counts}"
+    )

@@ -328,6 +328,32 @@ def case_note(ref: str, privileged: bool, body: str | None, as_email: str | None
     click.echo(f"note {note.id} added to {ref}{' (privileged)' if privileged else ''}")
 
 
+@case_group.command("hold")
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why the case's records must be preserved.")
+@actor_option
+@transactional
+def case_hold(ref: str, reason: str, as_email: str | None) -> None:
+    """Place a legal hold on case REF (counsel): its records may not be deleted until released."""
+    from compliance.cases.operations import get_case, place_hold
+
+    case = place_hold(get_case(ref), resolve_actor(as_email), reason)
+    click.echo(f"{case.ref}: legal hold placed")
+
+
+@case_group.command("release")
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why the hold is no longer needed.")
+@actor_option
+@transactional
+def case_release(ref: str, reason: str, as_email: str | None) -> None:
+    """Release the legal hold on case REF (counsel), recording why."""
+    from compliance.cases.operations import get_case, release_hold
+
+    case = release_hold(get_case(ref), resolve_actor(as_email), reason)
+    click.echo(f"{case.ref}: legal hold released")
+
+
 # ---------------------------------------------------------------- demo and serving
 @main.command("demo")
 @with_appcontext

@@ -22,11 +22,17 @@ class Defaults:
     EVIDENCE_DIR: str | None = None  # default computed from the instance folder
     CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
     AUDIT_KEY_PATH: str | None = None  # Ed25519 checkpoint key; default <instance>/audit_key.pem
+    POLICIES_DIR: str | None = None  # the terms-of-service folder; default policies/ here
+    BACKUP_DIR: str | None = None  # where backups are kept: the scheduled drill tests the newest
     RETENTION_DAYS = 7 * 365  # a closed or dismissed case may be deleted this long after closing
     BATES_PREFIX = "EVD"
     CASE_REF_PREFIX = "DIST"
     SIGNING_KEY_PATH: str | None = None  # PKCS#12 used to sign packets and checkpoints
     SIGNING_KEY_PASSWORD: str | None = None
+    # Packets: fields of the organisation block (name, department, address, place,
+    # contact_email, phone) over the built-in ones, and where signatures say they were made.
+    PACKET_ORGANISATION: dict[str, str] = {}  # noqa: RUF012 - read-only default
+    PACKET_SIGNING_LOCATION = "Legal department"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
     RATELIMIT_STORAGE_URI = "memory://"

@@ -60,3 +60,31 @@ def api_require(scope: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def api_session_require(permission: str) -> Callable:
+    """Endpoint decorator for acts only a signed-in person may take: no token scope opens them.
+
+    Tokens are service identities (a detector, a script) created by an admin, with no role
+    and no printed name; legal decisions such as placing or releasing a hold must be taken
+    and signed by the counsel who holds `permission`, so a token is refused (403) however it
+    is scoped. The session is CSRF-checked as for every API write.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            actor = api_actor()
+            if actor.token_id is not None:
+                raise PermissionDenied(
+                    "a token cannot do this: sign in as a user who may (session and CSRF token)"
+                )
+            if not can(actor, permission):
+                raise PermissionDenied(f"your role may not {permission}")
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission  # the access-matrix test reads this
+        wrapped.api_session_only = True
+        return wrapped
+
+    return decorator

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from compliance.api.auth import api_actor, api_require
-from compliance.api.views import pagination
+from compliance.api.views import HoldRequest, pagination
 from compliance.cases.operations import get_case
 from compliance.errors import (
     BodyTooLarge,
@@ -150,7 +150,7 @@ def case_evidence(ref: str):
 _ERRORS = {
     "400": "malformed JSON",
     "401": "missing, invalid or revoked token",
-    "403": "the token lacks the scope",
+    "403": "the token lacks the scope, or the role the permission",
     "404": "not found",
     "409": "conflicts with stored data",
     "413": "body too large",
@@ -202,6 +202,21 @@ KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "scope": "read",
         "errors": ["401", "403", "404"],
     },
+    **{
+        ("post", f"/api/v1/cases/{{ref}}/{act}"): {
+            "summary": f"{act.capitalize()} a legal hold with a reason (counsel, signed in; "
+            "no token scope opens it)",
+            "permission": "hold.manage",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/HoldRequest"}}
+                },
+            },
+            "errors": ["400", "401", "403", "404", "409", "415", "422"],
+        }
+        for act in ("hold", "release")
+    },
     ("get", "/api/v1/health"): {"summary": "Liveness and database check"},
     ("get", "/api/v1/openapi.json"): {"summary": "This document"},
 }
@@ -209,7 +224,7 @@ KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (FindingV1, IngestResponse, ErrorResponse):
+    for model in (FindingV1, IngestResponse, ErrorResponse, HoldRequest):
         schema = model.model_json_schema(
             ref_template="#/components/schemas/{model}", mode="validation"
         )
@@ -252,7 +267,8 @@ def _operation(method: str, path: str, rule: Any) -> dict[str, Any]:
         }
     if not responses:
         responses["200"] = {"description": "OK", "content": {"application/json": {}}}
-    for status in known.get("errors", ["401", "403"] if scope else []):
+    permission = known.get("permission") or getattr(view, "permission", None)
+    for status in known.get("errors", ["401", "403"] if scope or permission else []):
         responses[status] = {
             "description": _ERRORS[status],
             "content": {
@@ -263,6 +279,10 @@ def _operation(method: str, path: str, rule: Any) -> dict[str, Any]:
     if scope:
         op["security"] = [{"bearer": [scope]}, {"session": []}]
         op["x-required-scope"] = scope
+    elif permission:
+        # Session only (with an X-CSRFToken header): a decision signed by a person.
+        op["security"] = [{"session": []}]
+        op["x-required-permission"] = permission
     return op
 
 
@@ -283,8 +303,10 @@ def openapi():
         "info": {
             "title": "Distillation case management API",
             "version": "1",
-            "description": "Findings from detectors (schema distillation-finding/v1) and "
-            'read access to cases. Errors are {"error": {code, message, details}}.',
+            "description": "Findings from detectors (schema distillation-finding/v1), "
+            "read access to cases, and legal holds placed or released by signed-in counsel "
+            "(session cookie plus X-CSRFToken header; no token opens them). "
+            'Errors are {"error": {code, message, details}}.',
         },
         "paths": dict(sorted(paths.items())),
         "components": {

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select, text
 
-from compliance.api.auth import api_require
+from compliance.api.auth import api_actor, api_require, api_session_require
+from compliance.cases import operations
 from compliance.cases.models import SEVERITIES, STATES, Case
 from compliance.cases.operations import get_case
-from compliance.errors import InvalidInput
+from compliance.errors import InvalidInput, MalformedJSON, UnsupportedMediaType
 from compliance.extensions import csrf, db
 from compliance.web.paging import MAX_PAGE
 
@@ -120,3 +122,48 @@ def case_detail(ref: str):
     response = jsonify(case_json(get_case(ref), detail=True))
     db.session.commit()
     return response
+
+
+class HoldRequest(BaseModel):
+    """Body of POST /api/v1/cases/{ref}/hold and /release: why (recorded in the audit trail)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+def _hold_reason() -> str:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f"send Content-Type: application/json (got {request.mimetype or 'none'})"
+        )
+    try:
+        body = HoldRequest.model_validate_json(request.get_data(cache=False) or b"null")
+    except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise MalformedJSON("the body is not valid JSON") from None
+        raise InvalidInput(
+            "a hold needs a reason",
+            details=[
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                for e in error.errors()
+            ],
+        ) from None
+    return body.reason
+
+
+@bp.post("/cases/<ref>/hold")
+@api_session_require("hold.manage")
+def case_hold(ref: str):
+    """Place a legal hold on a case, with a reason (counsel, signed in)."""
+    case = operations.place_hold(get_case(ref), api_actor(), _hold_reason())
+    db.session.commit()
+    return jsonify(case_json(case, detail=True) | {"legal_hold_reason": case.legal_hold_reason})
+
+
+@bp.post("/cases/<ref>/release")
+@api_session_require("hold.manage")
+def case_release(ref: str):
+    """Release a case's legal hold, with a reason (counsel, signed in)."""
+    case = operations.release_hold(get_case(ref), api_actor(), _hold_reason())
+    db.session.commit()
+    return jsonify(case_json(case, detail=True) | {"legal_hold_reason": None})

@@ -173,7 +173,7 @@ def to_csv(header: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
 def to_pdf(header: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
     from compliance.audit.report import render_report
 
-    return render_report(header, events)
+    return render_report(header, events, embedded=to_json(header, events))
 
 
 def export_audit(

@@ -7,11 +7,22 @@ from typing import Any
 
 from flask import render_template
 
-from compliance.packets.render import html_to_pdf
+from compliance.packets.render import PdfAttachment, html_to_pdf
 
 
-def render_report(header: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
-    """Period, filters, counts by action, the events, verification result and chain head."""
+def render_report(header: dict[str, Any], events: list[dict[str, Any]], embedded: bytes) -> bytes:
+    """Period, filters, counts by action, the events, verification result and chain head.
+
+    `embedded` (the JSON export of the same events) rides along as an associated file, so the
+    standalone verifier checks a PDF report like any other export.
+    """
     created = datetime.strptime(header["generated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     html = render_template("audit/report.html", header=header, events=events, created=created)
-    return html_to_pdf(html, created=created).pdf
+    attachment = PdfAttachment(
+        "audit-export.json",
+        embedded,
+        description="The audit events of this report as a verifiable JSON export",
+        relationship="Data",
+        media_type="application/json",
+    )
+    return html_to_pdf(html, attachments=[attachment], created=created).pdf

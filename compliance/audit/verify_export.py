@@ -18,6 +18,12 @@ subset such as one case). An unfiltered export must form one unbroken chain star
 increasing seq order, and consecutive seqs linked. Exit status 0 means verified; 1 names
 the first bad event as seq=N; 2 is a usage or file error.
 
+Any export the product writes verifies: fields of any size (a batch's `finding.ingested` event
+runs to megabytes; the CSV reader's field limit is lifted), and the PDF report, which embeds
+the JSON export of the same events as an associated file (`audit-export.json`): the
+verifier extracts it (zlib, standard library) and checks that. The report's printed pages are
+a rendering of those events; the embedded file is what is verified.
+
 With --checkpoint, the export must contain the checkpointed chain head (the event at the
 checkpoint's seq with the checkpoint's hash), so events cut from the tail or a rewritten
 history before the checkpoint are detected. The checkpoint's Ed25519 signature is not
@@ -30,7 +36,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -132,12 +140,53 @@ def _bad(seq: int, problem: str, count: int) -> dict:
     return {"ok": False, "bad_seq": seq, "problem": problem, "count": count}
 
 
+EXPORT_FORMAT = "compliance-audit-export/v1"
+_EMBEDDED = re.compile(rb"/Type\s*/EmbeddedFile\b(.*?)>>\s*stream\r?\n", re.DOTALL)
+_LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
+
+
+def _lift_csv_field_limit() -> None:
+    """Accept fields of any size (the default limit is 128 KiB; events can be megabytes)."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long is 32 bits on some platforms
+            limit //= 2
+
+
+def embedded_export(pdf: bytes) -> bytes:
+    """The JSON export a PDF report embeds (its one associated file in our export format)."""
+    for match in _EMBEDDED.finditer(pdf):
+        dictionary, start = match.group(1), match.end()
+        length = _LENGTH.search(dictionary)
+        if length:
+            data = pdf[start : start + int(length.group(1))]
+        else:
+            data = pdf[start : pdf.index(b"endstream", start)].rstrip(b"\r\n")
+        if b"/FlateDecode" in dictionary:
+            data = zlib.decompress(data)
+        if EXPORT_FORMAT.encode() in data[:4096]:
+            return data
+    raise ValueError("this PDF embeds no audit export (is it an audit trail report?)")
+
+
 def load_export(path: str) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
-    """Read a JSON or CSV export; return its header and its events in order.
+    """Read a JSON, CSV or PDF export; return its header and its events in order.
 
     A CSV export starts with `# name: <JSON value>` header lines, then a row of column names.
+    A PDF report carries the JSON export as an embedded file.
     """
+    with open(path, "rb") as handle:
+        magic = handle.read(5)
+    if magic == b"%PDF-":
+        with open(path, "rb") as handle:
+            document = json.loads(embedded_export(handle.read()).decode("utf-8"))
+        header = {k: v for k, v in document.items() if k != "events"}
+        return header, iter(document["events"])
     if path.endswith(".csv"):
+        _lift_csv_field_limit()
         header: dict[str, Any] = {}
         with open(path, newline="", encoding="utf-8") as handle:
             lines = handle.read().splitlines(keepends=True)
@@ -206,11 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         del args[index : index + 2]
     if len(args) != 1:
         print("usage: python -m compliance.audit.verify_export FILE [--checkpoint FILE]")
+        print("FILE: an audit export as written by the product (.json, .csv or the PDF report)")
         return 2
     try:
         header, events_iter = load_export(args[0])
         events = list(events_iter)
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, csv.Error, zlib.error) as error:
         print(f"cannot read {args[0]}: {error}", file=sys.stderr)
         return 2
     first_prev = header.get("first_prev_hash")

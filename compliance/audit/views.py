@@ -16,6 +16,7 @@ from compliance.audit.checkpoints import last_verification, latest_checkpoint, r
 from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditEvent
 from compliance.auth.permissions import current_actor, require
+from compliance.backup import last_drill
 from compliance.cases.models import Case
 from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
@@ -92,6 +93,7 @@ def index():
         head=head,
         verification=last_verification(),
         checkpoint=latest_checkpoint(),
+        drill=last_drill(),
         formats=FORMATS,
     )
 

@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "policy.review": frozenset({COUNSEL, ADMIN}),
     "review.complete": frozenset({ANALYST, COUNSEL}),
     "packet.build": frozenset({COUNSEL}),
+    "packet.send": frozenset({COUNSEL}),  # record that a final packet went out
     "packet.view": frozenset({ANALYST, COUNSEL, AUDITOR}),
     "audit.view": frozenset({COUNSEL, AUDITOR}),
     "audit.export": frozenset({AUDITOR}),

@@ -24,6 +24,7 @@ from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case, CaseTransition
+from compliance.cases.workflow import MERGE
 from compliance.db import BigId, utcnow
 from compliance.errors import Conflict, InvalidInput, WorkflowRefused
 from compliance.extensions import db
@@ -77,17 +78,24 @@ def _case_foreign_keys() -> list[tuple[Table, str]]:
 
 
 def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMerge:
-    """Fold `source` into `target`: its records move, both histories stay readable."""
+    """Fold `source` into `target`: its records move, both histories stay readable.
+
+    The one place a merge is decided, whichever door it comes through (CLI, a possible
+    duplicate resolved on the Evidence tab): counsel only, with a reason, from and to the
+    states `workflow.MERGE` allows. The source is closed with the outcome "Merged into ..."
+    and can never be reopened (`workflow.not_merged`); its transition history stays its own.
+    """
     require_permission(actor, "case.merge")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a merge needs a reason", details={"reason": "required"})
     if source.id == target.id:
         raise InvalidInput("a case cannot be merged into itself")
-    if not target.is_open:
-        raise WorkflowRefused(f"{target.ref} is {target.state}: reopen it before merging into it")
     if db.session.scalar(select(CaseMerge.id).where(CaseMerge.source_id == source.id)):
         raise Conflict(f"{source.ref} has already been merged")
+    blockers = MERGE.blockers(source, target)  # the workflow's definition of the move
+    if blockers:
+        raise WorkflowRefused("; ".join(blockers))
 
     moved: dict[str, int] = {}
     for hook in merge_hooks:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from compliance.auth.actor import Actor
 from compliance.cases import readiness
-from compliance.cases.models import ACTIONS, Case
+from compliance.cases.models import ACTIONS, OPEN_STATES, Case
 
 ANALYST_OR_COUNSEL = frozenset({"analyst", "counsel"})
 COUNSEL = frozenset({"counsel"})
@@ -84,6 +84,19 @@ def outcome_given(case: Case, actor: Actor, request: TransitionRequest) -> str |
     return None if (request.outcome or "").strip() else "needs an outcome"
 
 
+def not_merged(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    """A case merged into another stays closed: its records and work live in the target."""
+    from sqlalchemy import select
+
+    from compliance.cases.retention import CaseMerge
+    from compliance.extensions import db
+
+    target = db.session.scalar(
+        select(CaseMerge.target_ref).where(CaseMerge.source_id == case.id).limit(1)
+    )
+    return f"was merged into {target}: work on {target} instead" if target else None
+
+
 @dataclass(frozen=True)
 class Transition:
     sources: tuple[str, ...]
@@ -127,8 +140,40 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(("approved",), "action_taken", COUNSEL, "Record action taken", (packet_sent,)),
     Transition(("action_taken",), "monitoring", ANALYST_OR_COUNSEL, "Start monitoring"),
     Transition(("action_taken", "monitoring"), "closed", COUNSEL, "Close", (outcome_given,)),
-    Transition(("closed", "dismissed"), "investigating", COUNSEL, "Reopen", (reason_given,)),
+    Transition(
+        ("closed", "dismissed"), "investigating", COUNSEL, "Reopen", (reason_given, not_merged)
+    ),
 )
+
+
+@dataclass(frozen=True)
+class MergeMove:
+    """Merging is a move of its own: the source is folded into an open target, then closed.
+
+    The source may be merged only before legal review (the states a case may be dismissed
+    from): from legal review on, approvals, packets and actions were decided on its own
+    evidence, and moving that evidence under another case would detach them from it.
+    """
+
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    roles: frozenset[str]
+    label: str = "Merge into another case"
+
+    def blockers(self, source: Case, target: Case) -> list[str]:
+        """Why `source` may not be merged into `target` now (empty when it may)."""
+        problems = []
+        if source.state not in self.sources:
+            problems.append(
+                f"{source.ref} is {source.state}: only a case in "
+                f"{', '.join(self.sources)} can be merged into another"
+            )
+        if target.state not in self.targets:
+            problems.append(f"{target.ref} is {target.state}: reopen it before merging into it")
+        return problems
+
+
+MERGE = MergeMove(("reported", "triage", "investigating"), OPEN_STATES, COUNSEL)
 
 
 def find_transition(source: str, target: str) -> Transition | None:

@@ -1049,7 +1049,7 @@ def mark_sent(
     sent_on: datetime,
 ) -> Packet:
     """Record that a final external packet went out: to whom, how, when, and who says so."""
-    require_permission(actor, "packet.build")
+    require_permission(actor, "packet.send")
     if packet.draft:
         raise WorkflowRefused("a draft packet can never be marked as sent: build a final packet")
     if packet.packet_type not in EXTERNAL_TYPES:

@@ -183,7 +183,7 @@ def download(ref: str, packet_id: int):
 
 
 @bp.route("/<int:packet_id>/sent", methods=["POST"])
-@require("packet.build")
+@require("packet.send")
 def mark_sent(ref: str, packet_id: int):
     case = get_case(ref)
     packet = operations.get_packet(packet_id, case)

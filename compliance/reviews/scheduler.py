@@ -93,6 +93,12 @@ def job_specs() -> list[JobSpec]:
             "Re-verify evidence blobs",
         ),
         JobSpec(
+            "backup-drill",
+            CronTrigger(day_of_week="sun", hour=3, minute=30, timezone=utc),
+            24 * HOUR,
+            "Restore drill: prove a backup restores with every row and file",
+        ),
+        JobSpec(
             "packets-queued",
             IntervalTrigger(seconds=20, timezone=utc),
             HOUR,

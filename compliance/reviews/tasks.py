@@ -164,6 +164,18 @@ def evidence_nightly(now: datetime | None = None) -> Summary:
     return {"items": report.items, "blobs": report.checked}
 
 
+def backup_drill(now: datetime | None = None) -> Summary:
+    """Prove a backup restores (the newest in BACKUP_DIR, else a fresh one): a restore drill
+    into a temporary instance; the verdict is audited and shown on the audit page."""
+    from compliance.backup import drill
+
+    report = drill(Actor.system("backup-drill"))
+    db.session.commit()
+    if not report.ok:
+        raise RuntimeError(report.verdict)
+    return {"verdict": report.verdict, "tables": report.tables, "files": report.files}
+
+
 def packets_queued(now: datetime | None = None) -> Summary:
     """Build packets that users queued (PDF rendering stays off the request path)."""
     from compliance.packets.tasks import build_queued_packets
@@ -187,6 +199,7 @@ JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "retention-checks": retention_checks,
     "audit-nightly": audit_chain_nightly,
     "evidence-nightly": evidence_nightly,
+    "backup-drill": backup_drill,
     "packets-queued": packets_queued,
     "intel-rematch": intel_rematch,
 }

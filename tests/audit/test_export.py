@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from compliance import PROJECT_ROOT
 from compliance.audit.export import export_audit
@@ -180,3 +180,66 @@ def test_export_with_checkpoint_proves_the_head(history, actor_for, operator, tm
     path.write_text(json.dumps(document))
     result = run_verifier(str(path), "--checkpoint", str(cp_path))
     assert result.returncode == 1 and f"seq={checkpoint.seq}" in result.stdout
+
+
+@pytest.fixture
+def megabyte_event(app, operator):
+    """The largest kind of event the product writes: one batch's `finding.ingested` event.
+
+    One detector batch of 9,000 findings on one campaign lands in one case, and its audit
+    event lists every finding and evidence item: about 3 MB of JSON in one field.
+    """
+    from compliance.evidence.operations import ingest_findings
+    from tests.findings import make_finding
+
+    batch = [
+        make_finding(
+            external_id=f"bulk-{i:05d}",
+            summary="Sweep \u2028 with separators\r\nand “quotes”, commas",
+            attachments=[],
+            sample_prompts=[],
+        )
+        for i in range(9000)
+    ]
+    ingest_findings(batch, operator, channel="cli")
+    db.session.commit()
+    size = db.session.scalar(
+        select(func.max(func.length(AuditEvent.payload))).where(
+            AuditEvent.action == "finding.ingested"
+        )
+    )
+    assert size > 2_500_000
+    return size
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_an_export_with_a_multi_megabyte_event_verifies_alone(
+    megabyte_event, actor_for, tmp_path, fmt
+):
+    export = export_audit(actor_for("auditor"), fmt)
+    db.session.commit()
+    path = tmp_path / f"export.{fmt}"
+    path.write_bytes(export.content)
+    alone = run_verifier(str(path), copy_to=tmp_path)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert f"OK {export.count} events verified" in alone.stdout
+    # A change inside the big field is still caught.
+    doctored = export.content.replace(b"bulk-04500", b"bulk-04501", 1)
+    path.write_bytes(doctored)
+    failed = run_verifier(str(path), copy_to=tmp_path)
+    assert failed.returncode == 1 and "FAILED seq=" in failed.stdout
+
+
+def test_the_pdf_report_verifies_with_the_standalone_verifier(history, actor_for, tmp_path):
+    export = export_audit(actor_for("auditor"), "pdf")
+    db.session.commit()
+    path = tmp_path / "report.pdf"
+    path.write_bytes(export.content)
+    alone = run_verifier(str(path), copy_to=tmp_path)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert f"OK {export.count} events verified (contiguous chain)" in alone.stdout
+    # Any other PDF is refused as unreadable, not passed.
+    other = tmp_path / "other.pdf"
+    other.write_bytes(b"%PDF-1.7\n%%EOF\n")
+    refused = run_verifier(str(other), copy_to=tmp_path)
+    assert refused.returncode == 2 and "embeds no audit export" in refused.stderr

@@ -106,3 +106,75 @@ def test_cli_merge_and_delete(app, make_case, operator):
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["case", "delete", source.ref])
     assert result.exit_code == 1 and "retention" in result.output
+
+
+# ---------------------------------------------------------------- merge as its own move
+STATES = (
+    "reported",
+    "triage",
+    "investigating",
+    "legal_review",
+    "approved",
+    "action_taken",
+    "monitoring",
+    "closed",
+    "dismissed",
+)
+MERGEABLE_SOURCES = {"reported", "triage", "investigating"}
+OPEN_TARGETS = set(STATES) - {"closed", "dismissed"}
+
+
+@pytest.mark.parametrize("source_state", STATES)
+def test_a_case_merges_only_before_legal_review(make_case, actor_for, source_state):
+    counsel = actor_for("counsel")
+    source, target = make_case(title="Newer"), make_case(title="Older")
+    source.state = source_state  # arranged directly: the rule under test is the merge's
+    db.session.commit()
+    if source_state in MERGEABLE_SOURCES:
+        merge_cases(source, target, counsel, "same campaign")
+        assert source.state == "closed"
+    else:
+        with pytest.raises(WorkflowRefused, match="only a case in reported, triage, investigating"):
+            merge_cases(source, target, counsel, "same campaign")
+        assert source.state == source_state
+
+
+@pytest.mark.parametrize("target_state", STATES)
+def test_a_case_merges_only_into_an_open_case(make_case, actor_for, target_state):
+    counsel = actor_for("counsel")
+    source, target = make_case(title="Newer"), make_case(title="Older")
+    target.state = target_state
+    db.session.commit()
+    if target_state in OPEN_TARGETS:
+        merge_cases(source, target, counsel, "same campaign")
+    else:
+        with pytest.raises(WorkflowRefused, match="reopen it before merging"):
+            merge_cases(source, target, counsel, "same campaign")
+
+
+def test_the_merge_rule_is_the_documented_one(app):
+    """README's workflow table has a merge row saying who may merge, from and to which states."""
+    from compliance import PROJECT_ROOT
+    from compliance.auth.permissions import PERMISSIONS
+    from compliance.cases.workflow import MERGE
+
+    assert set(MERGE.sources) == MERGEABLE_SOURCES and set(MERGE.targets) == OPEN_TARGETS
+    assert MERGE.roles == PERMISSIONS["case.merge"] == frozenset({"counsel"})
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    row = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("| reported, triage, investigating | merged")
+    )
+    assert "counsel" in row and "any open case" in row
+
+
+def test_a_merged_case_cannot_be_reopened(make_case, actor_for):
+    counsel = actor_for("counsel")
+    source, target = make_case(title="Newer"), make_case(title="Older")
+    merge_cases(source, target, counsel, "same campaign")
+    db.session.commit()
+    with pytest.raises(WorkflowRefused, match=f"was merged into {target.ref}"):
+        operations.transition_case(
+            source, "investigating", counsel, TransitionRequest(reason="look again")
+        )

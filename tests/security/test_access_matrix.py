@@ -1,8 +1,10 @@
 """Every URL rule of the app, for every kind of caller: who gets in, who is refused.
 
-The expectation for a route comes from its permission marker (`@require` sets `permission`,
-`@api_require` sets `api_scope`) or from the small table below. A route with neither fails
-the test, so a new page cannot ship without deciding who may use it.
+The expectation for a route comes from its permission marker (`@require` and, for session-only
+API acts such as legal holds, `@api_session_require` set `permission`; `@api_require` sets
+`api_scope`) or from the small table below. A route with neither fails the test, so a new page
+cannot ship without deciding who may use it. Tokens (one per scope) open only routes of their
+scope: a `permission` route, web page or session-only API act, refuses every token.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ LOGIN_ONLY = {
     "reviews.mark_read",
     "signatory.profile",  # each person keeps their own
 }
-IDENTITIES = ("anonymous", "analyst", "counsel", "auditor", "admin", "ingest_token")
+IDENTITIES = ("anonymous", "analyst", "counsel", "auditor", "admin", "ingest_token", "read_token")
+TOKENS = {"ingest_token": "ingest", "read_token": "read"}
 REFUSED = {401, 403}
 
 
@@ -60,8 +63,8 @@ def _url(rule: Any, ref: str) -> str:
 def _expected_allowed(kind: str, need: str | None, identity: str, role_perm: Any) -> bool:
     if kind == "public":
         return True
-    if identity == "ingest_token":
-        return kind == "scope" and need == "ingest"
+    if identity in TOKENS:
+        return kind == "scope" and need == TOKENS[identity]
     if identity == "anonymous":
         return False
     if kind == "login":
@@ -92,12 +95,16 @@ def test_access_matrix(
     make_user("analyst")
     create_token(operator, "throwaway", ["read"])
     case = make_case(title="Access matrix case")
-    _, raw_token = create_token(operator, "matrix detector", ["ingest"])
+    raw_tokens = {
+        identity: create_token(operator, f"matrix {scope}", [scope])[1]
+        for identity, scope in TOKENS.items()
+    }
     db.session.commit()
     clients: dict[str, Any] = {"anonymous": app.test_client()}
     for role in ("analyst", "counsel", "auditor", "admin"):
         clients[role] = login_as(role)[1]
-    clients["ingest_token"] = app.test_client()
+    for identity in TOKENS:
+        clients[identity] = app.test_client()
 
     def role_perm(role: str, scope: str) -> bool:
         return role in PERMISSIONS[SCOPE_PERMISSION[scope]]
@@ -111,8 +118,8 @@ def test_access_matrix(
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for identity in IDENTITIES:
                 headers = {}
-                if identity == "ingest_token":
-                    headers["Authorization"] = f"Bearer {raw_token}"
+                if identity in TOKENS:
+                    headers["Authorization"] = f"Bearer {raw_tokens[identity]}"
                 response = clients[identity].open(url, method=method, headers=headers)
                 status = response.status_code
                 allowed = _expected_allowed(kind, need, identity, role_perm)
@@ -121,7 +128,7 @@ def test_access_matrix(
                     ok = status not in REFUSED and not (
                         status == 302 and "/login" in response.headers.get("Location", "")
                     )
-                elif identity in ("anonymous", "ingest_token") and not is_api:
+                elif (identity == "anonymous" or identity in TOKENS) and not is_api:
                     ok = status == 302 and "/login" in response.headers.get("Location", "")
                 elif identity == "anonymous" and is_api:
                     ok = status == 401 and response.is_json
@@ -132,3 +139,12 @@ def test_access_matrix(
                 if not ok:
                     problems.append(f"{method} {url} as {identity}: {status} (rule {kind} {need})")
     assert problems == [], "\n".join(problems)
+
+
+def test_legal_holds_are_in_the_matrix_as_counsel_only_and_no_token(app: Flask) -> None:
+    """Hold and release from the API: counsel's permission, session only (no token scope)."""
+    for endpoint in ("api.case_hold", "api.case_release", "cases.hold"):
+        assert _requirement(app, endpoint) == ("permission", "hold.manage")
+    assert PERMISSIONS["hold.manage"] == frozenset({"counsel"})
+    for token in TOKENS:
+        assert not _expected_allowed("permission", "hold.manage", token, None)

@@ -99,6 +99,15 @@ def test_backup_then_restore_onto_an_empty_instance(
     try:
         restored = run_cli(target, "restore", str(folder))
         assert restored.exit_code == 0, restored.output
+        assert f"{len(manifest['tables'])} tables identical to the backup" in restored.output
+        # Every policy version file came back, at its depth (policies/<document>/<version>.md).
+        versions = sorted(
+            p.relative_to(folder).as_posix() for p in (folder / "policies").rglob("*/*.md")
+        )
+        assert "policies/api-terms/2026-03.md" in versions
+        for name in versions:
+            restored_file = Path(empty_instance["POLICIES_DIR"]) / name.removeprefix("policies/")
+            assert restored_file.read_bytes() == (folder / name).read_bytes()
         after = _counts(target)
         # The restore itself is the one audit event more.
         assert after == {**before, "audit_events": before["audit_events"] + 1}
