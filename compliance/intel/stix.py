@@ -472,7 +472,7 @@ def build_bundle(spec: ExportSpec) -> BuiltBundle:
             object_refs=[observables[k].id for k in keys],
             extensions={
                 OBSERVATION_EXTENSION: DistillationObservation(
-                    kind=summary.kind, counts=summary.counts
+                    kind=summary.kind, **({"counts": summary.counts} if summary.counts else {})
                 )
             },
             **common,
