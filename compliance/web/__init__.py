@@ -32,6 +32,7 @@ BLUEPRINTS = [
     "compliance.reviews.views:bp",
     "compliance.packets.views:bp",
     "compliance.intel.views:bp",
+    "compliance.intel.taxii_views:bp",
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
