@@ -1,7 +1,8 @@
 """Every URL rule of the app, for every kind of caller: who gets in, who is refused.
 
 The expectation for a route comes from its permission marker (`@require` sets `permission`,
-`@api_require` sets `api_scope`) or from the small table below. A route with neither fails
+`@api_require` sets `api_scope`, `@taxii_require` sets `taxii_partner`: a partner lab's TAXII
+token and nothing else) or from the small table below. A route with neither fails
 the test, so a new page cannot ship without deciding who may use it.
 """
 
@@ -25,7 +26,15 @@ LOGIN_ONLY = {
     "reviews.notifications",
     "reviews.mark_read",
 }
-IDENTITIES = ("anonymous", "analyst", "counsel", "auditor", "admin", "ingest_token")
+IDENTITIES = (
+    "anonymous",
+    "analyst",
+    "counsel",
+    "auditor",
+    "admin",
+    "ingest_token",
+    "partner_token",
+)
 REFUSED = {401, 403}
 
 
@@ -39,6 +48,8 @@ def _requirement(app: Flask, endpoint: str) -> tuple[str, str | None]:
         return "permission", view.permission
     if getattr(view, "api_scope", None):
         return "scope", view.api_scope
+    if getattr(view, "taxii_partner", False):
+        return "taxii", None
     return "unknown", None
 
 
@@ -59,6 +70,8 @@ def _url(rule: Any, ref: str) -> str:
 def _expected_allowed(kind: str, need: str | None, identity: str, role_perm: Any) -> bool:
     if kind == "public":
         return True
+    if kind == "taxii" or identity == "partner_token":
+        return kind == "taxii" and identity == "partner_token"
     if identity == "ingest_token":
         return kind == "scope" and need == "ingest"
     if identity == "anonymous":
@@ -85,6 +98,7 @@ def test_access_matrix(
     app: Flask, make_user: Any, make_case: Any, login_as: Any, operator: Any
 ) -> None:
     from compliance.api.auth import SCOPE_PERMISSION
+    from compliance.intel.taxii_server import create_collection, create_partner_token
 
     # Routes are called with id 1: make the first user, token and case throwaways, so that
     # an allowed call (an admin deactivating user 1, revoking token 1) spares the callers.
@@ -92,11 +106,17 @@ def test_access_matrix(
     create_token(operator, "throwaway", ["read"])
     case = make_case(title="Access matrix case")
     _, raw_token = create_token(operator, "matrix detector", ["ingest"])
+    collection = create_collection(
+        operator, title="Matrix", community="Matrix forum", max_tlp="amber"
+    )
+    _, partner_token = create_partner_token(operator, partner="Matrix Lab", collection=collection)
     db.session.commit()
     clients: dict[str, Any] = {"anonymous": app.test_client()}
     for role in ("analyst", "counsel", "auditor", "admin"):
         clients[role] = login_as(role)[1]
     clients["ingest_token"] = app.test_client()
+    clients["partner_token"] = app.test_client()
+    bearer = {"ingest_token": raw_token, "partner_token": partner_token}
 
     def role_perm(role: str, scope: str) -> bool:
         return role in PERMISSIONS[SCOPE_PERMISSION[scope]]
@@ -110,8 +130,8 @@ def test_access_matrix(
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for identity in IDENTITIES:
                 headers = {}
-                if identity == "ingest_token":
-                    headers["Authorization"] = f"Bearer {raw_token}"
+                if identity in bearer:
+                    headers["Authorization"] = f"Bearer {bearer[identity]}"
                 response = clients[identity].open(url, method=method, headers=headers)
                 status = response.status_code
                 allowed = _expected_allowed(kind, need, identity, role_perm)
@@ -120,9 +140,12 @@ def test_access_matrix(
                     ok = status not in REFUSED and not (
                         status == 302 and "/login" in response.headers.get("Location", "")
                     )
-                elif identity in ("anonymous", "ingest_token") and not is_api:
+                elif kind == "taxii":
+                    # TAXII answers every other caller 401 (a browser session is not a token).
+                    ok = status == 401 and response.is_json
+                elif identity in ("anonymous", "ingest_token", "partner_token") and not is_api:
                     ok = status == 302 and "/login" in response.headers.get("Location", "")
-                elif identity == "anonymous" and is_api:
+                elif identity in ("anonymous", "partner_token") and is_api:
                     ok = status == 401 and response.is_json
                 else:
                     ok = status == 403 or (status == 404 and "ref" not in rule.arguments)
