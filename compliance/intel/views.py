@@ -159,12 +159,17 @@ def download_export(ref: str, export_id: int):
 @bp.route("/intel/")
 @require("intel.import")
 def index():
+    from compliance.intel import taxii_client, taxii_server
+
     imports = operations.list_imports()
     return render_template(
         "intel/index.html",
         imports=imports,
         counts=operations.match_counts([i.id for i in imports]),
         form=ImportForm(),
+        collections=taxii_server.list_collections(),
+        tokens=taxii_server.list_partner_tokens(),
+        feeds=taxii_client.list_feeds(),
     )
 
 

@@ -176,3 +176,61 @@ def test_demo_samples_one_matches_the_demo_campaign_one_does_not(app: Any, inges
     lines: list[str] = []
     load_intel_samples(lines.append)
     assert "match(es) on DIST-" in lines[0] and "kept for later matching" in lines[1]
+
+
+def test_counsel_sets_up_taxii_sharing_from_the_cli(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    """Collection, partner token (printed once), publish, a partner's feed: all from scripts."""
+    from compliance.intel.models import PartnerToken, TaxiiFeed
+
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        main,
+        args=[
+            *("intel", "collections", "create", "--title", "Forum indicators"),
+            *("--community", "Distillation forum", "--max-tlp", "amber"),
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    collection_id = created.output.strip().splitlines()[-1]
+    token = runner.invoke(
+        main,
+        args=[
+            *("intel", "partner-tokens", "create", "--partner", "Corvid Labs"),
+            *("--collection", collection_id),
+        ],
+    )
+    assert token.exit_code == 0, token.output
+    raw = token.output.strip().splitlines()[-1]
+    stored = db.session.scalar(select(PartnerToken))
+    assert raw.startswith("taxii_") and raw not in stored.token_hash
+
+    exported = runner.invoke(
+        main,
+        args=["intel", "export", campaign_case.ref, "--tlp", "amber", "-o", "/dev/null"],
+    )
+    export_id = db.session.scalar(select(IntelExport.id))
+    published = runner.invoke(
+        main,
+        args=["intel", "publish", campaign_case.ref, str(export_id), "--collection", collection_id],
+    )
+    assert exported.exit_code == 0 and published.exit_code == 0, published.output
+
+    feed = runner.invoke(
+        main,
+        args=[
+            *("intel", "feeds", "add", "--partner", "Corvid Labs"),
+            *("--url", "https://taxii.corvid.example/taxii2/root/", "--collection", "abc"),
+        ],
+        input="their-secret-token\n",
+    )
+    assert feed.exit_code == 0, feed.output
+    assert "their-secret-token" not in db.session.scalar(select(TaxiiFeed.secret))
+    listed = runner.invoke(main, args=["intel", "feeds", "list"])
+    assert "taxii.corvid.example" in listed.output and "their-secret-token" not in listed.output
+
+    _user, client = login_as("counsel")
+    page = client.get("/intel/").text
+    assert collection_id in page and "Corvid Labs" in page and raw not in page
+    assert "taxii.corvid.example" in page
