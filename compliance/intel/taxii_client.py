@@ -216,10 +216,16 @@ def poll_feed(feed: TaxiiFeed, actor: Actor) -> dict[str, Any]:
     remote._conn.session.hooks["response"].append(remember)
     objects: list[dict[str, Any]] = []
     filters = {"added_after": feed.cursor} if feed.cursor else {}
+    # One poll stays one importable bundle: stop at a page boundary well under the size limit;
+    # the cursor then points at that page and the next poll continues from there.
+    budget = current_app.config["INTEL_MAX_BUNDLE_BYTES"] // 2
+    size = 0
     try:
         for number, envelope in enumerate(as_pages(remote.get_objects, PAGE_SIZE, **filters)):
-            objects += envelope.get("objects", [])
-            if number + 1 >= MAX_PAGES:
+            page = envelope.get("objects", [])
+            objects += page
+            size += len(json.dumps(page))
+            if number + 1 >= MAX_PAGES or size >= budget:
                 break
     except (requests.RequestException, TAXIIServiceException, ValueError) as error:
         raise _unavailable(feed, error) from None
@@ -242,7 +248,7 @@ def poll_feed(feed: TaxiiFeed, actor: Actor) -> dict[str, Any]:
             "matches": len(outcome.matches),
         }
     if dates:
-        feed.cursor = max(dates)[:40]
+        feed.cursor = dates[-1][:40]  # the last page fetched (pages come oldest first)
     feed.last_polled_at = now
     feed.last_result = (
         f"{len(objects)} object(s)"

@@ -306,6 +306,11 @@ def test_taxii2_client_reads_our_collection_under_the_tlp_rules(
     served = {o["id"] for o in objects}
 
     assert served == _ids(amber) | _ids(for_corvid)
+    originals: dict[str, list[Any]] = {}
+    for export in (amber, for_corvid):
+        for obj in json.loads(operations.stored_bundle(export.sha256))["objects"]:
+            originals.setdefault(obj["id"], []).append(obj)
+    assert all(o in originals[o["id"]] for o in objects)  # hashes and markings intact
     assert not (_ids(for_halcyon) - _ids(amber) - _ids(for_corvid)) & served  # not theirs
     assert not (_ids(red) - _ids(amber) - _ids(for_corvid)) & served  # RED never served
     assert len(objects) == len({(o["id"], o.get("modified", "")) for o in objects})
@@ -390,3 +395,46 @@ def test_our_server_refuses_what_it_should(
     taxii_server.revoke_partner_token(counsel, token.id)
     db.session.commit()
     assert requests.get(f"{base}/collections/", headers=bearer, timeout=10).status_code == 401
+
+
+def test_an_object_marked_red_inside_a_green_bundle_is_never_served(
+    app: Any, campaign_case: Any, actor_for: Any
+) -> None:
+    """The object's own marking counts (object or granular level), not only its bundle's."""
+    from compliance.evidence.store import blob_store
+    from compliance.intel import stix
+    from compliance.intel.models import IntelExport
+
+    counsel = actor_for("counsel")
+    community = taxii_server.create_collection(
+        counsel, title="Community", community="Forum", max_tlp="amber"
+    )
+    token, _raw = taxii_server.create_partner_token(
+        counsel, partner="Corvid Labs", collection=community
+    )
+    green = operations.export_case(campaign_case, counsel, tlp="green", recipient="Forum")
+    bundle = json.loads(operations.stored_bundle(green.sha256))
+    red = stix.tlp_marking("red")
+    bundle["objects"].append(json.loads(red.serialize()))
+    marked = next(o for o in bundle["objects"] if o["type"] == "indicator")
+    marked["granular_markings"] = [{"marking_ref": red.id, "selectors": ["pattern"]}]
+    data = json.dumps(bundle).encode()
+    sha256, _new = blob_store().put(data)
+    crafted = IntelExport(
+        case=campaign_case,
+        recipient="Forum",
+        tlp="green",
+        bundle_id=bundle["id"],
+        sha256=sha256,
+        size_bytes=len(data),
+        created_by="test",
+        created_by_name="test",
+    )
+    db.session.add(crafted)
+    db.session.flush()
+    taxii_server.publish_export(counsel, crafted, community)
+    db.session.commit()
+
+    served = {s.obj["id"] for s in taxii_server.readable_objects(token)}
+    assert marked["id"] not in served and red.id not in served
+    assert {o["id"] for o in bundle["objects"]} - {marked["id"], red.id} <= served
