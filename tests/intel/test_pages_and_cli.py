@@ -234,3 +234,62 @@ def test_counsel_sets_up_taxii_sharing_from_the_cli(
     page = client.get("/intel/").text
     assert collection_id in page and "Corvid Labs" in page and raw not in page
     assert "taxii.corvid.example" in page
+
+
+def test_counsel_manages_taxii_partners_on_the_web(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    from compliance.intel.models import PartnerToken, TaxiiCollection, TaxiiFeed
+
+    _user, client = login_as("counsel")
+    assert client.get("/intel/partners").status_code == 200
+    created = client.post(
+        "/intel/partners/collections",
+        data={"title": "Forum", "community": "Distillation forum", "max_tlp": "amber"},
+    )
+    assert created.status_code == 302
+    collection = db.session.scalar(select(TaxiiCollection))
+    issued = client.post(
+        "/intel/partners/tokens",
+        data={"partner": "Corvid Labs", "collection": collection.taxii_id},
+    )
+    raw = re.search(r'<pre class="token">([^<]+)</pre>', issued.text).group(1)
+    token = db.session.scalar(select(PartnerToken))
+    assert raw.startswith("taxii_") and token.partner == "Corvid Labs"
+    assert raw not in client.get("/intel/partners").text  # shown once
+    added = client.post(
+        "/intel/partners/feeds",
+        data={
+            "partner": "Corvid Labs",
+            "url": "https://taxii.corvid.example/taxii2/root/",
+            "collection": "c-1",
+            "secret": "their-token",
+        },
+    )
+    assert added.status_code == 302
+    assert "their-token" not in db.session.scalar(select(TaxiiFeed.secret))
+
+    export = operations.export_case(campaign_case, _counsel(_user), tlp="amber", recipient="forum")
+    db.session.commit()
+    tab = client.get(f"/cases/{campaign_case.ref}?tab=intel").text
+    assert "Publish on TAXII" in tab and "Push to partner" in tab
+    published = client.post(
+        f"/cases/{campaign_case.ref}/intel/exports/{export.id}/publish",
+        data={"collection": collection.taxii_id},
+    )
+    assert published.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(IntelExport, export.id).collection_id == collection.id
+    revoked = client.post(f"/intel/partners/tokens/{token.id}/revoke")
+    assert revoked.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(PartnerToken, token.id).revoked_at is not None
+
+    _analyst, other = login_as("analyst")
+    assert other.get("/intel/partners").status_code == 403
+
+
+def _counsel(user: Any) -> Any:
+    from compliance.auth.actor import Actor
+
+    return Actor.for_user(user)

@@ -109,6 +109,7 @@ def test_access_matrix(
     collection = create_collection(
         operator, title="Matrix", community="Matrix forum", max_tlp="amber"
     )
+    create_partner_token(operator, partner="Throwaway Lab", collection=collection)  # id 1
     _, partner_token = create_partner_token(operator, partner="Matrix Lab", collection=collection)
     db.session.commit()
     clients: dict[str, Any] = {"anonymous": app.test_client()}
