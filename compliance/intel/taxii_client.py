@@ -33,7 +33,7 @@ from compliance.intel.models import IntelExport, TaxiiFeed
 from compliance.intel.operations import SharingRefused, import_bundle, stored_bundle
 
 PAGE_SIZE = 100
-MAX_PAGES = 50  # per poll; the rest comes at the next poll (the cursor moves page by page)
+MAX_PAGES = 1000  # 100,000 objects per poll; a larger backlog continues at the next poll
 TIMEOUT = 30  # seconds per HTTP request: a silent partner must not stall the scheduler
 _NAMESPACE = uuid.UUID("4c0b8a57-93f5-4d0a-b7c6-1f3f0e6d2a90")
 
@@ -198,34 +198,56 @@ def _bundle_of(feed: TaxiiFeed, objects: list[dict[str, Any]]) -> bytes:
     return json.dumps(bundle, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _chunks(objects: list[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
+    """Objects split into bundles under `budget` bytes; every one keeps the marking definitions
+    (so each part still knows its TLP)."""
+    markings = [o for o in objects if o.get("type") == "marking-definition"]
+    base = len(json.dumps(markings))
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = base
+    for obj in objects:
+        if obj.get("type") == "marking-definition":
+            continue
+        length = len(json.dumps(obj)) + 2
+        if current and size + length > budget:
+            chunks.append(markings + current)
+            current, size = [], base
+        current.append(obj)
+        size += length
+    if current or not chunks:
+        chunks.append(markings + current)
+    return chunks
+
+
 def poll_feed(feed: TaxiiFeed, actor: Actor) -> dict[str, Any]:
     """Pull what the partner added since the last poll and import it; audited either way.
 
     The cursor is the partner server's own `X-TAXII-Date-Added-Last`, so our clock never
-    skips or repeats their objects; it moves only when the import succeeded.
+    skips or repeats their objects; it moves only when the import succeeded. A poll reads
+    every page (TAXII's `added_after` is strictly after, and many objects can share one
+    `date_added`, so stopping between pages could skip some); what it brings is imported as
+    one bundle, or as several when it exceeds INTEL_MAX_BUNDLE_BYTES.
     """
     remote = _collection(feed)
-    dates: list[str] = []
+    firsts: list[str] = []
+    lasts: list[str] = []
 
     def remember(response: Any, *args: Any, **kwargs: Any) -> Any:
-        last = response.headers.get("X-TAXII-Date-Added-Last")
-        if last:
-            dates.append(last)
+        if response.headers.get("X-TAXII-Date-Added-Last"):
+            lasts.append(response.headers["X-TAXII-Date-Added-Last"])
+            firsts.append(response.headers.get("X-TAXII-Date-Added-First") or "")
         return response
 
     remote._conn.session.hooks["response"].append(remember)
     objects: list[dict[str, Any]] = []
     filters = {"added_after": feed.cursor} if feed.cursor else {}
-    # One poll stays one importable bundle: stop at a page boundary well under the size limit;
-    # the cursor then points at that page and the next poll continues from there.
-    budget = current_app.config["INTEL_MAX_BUNDLE_BYTES"] // 2
-    size = 0
+    truncated = False
     try:
         for number, envelope in enumerate(as_pages(remote.get_objects, PAGE_SIZE, **filters)):
-            page = envelope.get("objects", [])
-            objects += page
-            size += len(json.dumps(page))
-            if number + 1 >= MAX_PAGES or size >= budget:
+            objects += envelope.get("objects", [])
+            if number + 1 >= MAX_PAGES and envelope.get("more"):
+                truncated = True
                 break
     except (requests.RequestException, TAXIIServiceException, ValueError) as error:
         raise _unavailable(feed, error) from None
@@ -233,26 +255,33 @@ def poll_feed(feed: TaxiiFeed, actor: Actor) -> dict[str, Any]:
         remote.close()
     now = utcnow()
     summary: dict[str, Any] = {"feed": feed.id, "partner": feed.partner, "objects": len(objects)}
+    imports = []
     if objects:
-        outcome = import_bundle(
-            _bundle_of(feed, objects),
-            actor,
-            source=feed.partner,
-            filename=f"taxii-{feed.id}-{now:%Y%m%dT%H%M%SZ}.json",
-            feed_id=feed.id,
-        )
+        budget = int(current_app.config["INTEL_MAX_BUNDLE_BYTES"] * 0.9)
+        for part, chunk in enumerate(_chunks(objects, budget), start=1):
+            outcome = import_bundle(
+                _bundle_of(feed, chunk),
+                actor,
+                source=feed.partner,
+                filename=f"taxii-{feed.id}-{now:%Y%m%dT%H%M%SZ}-{part}.json",
+                feed_id=feed.id,
+            )
+            imports.append(outcome)
         summary |= {
-            "import": outcome.intel_import.id,
-            "duplicate": outcome.duplicate,
-            "tlp": outcome.intel_import.tlp_label,
-            "matches": len(outcome.matches),
+            "imports": [o.intel_import.id for o in imports],
+            "duplicates": sum(o.duplicate for o in imports),
+            "tlp": sorted({o.intel_import.tlp_label for o in imports}),
+            "matches": sum(len(o.matches) for o in imports),
         }
-    if dates:
-        feed.cursor = dates[-1][:40]  # the last page fetched (pages come oldest first)
+    if lasts:
+        # A truncated poll resumes from the last page's first date: that page's objects may be
+        # imported a second time, but nothing that shares its date is skipped.
+        feed.cursor = (firsts[-1] if truncated and firsts[-1] else lasts[-1])[:40]
     feed.last_polled_at = now
     feed.last_result = (
         f"{len(objects)} object(s)"
-        + (f", import #{summary['import']} {summary['tlp']}" if objects else "")
+        + (f", import(s) {summary['imports']} {', '.join(summary['tlp'])}" if objects else "")
+        + (" (more to come)" if truncated else "")
     )[:500]
     db.session.flush()
     record(

@@ -207,6 +207,34 @@ def test_push_to_and_pull_from_the_reference_server_round_trips_a_bundle(
         assert actions.count("taxii.polled") == 2
 
 
+def test_a_large_pull_is_imported_in_parts_under_the_size_limit(
+    app: Any,
+    campaign_case: Any,
+    actor_for: Any,
+    other_lab: Any,
+    ingest: Any,
+    partner_taxii: str,
+) -> None:
+    counsel = actor_for("counsel")
+    export = operations.export_case(campaign_case, counsel, tlp="amber", recipient="Corvid Labs")
+    db.session.commit()
+    taxii_client.push_export(counsel, export, _feed(counsel, partner_taxii, "Corvid Labs"))
+    db.session.commit()
+    limit = export.size_bytes // 2
+
+    with other_lab.app_context():
+        other_lab.config["INTEL_MAX_BUNDLE_BYTES"] = limit
+        theirs = ingest([("account", ACCOUNT), ("payment_fingerprint", PAYMENT)])
+        feed = _feed(Actor.cli_operator(), partner_taxii, "Meridian AI")
+        summary = taxii_client.poll_feed(feed, Actor.cli_operator())
+        db.session.commit()
+        assert len(summary["imports"]) >= 2 and summary["tlp"] == ["TLP:AMBER"]
+        imports = db.session.scalars(select(IntelImport)).all()
+        assert all(i.size_bytes <= limit for i in imports)
+        matched = {m.subject_id for m in operations.matches_for_case(theirs)}
+        assert len(matched) == 2  # both subjects, whichever part carried their indicator
+
+
 def test_a_partner_that_refuses_the_credential_fails_the_poll_cleanly(
     app: Any, actor_for: Any, partner_taxii: str
 ) -> None:
