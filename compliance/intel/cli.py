@@ -239,6 +239,12 @@ def feeds_group() -> None:
     """Partner labs' TAXII collections we pull from (and push to)."""
 
 
+def _read_secret() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Token or password", hide_input=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
 @feeds_group.command("add")
 @click.option("--partner", required=True, help="The partner lab (the source of its imports).")
 @click.option("--url", required=True, help="Their TAXII 2.1 API root URL.")
@@ -250,10 +256,7 @@ def feeds_add(partner: str, url: str, collection: str, username: str, as_email: 
     """Register a partner's collection; the credential is read from a prompt or one stdin line."""
     from compliance.intel.taxii_client import add_feed
 
-    if sys.stdin.isatty():
-        secret = click.prompt("Token or password", hide_input=True)
-    else:
-        secret = sys.stdin.readline().rstrip("\n")
+    secret = _read_secret()
     feed = add_feed(
         resolve_actor(as_email),
         partner=partner,
@@ -263,6 +266,18 @@ def feeds_add(partner: str, url: str, collection: str, username: str, as_email: 
         secret=secret,
     )
     click.echo(f"feed {feed.id}: {feed.partner} {feed.api_root_url} collection {feed.collection}")
+
+
+@feeds_group.command("set-secret")
+@click.argument("feed_id", type=int)
+@actor_option
+@transactional
+def feeds_set_secret(feed_id: int, as_email: str | None) -> None:
+    """Replace a feed's credential (from a prompt or one stdin line)."""
+    from compliance.intel.taxii_client import get_feed, set_feed_secret
+
+    set_feed_secret(resolve_actor(as_email), get_feed(feed_id), _read_secret())
+    click.echo(f"feed {feed_id}: credential replaced")
 
 
 @feeds_group.command("list")

@@ -127,6 +127,26 @@ def add_feed(
     return feed
 
 
+def set_feed_secret(actor: Actor, feed: TaxiiFeed, secret: str) -> TaxiiFeed:
+    """Replace a feed's credential (the partner rotated it, or the key file was lost)."""
+    require_permission(actor, "intel.partners")
+    if not secret:
+        raise InvalidInput(
+            "the credential is empty",
+            details={"secret": "the credential the partner issued"},  # noqa: S106 - a message
+        )
+    feed.secret = _encrypt(secret)
+    db.session.flush()
+    record(
+        "taxii.feed_secret_set",
+        actor=actor,
+        object_type="taxii_feed",
+        object_id=feed.id,
+        details={"partner": feed.partner, "auth": "basic" if feed.username else "bearer"},
+    )
+    return feed
+
+
 def set_feed_active(actor: Actor, feed: TaxiiFeed, active: bool) -> TaxiiFeed:
     require_permission(actor, "intel.partners")
     if feed.active != active:

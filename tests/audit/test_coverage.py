@@ -521,6 +521,8 @@ def _taxii(name: str) -> Callable[[World], Any]:
         db.session.commit()
         if name == "set_feed_active":
             return taxii_client.set_feed_active(w.counsel, feed, False)
+        if name == "set_feed_secret":
+            return taxii_client.set_feed_secret(w.counsel, feed, "rotated token")
         if name == "record_poll_failure":
             error = taxii_client.FeedUnavailable("connection refused")
             return taxii_client.record_poll_failure(feed, w.operator, error)
@@ -575,7 +577,8 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
         "audit_read",
     )},
     **{f"compliance.intel.taxii_client.{n}": _taxii for n in (
-        "add_feed", "set_feed_active", "record_poll_failure", "poll_feed", "push_export",
+        "add_feed", "set_feed_active", "set_feed_secret", "record_poll_failure", "poll_feed",
+        "push_export",
     )},
 }  # fmt: skip
 

@@ -227,6 +227,13 @@ def test_counsel_sets_up_taxii_sharing_from_the_cli(
     )
     assert feed.exit_code == 0, feed.output
     assert "their-secret-token" not in db.session.scalar(select(TaxiiFeed.secret))
+    before = db.session.scalar(select(TaxiiFeed.secret))
+    rotated = runner.invoke(
+        main, args=["intel", "feeds", "set-secret", "1"], input="rotated-token\n"
+    )
+    assert rotated.exit_code == 0, rotated.output
+    db.session.expire_all()
+    assert db.session.scalar(select(TaxiiFeed.secret)) != before
     listed = runner.invoke(main, args=["intel", "feeds", "list"])
     assert "taxii.corvid.example" in listed.output and "their-secret-token" not in listed.output
 
