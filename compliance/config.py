@@ -74,6 +74,8 @@ class Defaults:
     INTEL_ORGANISATION = "Meridian AI"  # the identity our bundles are created by
     INTEL_MAX_BUNDLE_BYTES = 5 * 1024 * 1024
     INTEL_UNMARKED_POLICY = "refuse"  # a bundle without TLP: "refuse" or "amber+strict"
+    # Fernet key encrypting partners' TAXII credentials; default <instance>/intel_feed.key.
+    INTEL_FEED_KEY_PATH: str | None = None
 
 
 def _coerce(raw: str, default: Any) -> Any:

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "token.manage": frozenset({ADMIN}),
     "intel.export": frozenset({COUNSEL}),
     "intel.import": frozenset({ANALYST, COUNSEL}),
+    # TAXII: our collections, partners' tokens, partners' servers we pull from and push to.
+    "intel.partners": frozenset({COUNSEL}),
 }
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 TLP_CHOICES = [
@@ -31,3 +38,33 @@ class ExportForm(FlaskForm):
     nonce = HiddenField()
     prepared_at = HiddenField()
     sha256 = HiddenField()
+
+
+class CollectionForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    community = StringField("Sharing community", validators=[DataRequired(), Length(max=300)])
+    max_tlp = SelectField(
+        "Serves up to", choices=[c for c in TLP_CHOICES if c[0] != "red"], default="amber"
+    )
+    description = TextAreaField("Description", validators=[Length(max=2000)])
+
+
+class PartnerTokenForm(FlaskForm):
+    partner = StringField("Partner lab", validators=[DataRequired(), Length(max=300)])
+    collection = SelectField("Collection", choices=[])
+
+
+class FeedForm(FlaskForm):
+    partner = StringField("Partner lab", validators=[DataRequired(), Length(max=300)])
+    url = StringField("Their TAXII 2.1 API root URL", validators=[DataRequired(), Length(max=500)])
+    collection = StringField("Their collection id", validators=[DataRequired(), Length(max=100)])
+    username = StringField("User name (HTTP Basic only)", validators=[Length(max=200)])
+    secret = PasswordField("Token or password", validators=[DataRequired()])
+
+
+class PublishForm(FlaskForm):
+    collection = SelectField("Collection", choices=[])
+
+
+class PushForm(FlaskForm):
+    feed = SelectField("Partner collection", coerce=int, choices=[])

@@ -44,10 +44,17 @@ class IntelExport(db.Model):
     created_by: Mapped[str] = mapped_column(String(300))
     created_by_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Served from our TAXII server in this collection, from this time (None: not published).
+    collection_id: Mapped[int | None] = mapped_column(ForeignKey("taxii_collections.id"))
+    published_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship()
+    collection: Mapped[TaxiiCollection | None] = relationship()
 
-    __table_args__ = (Index("ix_intel_exports_case_id_id", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_intel_exports_case_id_id", "case_id", "id"),
+        Index("ix_intel_exports_collection_id_published_at", "collection_id", "published_at"),
+    )
 
     @property
     def tlp_label(self) -> str:
@@ -73,6 +80,13 @@ class IntelImport(db.Model):
     # Subjects with ids up to this one have been matched against the bundle's indicators.
     matched_through_subject_id: Mapped[int] = mapped_column(BigInteger, default=0)
     last_matched_at: Mapped[datetime | None]
+    # What the sender says about the conduct (not our receipt): campaigns' first/last seen,
+    # observed-data windows, and the earliest indicator valid_from.
+    first_seen: Mapped[datetime | None]
+    last_seen: Mapped[datetime | None]
+    valid_from: Mapped[datetime | None]
+    # Pulled from a partner's TAXII collection (None: uploaded by hand or from the CLI).
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("taxii_feeds.id"))
     imported_by: Mapped[str] = mapped_column(String(300))
     imported_by_name: Mapped[str] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -139,6 +153,73 @@ class IntelMatch(db.Model):
         Index("ix_intel_matches_finding_id", "finding_id"),
         Index("ix_intel_matches_import_id", "import_id"),
     )
+
+
+class TaxiiCollection(db.Model):
+    """A collection our TAXII server offers one sharing community; TLP caps what it serves."""
+
+    __tablename__ = "taxii_collections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    taxii_id: Mapped[str] = mapped_column(String(36), unique=True)  # the id partners see (UUID)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    community: Mapped[str] = mapped_column(String(300))
+    # The most restrictive marking this collection may serve (never RED: RED is for named
+    # recipients only and is not published).
+    max_tlp: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def tlp_label(self) -> str:
+        return f"TLP:{self.max_tlp.upper()}"
+
+
+class PartnerToken(db.Model):
+    """A partner lab's bearer token for one TAXII collection; only its SHA-256 is stored."""
+
+    __tablename__ = "taxii_partner_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(300))  # the organisation, as exports name it
+    collection_id: Mapped[int] = mapped_column(ForeignKey("taxii_collections.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    collection: Mapped[TaxiiCollection] = relationship(lazy="joined")
+
+    @property
+    def actor_label(self) -> str:
+        return f"taxii:{self.partner}"
+
+
+class TaxiiFeed(db.Model):
+    """A partner's TAXII 2.1 collection we pull from (and may push to).
+
+    The credential is never stored in clear: `secret` is encrypted (Fernet) with the key in
+    the instance folder (INTEL_FEED_KEY_PATH).
+    """
+
+    __tablename__ = "taxii_feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(300))  # the source name of what we import
+    api_root_url: Mapped[str] = mapped_column(String(500))
+    collection: Mapped[str] = mapped_column(String(100))  # the partner's collection id
+    username: Mapped[str] = mapped_column(String(200), default="")  # empty: bearer token
+    secret: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    # added_after for the next poll: the partner server's own date_added, never our clock.
+    cursor: Mapped[str | None] = mapped_column(String(40))
+    last_polled_at: Mapped[datetime | None]
+    last_result: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 BLOB_REFERENCES.extend([IntelExport.sha256, IntelImport.sha256])  # files kept in the evidence store

@@ -68,6 +68,79 @@ def shared_salt() -> str:
 
 
 # ---------------------------------------------------------------- TLP enforcement
+@dataclass(frozen=True)
+class IntelProvenance:
+    """Where an intel-derived finding of a case came from, and the marking that governs it."""
+
+    finding_id: int
+    import_id: int
+    tlp: str  # the effective TLP: the most restrictive marking anywhere in the source bundle
+    tlp_assumed: bool  # the bundle was unmarked and configuration assigned the TLP
+    source: str  # the partner lab that sent it
+    restricted: bool  # AMBER+STRICT or RED: never leaves the building
+    first_seen: datetime | None  # the period of conduct the partner reports
+    last_seen: datetime | None
+    valid_from: datetime | None  # the earliest indicator valid_from in the bundle
+    imported_at: datetime  # when we received it (a different fact from the conduct)
+
+
+def intel_findings(case: Case) -> dict[int, IntelProvenance]:
+    """Every finding now on `case` derived from received intel -> its provenance and TLP.
+
+    Joined through the finding, so it follows merges. Packets use it to keep restricted intel
+    out of dates, counts and windows that leave the building.
+    """
+    rows = db.session.execute(
+        select(Finding.id, IntelImport)
+        .join(IntelMatch, IntelMatch.finding_id == Finding.id)
+        .join(IntelImport, IntelImport.id == IntelMatch.import_id)
+        .where(Finding.case_id == case.id)
+        .order_by(Finding.id, IntelImport.id)
+    )
+    found: dict[int, IntelProvenance] = {}
+    for finding_id, intel_import in rows:
+        previous = found.get(finding_id)
+        if previous is not None and stix.TLP_ORDER.index(previous.tlp) >= stix.TLP_ORDER.index(
+            intel_import.tlp
+        ):
+            continue  # one finding per bundle by construction; the stricter source wins anyway
+        found[finding_id] = IntelProvenance(
+            finding_id=finding_id,
+            import_id=intel_import.id,
+            tlp=intel_import.tlp,
+            tlp_assumed=intel_import.tlp_assumed,
+            source=intel_import.source,
+            restricted=intel_import.restricted,
+            first_seen=intel_import.first_seen,
+            last_seen=intel_import.last_seen,
+            valid_from=intel_import.valid_from,
+            imported_at=intel_import.imported_at,
+        )
+    return found
+
+
+def below_source_marking(case: Case, finding_ids: list[int], level: str) -> dict[int, str]:
+    """Findings that may not go out under `level`: finding id -> why.
+
+    Material received under AMBER+STRICT or RED never leaves; anything else never leaves
+    under a marking less restrictive than the one it came with.
+    """
+    provenance = intel_findings(case)
+    refused = {}
+    for finding_id in finding_ids:
+        source = provenance.get(finding_id)
+        if source is None:
+            continue
+        if source.restricted:
+            refused[finding_id] = f"{source.source} (TLP:{source.tlp.upper()})"
+        elif stix.TLP_ORDER.index(level) < stix.TLP_ORDER.index(source.tlp):
+            refused[finding_id] = (
+                f"{source.source} (TLP:{source.tlp.upper()}, not below it: "
+                f"TLP:{level.upper()} asked)"
+            )
+    return refused
+
+
 def restricted_finding_ids(case: Case) -> dict[int, IntelImport]:
     """Findings now on `case` derived from AMBER+STRICT or RED bundles -> the import."""
     rows = db.session.execute(
@@ -231,13 +304,14 @@ def prepare_export(
         raise InvalidInput(
             f"finding(s) {unknown} are not on {case.ref}", details={"findings": "unknown finding"}
         )
-    restricted = restricted_finding_ids(case)
-    blocked = sorted(set(finding_ids) & set(restricted))
-    if blocked:
-        sources = sorted({f"{restricted[f].source} ({restricted[f].tlp_label})" for f in blocked})
+    refused = below_source_marking(case, list(finding_ids), level)
+    if refused:
+        blocked = sorted(refused)
+        sources = sorted(set(refused.values()))
         raise SharingRefused(
             f"finding(s) {', '.join(map(str, blocked))} derive from intel received under "
-            f"{', '.join(sources)}: TLP forbids sharing it with anyone else; leave them out",
+            f"{', '.join(sources)}: TLP forbids sharing it under TLP:{level.upper()}; "
+            "leave them out",
             details={"findings": blocked},
         )
     summaries = []
@@ -257,6 +331,10 @@ def prepare_export(
             )
         )
     prepared_at = (prepared_at or utcnow()).astimezone(UTC).replace(microsecond=0)
+    # The campaign's period comes from findings that may themselves go out under this marking:
+    # a date from a RED indicator must not reach a CLEAR bundle through the case's window.
+    below = below_source_marking(case, list(findings), level)
+    eligible = [f for f in findings.values() if f.id not in below]
     spec = stix.ExportSpec(
         case_ref=case.ref,
         organisation=current_app.config["INTEL_ORGANISATION"],
@@ -266,8 +344,8 @@ def prepare_export(
         prepared_at=prepared_at,
         subjects=tuple(stix.SharedSubject(s.type, s.value) for s in chosen),
         findings=tuple(summaries),
-        first_seen=case.incident_start,
-        last_seen=case.incident_end,
+        first_seen=min((f.observed_from for f in eligible), default=None),
+        last_seen=max((f.observed_to for f in eligible), default=None),
         note=note,
     )
     bundle = stix.build_bundle(spec)
@@ -382,11 +460,19 @@ class ImportOutcome:
     matches: list[IntelMatch] = field(default_factory=list)
 
 
-def import_bundle(data: bytes, actor: Actor, *, source: str, filename: str = "") -> ImportOutcome:
+def import_bundle(
+    data: bytes,
+    actor: Actor,
+    *,
+    source: str,
+    filename: str = "",
+    feed_id: int | None = None,
+) -> ImportOutcome:
     """Validate and keep a bundle from another lab, then match it against our subjects.
 
     Invalid bundles raise InvalidInput before anything is stored. A bundle received before
-    (same SHA-256) is not stored twice.
+    (same SHA-256) is not stored twice. The bundle's TLP is the most restrictive marking in
+    it, on any object or property (`stix.read_bundle`): it governs everything derived from it.
     """
     require_permission(actor, "intel.import")
     source = (source or "").strip()
@@ -419,6 +505,10 @@ def import_bundle(data: bytes, actor: Actor, *, source: str, filename: str = "")
         object_count=received.object_count,
         indicator_count=received.indicator_count,
         matched_through_subject_id=0,
+        first_seen=received.first_seen,
+        last_seen=received.last_seen,
+        valid_from=received.valid_from,
+        feed_id=feed_id,
         imported_by=actor.label,
         imported_by_name=actor.name or actor.label,
         imported_at=utcnow(),
@@ -454,6 +544,7 @@ def import_bundle(data: bytes, actor: Actor, *, source: str, filename: str = "")
             "indicators": received.indicator_count,
             "matchable": len(received.indicators),
             "salt_id": stix.salt_id(salt),
+            "feed_id": feed_id,
         },
     )
     matches = match_imports(actor, [intel_import])

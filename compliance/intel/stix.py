@@ -11,16 +11,26 @@ api_key, org and payment_fingerprint: raw customer identifiers never leave the b
 IP prefixes and e-mail domains are network indicators and are shared in clear, and only when
 counsel selects them.
 
-Hashed identifiers travel as a custom cyber-observable `x-distillation-subject` with the
+Hashed identifiers travel as a cyber-observable `distillation-subject`, a new SCO type defined
+by our STIX 2.1 extension definition `SUBJECT_EXTENSION` (extension type `new-sco`), with the
 properties `subject_type`, `hmac_sha256`, `hash_scheme` and `salt_id` (a fingerprint of the
 salt, never the salt, so a receiver can tell that it hashes with a different salt). Their
 indicators use the pattern (one line)
-    [x-distillation-subject:subject_type = 'account'
-     AND x-distillation-subject:hmac_sha256 = '<hex>']
+    [distillation-subject:subject_type = 'account'
+     AND distillation-subject:hmac_sha256 = '<hex>']
 IP prefixes use `[ipv4-addr:value ISSUBSET '<cidr>']` (ipv6-addr likewise) and e-mail domains
-`[domain-name:value = '<domain>']`. Observed-data objects summarise findings with the custom
-properties `x_distillation_kind` and `x_distillation_counts` (counts only: no prompts, no
-thresholds, no detector internals).
+`[domain-name:value = '<domain>']`. Observed-data objects summarise findings with the property
+extension `OBSERVATION_EXTENSION` (`kind` and `counts`: counts only, no prompts, no thresholds,
+no detector internals). Both extension definitions travel in every bundle with their JSON
+schema, so `stix2.parse(..., allow_custom=False)` and the OASIS validator accept our bundles.
+
+Bundles exported before the extensions (custom type `x-distillation-subject`, custom properties
+`x_distillation_kind`/`x_distillation_counts`) are still read.
+
+Markings: a received value is governed by the most restrictive TLP marking that covers it,
+whether the marking sits on the whole object (`object_marking_refs`) or on one property
+(`granular_markings`). A kept bundle is one evidence file, so its effective TLP is the most
+restrictive marking anywhere in it.
 """
 
 from __future__ import annotations
@@ -45,7 +55,58 @@ from compliance.evidence.schema import normalise_subject
 HASH_SCHEME = "hmac-sha256/v1"
 HASHED_TYPES = ("account", "api_key", "org", "payment_fingerprint")
 CLEAR_TYPES = ("ip_prefix", "email_domain")
-SUBJECT_OBJECT = "x-distillation-subject"
+SUBJECT_OBJECT = "distillation-subject"
+LEGACY_SUBJECT_OBJECT = "x-distillation-subject"  # bundles exported before the extensions
+
+# Our vocabulary as STIX 2.1 extension definitions. The ids are fixed forever: receivers (and
+# every instance of this product) recognise the extensions by them. A change to the schema is
+# a new version of the definition, never a new id.
+SUBJECT_EXTENSION = "extension-definition--d5f1f8a4-51c4-4b63-9d0e-6a1c2b7c9e21"
+OBSERVATION_EXTENSION = "extension-definition--3b8e6f0c-7a2d-4e59-8c41-9f0d5a6b2c13"
+EXTENSION_VERSION = "1.0.0"
+_EXTENSION_CREATED = datetime(2026, 12, 1, tzinfo=UTC)
+SUBJECT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "distillation-subject",
+    "description": (
+        "A customer identifier used in an unauthorized model-distillation campaign, shared as "
+        "its keyed hash: HMAC-SHA256(key = the sharing community's salt, message = "
+        "'<subject_type>:<normalised value>'), lowercase hex. The raw value is never shared."
+    ),
+    "type": "object",
+    "required": ["type", "id", "subject_type", "hmac_sha256"],
+    "properties": {
+        "type": {"const": "distillation-subject"},
+        "id": {"type": "string", "pattern": "^distillation-subject--[0-9a-f-]{36}$"},
+        "spec_version": {"const": "2.1"},
+        "subject_type": {"enum": list(HASHED_TYPES)},
+        "hmac_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "hash_scheme": {"const": HASH_SCHEME},
+        "salt_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    },
+}
+OBSERVATION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "distillation-observation",
+    "description": (
+        "Added to observed-data: what a detector saw in a distillation campaign, as counts "
+        "only (no prompts, no detector thresholds or scores)."
+    ),
+    "type": "object",
+    "required": ["extension_type", "kind"],
+    "properties": {
+        "extension_type": {"const": "property-extension"},
+        "kind": {
+            "type": "string",
+            "description": "the detector family, e.g. query_fingerprint, account_linkage",
+        },
+        "counts": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": "requests, accounts, api_keys, tokens, prompts, orgs, templates",
+        },
+    },
+}
 
 # TLP 2.0 as published by OASIS (cti-stix-common-objects, extension-definition-specifications/
 # tlp-2.0): fixed marking-definition ids and the extension that carries the level.
@@ -74,18 +135,74 @@ _IDENTITY_CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 _COUNT_KEYS = ("requests", "accounts", "api_keys", "tokens", "prompts", "orgs", "templates")
 
 
+_SUBJECT_PROPERTIES = [
+    ("subject_type", stix_properties.StringProperty(required=True)),
+    ("hmac_sha256", stix_properties.StringProperty(required=True)),
+    ("hash_scheme", stix_properties.StringProperty()),
+    ("salt_id", stix_properties.StringProperty()),
+]
+
+
 @stix2.CustomObservable(
     SUBJECT_OBJECT,
-    [
-        ("subject_type", stix_properties.StringProperty(required=True)),
-        ("hmac_sha256", stix_properties.StringProperty(required=True)),
-        ("hash_scheme", stix_properties.StringProperty()),
-        ("salt_id", stix_properties.StringProperty()),
-    ],
+    _SUBJECT_PROPERTIES,
     id_contrib_props=["subject_type", "hmac_sha256"],
+    extension_name=SUBJECT_EXTENSION,
 )
 class DistillationSubject:
-    """A customer identifier as the forum shares it: its type and its HMAC, never the value."""
+    """A customer identifier as the forum shares it: its type and its HMAC, never the value.
+
+    Importing this module registers the type (and its extension) with the stix2 library, so
+    `stix2.parse(bundle, allow_custom=False)` accepts our bundles.
+    """
+
+
+@stix2.v21.CustomExtension(
+    OBSERVATION_EXTENSION,
+    [
+        ("extension_type", stix_properties.StringProperty(fixed="property-extension")),
+        ("kind", stix_properties.StringProperty(required=True)),
+        ("counts", stix_properties.DictionaryProperty()),
+    ],
+)
+class DistillationObservation:
+    """The distillation fields of an observed-data object (a property extension)."""
+
+
+def extension_definitions(identity_id: str, marking: list[str]) -> list[Any]:
+    """Our two extension definitions, created by `identity_id`, with their JSON schemas."""
+    common = {
+        "created_by_ref": identity_id,
+        "created": _EXTENSION_CREATED,
+        "modified": _EXTENSION_CREATED,
+        "version": EXTENSION_VERSION,
+        "object_marking_refs": marking,
+    }
+    return [
+        stix2.ExtensionDefinition(
+            id=SUBJECT_EXTENSION,
+            name="distillation-subject",
+            description=(
+                "New cyber-observable type: a customer identifier (account, API key, "
+                "organisation, payment fingerprint) used in an unauthorized model-distillation "
+                "campaign, shared only as its HMAC-SHA256 with the sharing community's salt."
+            ),
+            schema=json.dumps(SUBJECT_SCHEMA, sort_keys=True),
+            extension_types=["new-sco"],
+            **common,
+        ),
+        stix2.ExtensionDefinition(
+            id=OBSERVATION_EXTENSION,
+            name="distillation-observation",
+            description=(
+                "Property extension for observed-data: the kind of distillation detector "
+                "that observed the activity and its counts."
+            ),
+            schema=json.dumps(OBSERVATION_SCHEMA, sort_keys=True),
+            extension_types=["property-extension"],
+            **common,
+        ),
+    ]
 
 
 def tlp_marking(level: str) -> stix2.MarkingDefinition:
@@ -205,6 +322,9 @@ def _observable_and_pattern(
     if subject.hashed:
         digest = subject_hmac(spec.salt, subject.type, subject.value)
         sco = DistillationSubject(
+            # Shaped as UUIDv4 (validators only know the id rules of the standard SCO types),
+            # derived from the hash so the same subject has the same id in every export.
+            id=f"{SUBJECT_OBJECT}--" + _v4("subject", f"{subject.type}:{digest}"),
             subject_type=subject.type,
             hmac_sha256=digest,
             hash_scheme=HASH_SCHEME,
@@ -300,7 +420,7 @@ def build_bundle(spec: ExportSpec) -> BuiltBundle:
         campaign_fields["last_seen"] = _ms(spec.last_seen)
     campaign = stix2.Campaign(**campaign_fields)
 
-    objects: list[Any] = [tlp, identity, campaign]
+    objects: list[Any] = [tlp, identity, *extension_definitions(identity.id, marking), campaign]
     observables: dict[tuple[str, str], Any] = {}
     indicators: dict[tuple[str, str], Any] = {}
     shared_subjects: list[dict[str, str]] = []
@@ -350,9 +470,11 @@ def build_bundle(spec: ExportSpec) -> BuiltBundle:
             last_observed=_ms(summary.observed_to),
             number_observed=min(max(requests, 1), 999_999_999),
             object_refs=[observables[k].id for k in keys],
-            allow_custom=True,
-            x_distillation_kind=summary.kind,
-            x_distillation_counts=summary.counts,
+            extensions={
+                OBSERVATION_EXTENSION: DistillationObservation(
+                    kind=summary.kind, **({"counts": summary.counts} if summary.counts else {})
+                )
+            },
             **common,
         )
         objects.append(observed)
@@ -377,9 +499,7 @@ def build_bundle(spec: ExportSpec) -> BuiltBundle:
             }
         )
 
-    bundle = stix2.Bundle(
-        id="bundle--" + _v4(spec.nonce, "bundle"), objects=objects, allow_custom=True
-    )
+    bundle = stix2.Bundle(id="bundle--" + _v4(spec.nonce, "bundle"), objects=objects)
     data = bundle.serialize(pretty=True).encode("utf-8")
     return BuiltBundle(
         data=data,
@@ -412,6 +532,11 @@ class ReceivedBundle:
     object_count: int
     indicator_count: int
     indicators: list[ReceivedIndicator]
+    # The period of conduct the sender reports (campaigns' first_seen/last_seen, observed-data
+    # windows) and the earliest indicator valid_from: facts about the conduct, not our receipt.
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    valid_from: datetime | None = None
 
 
 def _refuse(message: str, field_name: str = "bundle") -> InvalidInput:
@@ -422,24 +547,48 @@ def _strictest(levels: set[str]) -> str:
     return max(levels, key=TLP_ORDER.index)
 
 
-def _bundle_tlp(raw_objects: list[dict[str, Any]], unmarked_policy: str) -> tuple[str, bool]:
-    """The strictest TLP any object carries; with none, the configured policy decides."""
-    # Marking definitions the bundle itself declares with the TLP 2.0 extension count too.
+def strictest(levels: list[str] | set[str]) -> str | None:
+    """The most restrictive of these TLP levels (None for none)."""
+    return _strictest(set(levels)) if levels else None
+
+
+def declared_tlp_ids(raw_objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Marking-definition id -> TLP level: the standard ones, plus those the bundle declares."""
     declared = dict(KNOWN_TLP_IDS)
     for obj in raw_objects:
-        if obj.get("type") == "marking-definition":
-            level = ((obj.get("extensions") or {}).get(TLP2_EXTENSION) or {}).get("tlp_2_0")
-            if isinstance(level, str) and level.lower() in TLP2_IDS:
-                declared[obj["id"]] = level.lower()
-            tlp1 = (obj.get("definition") or {}).get("tlp") if obj.get("definition_type") else None
-            if isinstance(tlp1, str) and tlp1.lower() in ("white", "green", "amber", "red"):
-                declared[obj["id"]] = {"white": "clear"}.get(tlp1.lower(), tlp1.lower())
-    levels = {
-        declared[ref]
-        for obj in raw_objects
-        for ref in obj.get("object_marking_refs") or []
-        if ref in declared
-    }
+        if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
+            continue
+        extensions = obj.get("extensions") if isinstance(obj.get("extensions"), dict) else {}
+        tlp2 = extensions.get(TLP2_EXTENSION) if isinstance(extensions, dict) else None
+        level = tlp2.get("tlp_2_0") if isinstance(tlp2, dict) else None
+        if isinstance(level, str) and level.lower() in TLP2_IDS:
+            declared[str(obj.get("id"))] = level.lower()
+        definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
+        tlp1 = definition.get("tlp") if obj.get("definition_type") else None
+        if isinstance(tlp1, str) and tlp1.lower() in ("white", "green", "amber", "red"):
+            declared[str(obj.get("id"))] = {"white": "clear"}.get(tlp1.lower(), tlp1.lower())
+    return declared
+
+
+def marking_refs(obj: dict[str, Any]) -> list[str]:
+    """Every marking an object carries: on the whole object and on any of its properties."""
+    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
+    for granular in obj.get("granular_markings") or []:
+        if isinstance(granular, dict) and isinstance(granular.get("marking_ref"), str):
+            refs.append(granular["marking_ref"])
+    return refs
+
+
+def object_tlp(obj: dict[str, Any], declared: dict[str, str]) -> str | None:
+    """The most restrictive TLP covering any value of `obj` (object or granular), or None."""
+    return strictest({declared[r] for r in marking_refs(obj) if r in declared})
+
+
+def _bundle_tlp(raw_objects: list[dict[str, Any]], unmarked_policy: str) -> tuple[str, bool]:
+    """The strictest TLP any object or property carries; with none, the configured policy."""
+    declared = declared_tlp_ids(raw_objects)
+    # Marking definitions count too: a RED marking marked RED is still RED (the strictest wins).
+    levels = {level for obj in raw_objects if (level := object_tlp(obj, declared)) is not None}
     if levels:
         return _strictest(levels), False
     if unmarked_policy == "amber+strict":
@@ -470,7 +619,7 @@ def _matchables(indicator: dict[str, Any]) -> list[tuple[str, str, str]]:
             for path, op, value in items
             if len(path) == 1 and op in ("=", "ISSUBSET")
         }
-        if object_type == SUBJECT_OBJECT and "hmac_sha256" in values:
+        if object_type in (SUBJECT_OBJECT, LEGACY_SUBJECT_OBJECT) and "hmac_sha256" in values:
             digest = values["hmac_sha256"].lower()
             if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
                 found.append(("hmac", values.get("subject_type", ""), digest))
@@ -495,6 +644,25 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _period(objects: list[dict[str, Any]]) -> tuple[datetime | None, datetime | None]:
+    """(first_seen, last_seen) the sender reports: campaigns, intrusion sets, observed-data."""
+    starts, ends = [], []
+    for obj in objects:
+        for key, bucket in (
+            ("first_seen", starts),
+            ("first_observed", starts),
+            ("last_seen", ends),
+            ("last_observed", ends),
+        ):
+            try:
+                value = _time(obj.get(key))
+            except ValueError:
+                value = None
+            if value is not None:
+                bucket.append(value)
+    return (min(starts) if starts else None, max(ends) if ends else None)
 
 
 def read_bundle(data: bytes, *, max_bytes: int, unmarked_policy: str) -> ReceivedBundle:
@@ -556,6 +724,15 @@ def read_bundle(data: bytes, *, max_bytes: int, unmarked_policy: str) -> Receive
                     valid_until=_time(obj.get("valid_until")),
                 )
             )
+    first_seen, last_seen = _period(objects)
+    starts = []
+    for obj in stix_indicators:
+        try:
+            start = _time(obj.get("valid_from"))
+        except ValueError:
+            start = None
+        if start is not None:
+            starts.append(start)
     return ReceivedBundle(
         bundle_id=str(raw.get("id", ""))[:100],
         tlp=tlp,
@@ -563,4 +740,7 @@ def read_bundle(data: bytes, *, max_bytes: int, unmarked_policy: str) -> Receive
         object_count=len(objects),
         indicator_count=len(stix_indicators),
         indicators=indicators,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        valid_from=min(starts) if starts else None,
     )

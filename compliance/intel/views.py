@@ -15,7 +15,15 @@ from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput, OperationError
 from compliance.extensions import db
 from compliance.intel import operations
-from compliance.intel.forms import ExportForm, ImportForm
+from compliance.intel.forms import (
+    CollectionForm,
+    ExportForm,
+    FeedForm,
+    ImportForm,
+    PartnerTokenForm,
+    PublishForm,
+    PushForm,
+)
 from compliance.intel.stix import HASHED_TYPES
 
 bp = Blueprint("intel", __name__)
@@ -49,7 +57,19 @@ def intel_tab(case: Case, actor: Actor) -> dict[str, Any]:
         "intel_restricted": operations.restriction_message(case, "packets or exports to others"),
     }
     if can(actor, "intel.export"):
+        from compliance.intel import taxii_client, taxii_server
+
         context["export_form"] = _export_form(case)
+        collections = taxii_server.list_collections()
+        feeds = [f for f in taxii_client.list_feeds() if f.active]
+        if collections:
+            context["publish_form"] = PublishForm(formdata=None)
+            context["publish_form"].collection.choices = [
+                (c.taxii_id, f"{c.title} (up to {c.tlp_label})") for c in collections
+            ]
+        if feeds:
+            context["push_form"] = PushForm(formdata=None)
+            context["push_form"].feed.choices = [(f.id, f.partner) for f in feeds]
     return context
 
 
@@ -159,12 +179,17 @@ def download_export(ref: str, export_id: int):
 @bp.route("/intel/")
 @require("intel.import")
 def index():
+    from compliance.intel import taxii_client, taxii_server
+
     imports = operations.list_imports()
     return render_template(
         "intel/index.html",
         imports=imports,
         counts=operations.match_counts([i.id for i in imports]),
         form=ImportForm(),
+        collections=taxii_server.list_collections(),
+        tokens=taxii_server.list_partner_tokens(),
+        feeds=taxii_client.list_feeds(),
     )
 
 
@@ -204,3 +229,185 @@ def upload():
             "success",
         )
     return redirect(url_for("intel.index"))
+
+
+# ---------------------------------------------------------------- TAXII partners (counsel)
+def _partners_page(raw_token: str | None = None, status: int = 200) -> Any:
+    from compliance.intel import taxii_client, taxii_server
+
+    collections = taxii_server.list_collections()
+    token_form = PartnerTokenForm(formdata=None)
+    token_form.collection.choices = [(c.taxii_id, c.title) for c in collections]
+    page = render_template(
+        "intel/partners.html",
+        collections=collections,
+        tokens=taxii_server.list_partner_tokens(),
+        feeds=taxii_client.list_feeds(),
+        collection_form=CollectionForm(formdata=None),
+        token_form=token_form,
+        feed_form=FeedForm(formdata=None),
+        raw_token=raw_token,
+    )
+    return page, status
+
+
+def _problems(form: Any) -> str:
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
+
+
+@bp.route("/intel/partners")
+@require("intel.partners")
+def partners():
+    return _partners_page()
+
+
+@bp.route("/intel/partners/collections", methods=["POST"])
+@require("intel.partners")
+def create_collection():
+    from compliance.intel import taxii_server
+
+    form = CollectionForm()
+    if not form.validate_on_submit():
+        flash(f"Collection not created: {_problems(form)}", "error")
+        return redirect(url_for("intel.partners"))
+    try:
+        collection = taxii_server.create_collection(
+            current_actor(),
+            title=form.title.data,
+            community=form.community.data,
+            max_tlp=form.max_tlp.data,
+            description=form.description.data or "",
+        )
+    except OperationError as error:
+        db.session.rollback()
+        flash(f"Collection not created: {error.message}", "error")
+        return redirect(url_for("intel.partners"))
+    db.session.commit()
+    flash(f"Collection {collection.taxii_id} created ({collection.tlp_label}).", "success")
+    return redirect(url_for("intel.partners"))
+
+
+@bp.route("/intel/partners/tokens", methods=["POST"])
+@require("intel.partners")
+def create_partner_token():
+    from compliance.intel import taxii_server
+
+    form = PartnerTokenForm()
+    form.collection.choices = [(c.taxii_id, c.title) for c in taxii_server.list_collections()]
+    if not form.validate_on_submit():
+        flash(f"Token not issued: {_problems(form)}", "error")
+        return redirect(url_for("intel.partners"))
+    try:
+        _token, raw = taxii_server.create_partner_token(
+            current_actor(),
+            partner=form.partner.data,
+            collection=taxii_server.find_collection(form.collection.data),
+        )
+    except OperationError as error:
+        db.session.rollback()
+        flash(f"Token not issued: {error.message}", "error")
+        return redirect(url_for("intel.partners"))
+    db.session.commit()
+    return _partners_page(raw_token=raw)  # shown once, never stored
+
+
+@bp.route("/intel/partners/tokens/<int:token_id>/revoke", methods=["POST"])
+@require("intel.partners")
+def revoke_partner_token(token_id: int):
+    from compliance.intel import taxii_server
+
+    token = taxii_server.revoke_partner_token(current_actor(), token_id)
+    db.session.commit()
+    flash(f"{token.partner}'s token {token.prefix}… revoked.", "success")
+    return redirect(url_for("intel.partners"))
+
+
+@bp.route("/intel/partners/feeds", methods=["POST"])
+@require("intel.partners")
+def add_feed():
+    from compliance.intel import taxii_client
+
+    form = FeedForm()
+    if not form.validate_on_submit():
+        flash(f"Partner server not registered: {_problems(form)}", "error")
+        return redirect(url_for("intel.partners"))
+    try:
+        feed = taxii_client.add_feed(
+            current_actor(),
+            partner=form.partner.data,
+            api_root_url=form.url.data,
+            collection=form.collection.data,
+            username=form.username.data or "",
+            secret=form.secret.data,
+        )
+    except OperationError as error:
+        db.session.rollback()
+        flash(f"Partner server not registered: {error.message}", "error")
+        return redirect(url_for("intel.partners"))
+    db.session.commit()
+    flash(f"Feed {feed.id} from {feed.partner} registered; the scheduler polls it.", "success")
+    return redirect(url_for("intel.partners"))
+
+
+@bp.route("/intel/partners/feeds/<int:feed_id>/toggle", methods=["POST"])
+@require("intel.partners")
+def toggle_feed(feed_id: int):
+    from compliance.intel import taxii_client
+
+    feed = taxii_client.get_feed(feed_id)
+    taxii_client.set_feed_active(current_actor(), feed, not feed.active)
+    db.session.commit()
+    flash(f"Feed {feed.id} {'enabled' if feed.active else 'disabled'}.", "success")
+    return redirect(url_for("intel.partners"))
+
+
+@bp.route("/cases/<ref>/intel/exports/<int:export_id>/publish", methods=["POST"])
+@require("intel.export")
+def publish(ref: str, export_id: int):
+    from compliance.intel import taxii_server
+
+    case = get_case(ref)
+    form = PublishForm()
+    form.collection.choices = [(c.taxii_id, c.title) for c in taxii_server.list_collections()]
+    if not form.validate_on_submit():
+        flash(f"Not published: {_problems(form)}", "error")
+        return _tab(ref)
+    try:
+        export = operations.get_export(case, export_id)
+        collection = taxii_server.find_collection(form.collection.data)
+        taxii_server.publish_export(current_actor(), export, collection)
+    except OperationError as error:
+        db.session.rollback()
+        flash(f"Not published: {error.message}", "error")
+        return _tab(ref)
+    db.session.commit()
+    flash(f"Export {export.id} is served in '{collection.title}'.", "success")
+    return _tab(ref)
+
+
+@bp.route("/cases/<ref>/intel/exports/<int:export_id>/push", methods=["POST"])
+@require("intel.export")
+def push(ref: str, export_id: int):
+    from compliance.intel import taxii_client
+
+    case = get_case(ref)
+    form = PushForm()
+    form.feed.choices = [(f.id, f.partner) for f in taxii_client.list_feeds()]
+    if not form.validate_on_submit():
+        flash(f"Not pushed: {_problems(form)}", "error")
+        return _tab(ref)
+    try:
+        export = operations.get_export(case, export_id)
+        feed = taxii_client.get_feed(form.feed.data)
+        result = taxii_client.push_export(current_actor(), export, feed)
+    except OperationError as error:
+        db.session.rollback()
+        flash(f"Not pushed: {error.message}", "error")
+        return _tab(ref)
+    db.session.commit()
+    flash(
+        f"Export {export.id} sent to {feed.partner}: {result['status']}, "
+        f"{result['success_count']} object(s) accepted.",
+        "success",
+    )
+    return _tab(ref)

@@ -110,6 +110,12 @@ def job_specs() -> list[JobSpec]:
             6 * HOUR,
             "Match kept intel bundles against new subjects",
         ),
+        JobSpec(
+            "intel-taxii-poll",
+            IntervalTrigger(minutes=15, timezone=utc),
+            HOUR,
+            "Pull partner labs' TAXII collections",
+        ),
     ]
     return specs
 

@@ -192,6 +192,13 @@ def intel_rematch(now: datetime | None = None) -> Summary:
     return rematch_intel(now)
 
 
+def intel_taxii_poll(now: datetime | None = None) -> Summary:
+    """Pull what partner labs added to their TAXII collections since the last poll."""
+    from compliance.intel.tasks import poll_taxii_feeds
+
+    return poll_taxii_feeds(now)
+
+
 JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "reviews-due": reviews_due,
     "reviews-escalate": reviews_escalate,
@@ -202,6 +209,7 @@ JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "backup-drill": backup_drill,
     "packets-queued": packets_queued,
     "intel-rematch": intel_rematch,
+    "intel-taxii-poll": intel_taxii_poll,
 }
 
 

@@ -33,6 +33,7 @@ BLUEPRINTS = [
     "compliance.packets.views:bp",
     "compliance.packets.views:signatory_bp",
     "compliance.intel.views:bp",
+    "compliance.intel.taxii_views:bp",
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.

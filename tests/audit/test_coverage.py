@@ -13,6 +13,7 @@ import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from tests.conftest import PASSWORD
 MODULES = sorted(
     ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
     for path in (PROJECT_ROOT / "compliance").glob("*/operations.py")
-) + ["compliance.cases.retention"]
+) + ["compliance.cases.retention", "compliance.intel.taxii_server", "compliance.intel.taxii_client"]
 
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
@@ -66,13 +67,23 @@ READ_ONLY = {
     "compliance.intel.operations": {
         "case_findings", "case_subject_rows",
         "check_packet_allowed",  # raises when TLP forbids a packet; stores nothing
-        "default_finding_ids", "exports_for_case", "get_export", "list_imports",
+        "below_source_marking",  # which findings TLP keeps from a level; stores nothing
+        "default_finding_ids", "exports_for_case", "get_export", "intel_findings",
+        "list_imports",
         "match_counts", "matches_for_case",
         "prepare_export",  # builds the bundle in memory for the preview; export_case stores it
         "restricted_evidence_ids", "restricted_finding_ids", "restriction_message",
         "shared_salt",  # the configured salt, checked
         "stored_bundle",
     },
+    "compliance.intel.taxii_server": {
+        "filtered_page", "find_collection", "list_collections", "list_partner_tokens",
+        "parse_filters", "parse_taxii_time", "partner_actor",
+        "partner_from_secret",  # like token_from_header: only the last-used time
+        "readable_objects",  # what a partner may read; the view audits it with audit_read
+        "taxii_time",
+    },
+    "compliance.intel.taxii_client": {"get_feed", "list_feeds"},
 }  # fmt: skip
 
 # Mutating operations whose entries are not written yet (strict expected failures). Keep empty.
@@ -469,6 +480,107 @@ def _intel(name: str) -> Callable[[World], Any]:
     return run
 
 
+def _taxii(name: str) -> Callable[[World], Any]:
+    from compliance.intel import operations as intel_ops
+    from compliance.intel import taxii_client, taxii_server
+
+    class Remote:
+        """A partner's collection as taxii2-client would present it (no network here)."""
+
+        _conn = SimpleNamespace(session=SimpleNamespace(hooks={"response": []}))
+
+        def get_objects(self, **kwargs: Any) -> dict[str, Any]:
+            return {"more": False, "objects": []}
+
+        def add_objects(self, envelope: Any, **kwargs: Any) -> Any:
+            return type(
+                "Status",
+                (),
+                {
+                    "id": "s1",
+                    "status": "complete",
+                    "success_count": 1,
+                    "failure_count": 0,
+                    "pending_count": 0,
+                },
+            )()
+
+        def close(self) -> None:
+            pass
+
+    def run(w: World) -> Any:
+        if name == "create_collection":
+            return taxii_server.create_collection(
+                w.counsel, title="Forum", community="Forum", max_tlp="amber"
+            )
+        if name in ("create_partner_token", "revoke_partner_token", "publish_export", "audit_read"):
+            collection = taxii_server.create_collection(
+                w.counsel, title="Forum", community="Forum", max_tlp="amber"
+            )
+            token, _raw = (
+                taxii_server.create_partner_token(
+                    w.counsel, partner="Corvid Labs", collection=collection
+                )
+                if name != "create_partner_token"
+                else (None, None)
+            )
+            db.session.commit()
+            if name == "create_partner_token":
+                return taxii_server.create_partner_token(
+                    w.counsel, partner="Corvid Labs", collection=collection
+                )
+            if name == "revoke_partner_token":
+                return taxii_server.revoke_partner_token(w.counsel, token.id)
+            if name == "audit_read":
+                return taxii_server.audit_read(token, "collections")
+            case = _ingest(w, ("account", "acct_cov_taxii"))
+            export = intel_ops.export_case(case, w.counsel, tlp="amber", recipient="Forum")
+            db.session.commit()
+            return taxii_server.publish_export(w.counsel, export, collection)
+        feed = (
+            taxii_client.add_feed(
+                w.counsel,
+                partner="Corvid Labs",
+                api_root_url="https://taxii.example/root/",
+                collection="c1",
+                secret="their token",
+            )
+            if name != "add_feed"
+            else None
+        )
+        if name == "add_feed":
+            return taxii_client.add_feed(
+                w.counsel,
+                partner="Corvid Labs",
+                api_root_url="https://taxii.example/root/",
+                collection="c1",
+                secret="their token",
+            )
+        db.session.commit()
+        if name == "set_feed_active":
+            return taxii_client.set_feed_active(w.counsel, feed, False)
+        if name == "set_feed_secret":
+            return taxii_client.set_feed_secret(w.counsel, feed, "rotated token")
+        if name == "record_poll_failure":
+            error = taxii_client.FeedUnavailable("connection refused")
+            return taxii_client.record_poll_failure(feed, w.operator, error)
+        original = taxii_client._collection
+        taxii_client._collection = lambda feed: Remote()  # type: ignore[assignment]
+        try:
+            if name == "poll_feed":
+                return taxii_client.poll_feed(feed, w.operator)
+            if name == "push_export":
+                case = _ingest(w, ("account", "acct_cov_push"))
+                export = intel_ops.export_case(case, w.counsel, tlp="green", recipient="Forum")
+                db.session.commit()
+                return taxii_client.push_export(w.counsel, export, feed)
+        finally:
+            taxii_client._collection = original  # type: ignore[assignment]
+        raise AssertionError(name)
+
+    return run
+
+
 MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.auth.operations.{n}": _auth for n in (
         "create_user", "set_password", "set_role", "set_active", "authenticate",
@@ -497,6 +609,14 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     )},
     **{f"compliance.intel.operations.{n}": _intel for n in (
         "export_case", "import_bundle", "match_imports",
+    )},
+    **{f"compliance.intel.taxii_server.{n}": _taxii for n in (
+        "create_collection", "create_partner_token", "revoke_partner_token", "publish_export",
+        "audit_read",
+    )},
+    **{f"compliance.intel.taxii_client.{n}": _taxii for n in (
+        "add_feed", "set_feed_active", "set_feed_secret", "record_poll_failure", "poll_feed",
+        "push_export",
     )},
 }  # fmt: skip
 

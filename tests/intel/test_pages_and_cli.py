@@ -176,3 +176,127 @@ def test_demo_samples_one_matches_the_demo_campaign_one_does_not(app: Any, inges
     lines: list[str] = []
     load_intel_samples(lines.append)
     assert "match(es) on DIST-" in lines[0] and "kept for later matching" in lines[1]
+
+
+def test_counsel_sets_up_taxii_sharing_from_the_cli(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    """Collection, partner token (printed once), publish, a partner's feed: all from scripts."""
+    from compliance.intel.models import PartnerToken, TaxiiFeed
+
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        main,
+        args=[
+            *("intel", "collections", "create", "--title", "Forum indicators"),
+            *("--community", "Distillation forum", "--max-tlp", "amber"),
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    collection_id = created.output.strip().splitlines()[-1]
+    token = runner.invoke(
+        main,
+        args=[
+            *("intel", "partner-tokens", "create", "--partner", "Corvid Labs"),
+            *("--collection", collection_id),
+        ],
+    )
+    assert token.exit_code == 0, token.output
+    raw = token.output.strip().splitlines()[-1]
+    stored = db.session.scalar(select(PartnerToken))
+    assert raw.startswith("taxii_") and raw not in stored.token_hash
+
+    exported = runner.invoke(
+        main,
+        args=["intel", "export", campaign_case.ref, "--tlp", "amber", "-o", "/dev/null"],
+    )
+    export_id = db.session.scalar(select(IntelExport.id))
+    published = runner.invoke(
+        main,
+        args=["intel", "publish", campaign_case.ref, str(export_id), "--collection", collection_id],
+    )
+    assert exported.exit_code == 0 and published.exit_code == 0, published.output
+
+    feed = runner.invoke(
+        main,
+        args=[
+            *("intel", "feeds", "add", "--partner", "Corvid Labs"),
+            *("--url", "https://taxii.corvid.example/taxii2/root/", "--collection", "abc"),
+        ],
+        input="their-secret-token\n",
+    )
+    assert feed.exit_code == 0, feed.output
+    assert "their-secret-token" not in db.session.scalar(select(TaxiiFeed.secret))
+    before = db.session.scalar(select(TaxiiFeed.secret))
+    rotated = runner.invoke(
+        main, args=["intel", "feeds", "set-secret", "1"], input="rotated-token\n"
+    )
+    assert rotated.exit_code == 0, rotated.output
+    db.session.expire_all()
+    assert db.session.scalar(select(TaxiiFeed.secret)) != before
+    listed = runner.invoke(main, args=["intel", "feeds", "list"])
+    assert "taxii.corvid.example" in listed.output and "their-secret-token" not in listed.output
+
+    _user, client = login_as("counsel")
+    page = client.get("/intel/").text
+    assert collection_id in page and "Corvid Labs" in page and raw not in page
+    assert "taxii.corvid.example" in page
+
+
+def test_counsel_manages_taxii_partners_on_the_web(
+    app: Any, campaign_case: Any, login_as: Any
+) -> None:
+    from compliance.intel.models import PartnerToken, TaxiiCollection, TaxiiFeed
+
+    _user, client = login_as("counsel")
+    assert client.get("/intel/partners").status_code == 200
+    created = client.post(
+        "/intel/partners/collections",
+        data={"title": "Forum", "community": "Distillation forum", "max_tlp": "amber"},
+    )
+    assert created.status_code == 302
+    collection = db.session.scalar(select(TaxiiCollection))
+    issued = client.post(
+        "/intel/partners/tokens",
+        data={"partner": "Corvid Labs", "collection": collection.taxii_id},
+    )
+    raw = re.search(r'<pre class="token">([^<]+)</pre>', issued.text).group(1)
+    token = db.session.scalar(select(PartnerToken))
+    assert raw.startswith("taxii_") and token.partner == "Corvid Labs"
+    assert raw not in client.get("/intel/partners").text  # shown once
+    added = client.post(
+        "/intel/partners/feeds",
+        data={
+            "partner": "Corvid Labs",
+            "url": "https://taxii.corvid.example/taxii2/root/",
+            "collection": "c-1",
+            "secret": "their-token",
+        },
+    )
+    assert added.status_code == 302
+    assert "their-token" not in db.session.scalar(select(TaxiiFeed.secret))
+
+    export = operations.export_case(campaign_case, _counsel(_user), tlp="amber", recipient="forum")
+    db.session.commit()
+    tab = client.get(f"/cases/{campaign_case.ref}?tab=intel").text
+    assert "Publish on TAXII" in tab and "Push to partner" in tab
+    published = client.post(
+        f"/cases/{campaign_case.ref}/intel/exports/{export.id}/publish",
+        data={"collection": collection.taxii_id},
+    )
+    assert published.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(IntelExport, export.id).collection_id == collection.id
+    revoked = client.post(f"/intel/partners/tokens/{token.id}/revoke")
+    assert revoked.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(PartnerToken, token.id).revoked_at is not None
+
+    _analyst, other = login_as("analyst")
+    assert other.get("/intel/partners").status_code == 403
+
+
+def _counsel(user: Any) -> Any:
+    from compliance.auth.actor import Actor
+
+    return Actor.for_user(user)

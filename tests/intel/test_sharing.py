@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stix2
 from sqlalchemy import func, select
 from stix2validator import ValidationOptions, validate_string
 
@@ -42,6 +43,35 @@ def _count(model: Any) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+@pytest.mark.parametrize("level", stix.TLP_ORDER)
+def test_export_is_valid_stix_with_no_warning_and_parses_without_custom_content(
+    app: Any, campaign_case: Any, actor_for: Any, level: str
+) -> None:
+    """What OpenCTI and MISP need: no custom object types, only registered extensions."""
+    every_type = _subject_ids(campaign_case, *stix.HASHED_TYPES, "ip_prefix", "email_domain")
+    data = _export(campaign_case, actor_for("counsel"), tlp=level, subject_ids=every_type)
+
+    result = validate_string(data.decode(), ValidationOptions(version="2.1"))
+    assert result.is_valid, [str(e) for e in result.errors]
+    assert [str(w) for w in result.warnings] == []
+    parsed = stix2.parse(data.decode(), allow_custom=False)  # our extension is registered
+    types = {o.type for o in parsed.objects}
+    assert "x-distillation-subject" not in types and "distillation-subject" in types
+    definitions = {o.id: o for o in parsed.objects if o.type == "extension-definition"}
+    assert set(definitions) == {stix.SUBJECT_EXTENSION, stix.OBSERVATION_EXTENSION}
+    identity = next(o for o in parsed.objects if o.type == "identity")
+    for definition in definitions.values():
+        assert definition.created_by_ref == identity.id
+        assert json.loads(definition.schema)["type"] == "object"
+    assert definitions[stix.SUBJECT_EXTENSION].extension_types == ["new-sco"]
+    assert definitions[stix.OBSERVATION_EXTENSION].extension_types == ["property-extension"]
+    for observed in (o for o in parsed.objects if o.type == "observed-data"):
+        assert observed.extensions[stix.OBSERVATION_EXTENSION].kind
+        assert not [k for k in observed if k.startswith("x_")]
+    markings = [o for o in parsed.objects if o.type == "marking-definition"]
+    assert [m.id for m in markings] == [stix.TLP2_IDS[level]]  # the standard TLP 2.0 object
+
+
 def test_export_is_valid_stix_marked_and_carries_no_raw_identifier(
     app: Any, campaign_case: Any, actor_for: Any
 ) -> None:
@@ -62,7 +92,8 @@ def test_export_is_valid_stix_marked_and_carries_no_raw_identifier(
         "indicator",
         "observed-data",
         "relationship",
-        "x-distillation-subject",
+        "extension-definition",
+        "distillation-subject",
     }
     text = data.decode().lower()
     for raw in RAW_IDENTIFIERS:
@@ -86,7 +117,7 @@ def test_default_export_shares_hashed_subjects_only(
     text = data.decode()
     assert PREFIX not in text and DOMAIN not in text  # not chosen: stays inside
     patterns = [o["pattern"] for o in json.loads(data)["objects"] if o["type"] == "indicator"]
-    assert len(patterns) == 4 and all("x-distillation-subject:hmac_sha256" in p for p in patterns)
+    assert len(patterns) == 4 and all("[distillation-subject:" in p for p in patterns)
 
 
 def test_round_trip_matches_the_same_subjects_on_another_instance(

@@ -2,9 +2,10 @@
 
 The expectation for a route comes from its permission marker (`@require` and, for session-only
 API acts such as legal holds, `@api_session_require` set `permission`; `@api_require` sets
-`api_scope`) or from the small table below. A route with neither fails the test, so a new page
-cannot ship without deciding who may use it. Tokens (one per scope) open only routes of their
-scope: a `permission` route, web page or session-only API act, refuses every token.
+`api_scope`; `@taxii_require` sets `taxii_partner`: a partner lab's TAXII token and nothing
+else) or from the small table below. A route with neither fails the test, so a new page cannot
+ship without deciding who may use it. Tokens (one per scope) open only routes of their scope: a
+`permission` route, web page or session-only API act, refuses every token.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ LOGIN_ONLY = {
     "reviews.mark_read",
     "signatory.profile",  # each person keeps their own
 }
-IDENTITIES = ("anonymous", "analyst", "counsel", "auditor", "admin", "ingest_token", "read_token")
+IDENTITIES = (
+    "anonymous",
+    "analyst",
+    "counsel",
+    "auditor",
+    "admin",
+    "ingest_token",
+    "read_token",
+    "partner_token",
+)
 TOKENS = {"ingest_token": "ingest", "read_token": "read"}
 REFUSED = {401, 403}
 
@@ -43,6 +53,8 @@ def _requirement(app: Flask, endpoint: str) -> tuple[str, str | None]:
         return "permission", view.permission
     if getattr(view, "api_scope", None):
         return "scope", view.api_scope
+    if getattr(view, "taxii_partner", False):
+        return "taxii", None
     return "unknown", None
 
 
@@ -63,6 +75,8 @@ def _url(rule: Any, ref: str) -> str:
 def _expected_allowed(kind: str, need: str | None, identity: str, role_perm: Any) -> bool:
     if kind == "public":
         return True
+    if kind == "taxii" or identity == "partner_token":
+        return kind == "taxii" and identity == "partner_token"
     if identity in TOKENS:
         return kind == "scope" and need == TOKENS[identity]
     if identity == "anonymous":
@@ -89,6 +103,7 @@ def test_access_matrix(
     app: Flask, make_user: Any, make_case: Any, login_as: Any, operator: Any
 ) -> None:
     from compliance.api.auth import SCOPE_PERMISSION
+    from compliance.intel.taxii_server import create_collection, create_partner_token
 
     # Routes are called with id 1: make the first user, token and case throwaways, so that
     # an allowed call (an admin deactivating user 1, revoking token 1) spares the callers.
@@ -99,11 +114,17 @@ def test_access_matrix(
         identity: create_token(operator, f"matrix {scope}", [scope])[1]
         for identity, scope in TOKENS.items()
     }
+    collection = create_collection(
+        operator, title="Matrix", community="Matrix forum", max_tlp="amber"
+    )
+    create_partner_token(operator, partner="Throwaway Lab", collection=collection)  # id 1
+    _, partner_token = create_partner_token(operator, partner="Matrix Lab", collection=collection)
+    raw_tokens["partner_token"] = partner_token
     db.session.commit()
     clients: dict[str, Any] = {"anonymous": app.test_client()}
     for role in ("analyst", "counsel", "auditor", "admin"):
         clients[role] = login_as(role)[1]
-    for identity in TOKENS:
+    for identity in (*TOKENS, "partner_token"):
         clients[identity] = app.test_client()
 
     def role_perm(role: str, scope: str) -> bool:
@@ -118,7 +139,7 @@ def test_access_matrix(
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for identity in IDENTITIES:
                 headers = {}
-                if identity in TOKENS:
+                if identity in raw_tokens:
                     headers["Authorization"] = f"Bearer {raw_tokens[identity]}"
                 response = clients[identity].open(url, method=method, headers=headers)
                 status = response.status_code
@@ -128,9 +149,14 @@ def test_access_matrix(
                     ok = status not in REFUSED and not (
                         status == 302 and "/login" in response.headers.get("Location", "")
                     )
-                elif (identity == "anonymous" or identity in TOKENS) and not is_api:
+                elif kind == "taxii":
+                    # TAXII answers every other caller 401 (a browser session is not a token).
+                    ok = status == 401 and response.is_json
+                elif (
+                    identity == "anonymous" or identity in TOKENS or identity == "partner_token"
+                ) and not is_api:
                     ok = status == 302 and "/login" in response.headers.get("Location", "")
-                elif identity == "anonymous" and is_api:
+                elif identity in ("anonymous", "partner_token") and is_api:
                     ok = status == 401 and response.is_json
                 else:
                     ok = status == 403 or (status == 404 and "ref" not in rule.arguments)
