@@ -7,7 +7,8 @@ A backup is a folder:
     database.sqlite3     SQLite: a consistent copy made with the online backup API
     database.pgdump      PostgreSQL: `pg_dump --format=custom`
     evidence/sha256/...  every blob of the evidence store, one file each (as single-file blobs
-                         are kept; restore writes them back through the store)
+                         are kept; restore writes them back through the store), whichever
+                         backend holds them (the dump leaves out `evidence_blobs` rows)
     policies/*.md        the terms-of-service folder the policies are synced from
     checkpoints/*.json   signed audit chain heads
     keys/audit_key.pem   the instance's checkpoint signing key (so restored checkpoints verify):
@@ -175,6 +176,9 @@ def _dump_database(target: Path) -> tuple[str, dict[str, int], dict[str, Any]]:
                         "--no-owner",
                         "--no-privileges",
                         f"--snapshot={snapshot}",
+                        # The PostgreSQL evidence store's rows travel once, as the blob
+                        # files below (re-hashed and written back through the store).
+                        "--exclude-table-data=evidence_blobs",
                         *args,
                         "--file",
                         str(out),

@@ -19,6 +19,9 @@ class Defaults:
     ENV = "development"
     SECRET_KEY: str | None = None
     DATABASE_URL: str | None = None  # default computed from the instance folder
+    # Where evidence blobs, packets and checkpoints are kept: "filesystem" (EVIDENCE_DIR, one
+    # host or a shared volume) or "postgresql" (the database itself: several hosts, no disk).
+    EVIDENCE_STORE = "filesystem"
     EVIDENCE_DIR: str | None = None  # default computed from the instance folder
     CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
     AUDIT_KEY_PATH: str | None = None  # Ed25519 checkpoint key; default <instance>/audit_key.pem
@@ -29,7 +32,10 @@ class Defaults:
     SIGNING_KEY_PASSWORD: str | None = None
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+    # Rate-limit counters: memory:// is per process; several web processes or hosts share a
+    # Redis (redis://host:6379/0). The prefix keeps installations sharing a Redis apart.
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "compliance"
     LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -107,6 +113,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         config["ENV"] = "testing"
 
     config["DATABASE_URL"] = config["DATABASE_URL"] or f"sqlite:///{instance_path}/compliance.db"
+    _check_evidence_store(config)
     config["EVIDENCE_DIR"] = config["EVIDENCE_DIR"] or str(instance_path / "evidence")
     config["CHECKPOINT_DIR"] = config["CHECKPOINT_DIR"] or str(instance_path / "checkpoints")
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
@@ -116,6 +123,19 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
     return config
+
+
+def _check_evidence_store(config: dict[str, Any]) -> None:
+    store = config["EVIDENCE_STORE"]
+    if store not in {"filesystem", "postgresql"}:
+        raise ConfigError(
+            f"COMPLIANCE_EVIDENCE_STORE must be 'filesystem' or 'postgresql', not {store!r}"
+        )
+    if store == "postgresql" and not str(config["DATABASE_URL"]).startswith("postgresql"):
+        raise ConfigError(
+            "COMPLIANCE_EVIDENCE_STORE=postgresql keeps evidence in the database: "
+            "COMPLIANCE_DATABASE_URL must be a PostgreSQL URL"
+        )
 
 
 def _development_secret(config: dict[str, Any], instance_path: Path) -> str:
