@@ -36,6 +36,10 @@ class Defaults:
     # Redis (redis://host:6379/0). The prefix keeps installations sharing a Redis apart.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "compliance"
+    # Redis away: count in each process's memory until it answers again (sign-in keeps
+    # working, still throttled per process; the account lockout is in the database anyway).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
