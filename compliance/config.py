@@ -70,6 +70,7 @@ class Defaults:
     REVIEW_DUE_NOTICE_HOURS = 24  # "due" (and its reminder) starts this long before the date
     REVIEW_ESCALATE_AFTER_DAYS = 2  # overdue this long -> escalated to counsel
     PUBLIC_URL = "http://127.0.0.1:5000"  # links in e-mails
+    PACKET_POLL_SECONDS = 20  # how often the active scheduler looks for queued packets
     TRUST_PROXY = False
     # Industry intel sharing. The salt is the forum's shared secret for hashing customer
     # identifiers (HMAC-SHA256): this default is for the demo only; replace it with the value
