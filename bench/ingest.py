@@ -1,15 +1,22 @@
 """Ingest throughput through the API, as a ratio to a raw SQLAlchemy Core insert of the same rows.
 
-Both sides run in the same process, on fresh SQLite databases migrated the same way. The API
-side is the whole path (HTTP handling in the Flask test client, token check, JSON parsing,
-schema validation, SHA-256, write-once blobs with fsync, subject correlation, custody and audit
-events); the reference inserts the finding, evidence-item and custody rows the API writes.
+Both sides run in the same process, on fresh databases migrated the same way. The API side is
+the whole path (HTTP handling in the Flask test client, token check, JSON parsing, schema
+validation, SHA-256, write-once blobs, subject correlation, custody and audit events); the
+reference inserts the finding, evidence-item and custody rows the API writes.
+
+Rows: SQLite with the filesystem evidence store (the target), then, when a PostgreSQL server
+is configured (BENCH_POSTGRES_URL, else COMPLIANCE_TEST_POSTGRES_URL: an existing database the
+bench connects to in order to create its own), PostgreSQL with each evidence store, the
+filesystem one (fsync per pack) and the PostgreSQL one (`evidence_blobs` rows), both against
+the same Core reference on PostgreSQL: how much the store backend costs, side by side.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -52,20 +59,21 @@ def _findings(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
-def _api_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) -> float:
+def _api_rate(
+    url: str, workdir: Path, findings: list[dict[str, Any]], store: str = "filesystem"
+) -> float:
     from compliance import create_app
     from compliance.auth.actor import Actor
     from compliance.auth.operations import create_token
     from compliance.extensions import db
 
-    database = workdir / "api.db"
-    shutil.copyfile(template, database)
     app = create_app(
         {
             "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{database}",
+            "DATABASE_URL": url,
             "INSTANCE_PATH": str(workdir / "instance"),
-            "EVIDENCE_DIR": str(workdir / "evidence"),
+            "EVIDENCE_DIR": str(workdir / f"evidence-{store}"),
+            "EVIDENCE_STORE": store,
             "RATELIMIT_ENABLED": False,
         }
     )
@@ -89,16 +97,14 @@ def _api_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) -> 
     return len(findings) / elapsed
 
 
-def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) -> float:
+def _core_rate(url: str, findings: list[dict[str, Any]]) -> float:
     from sqlalchemy import create_engine, insert
 
     from compliance.cases.models import Case
     from compliance.db import configure_engine, utcnow
     from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
 
-    database = workdir / "core.db"
-    shutil.copyfile(template, database)
-    engine = create_engine(f"sqlite:///{database}")
+    engine = create_engine(url)
     configure_engine(engine)
     now = utcnow()
     with engine.begin() as conn:
@@ -196,32 +202,125 @@ def _core_rate(template: Path, workdir: Path, findings: list[dict[str, Any]]) ->
     return len(findings) / elapsed
 
 
+def _sqlite_copy(template: Path, target: Path) -> str:
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
+def _postgres_admin() -> str | None:
+    url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("COMPLIANCE_TEST_POSTGRES_URL")
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class _PostgresDatabases:
+    """Fresh migrated databases on the configured server, dropped at the end."""
+
+    def __init__(self, admin: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.admin = admin
+        self.engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def new(self, label: str) -> str:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        from compliance.migrate import upgrade
+
+        name = f"bench_ingest_{label}_{os.getpid()}"
+        with self.engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        self.names.append(name)
+        url = make_url(self.admin).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        return url
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            for name in self.names:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        self.engine.dispose()
+
+
+def _row(name: str, measured: float, reference: float, target: float | None) -> dict[str, Any]:
+    ratio = measured / reference
+    return {
+        "name": name,
+        "measured": round(measured, 1),
+        "reference": round(reference, 1),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "unit": "findings/s",
+        "passed": (ratio >= target) if target is not None else None,
+    }
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    """One row: API ingest throughput vs raw Core insert, same rows, same run (SQLite)."""
+    """API ingest throughput vs raw Core insert, same rows, same run: SQLite with the filesystem
+    store (targeted), then PostgreSQL with each evidence store (reported) when configured."""
     from compliance.migrate import upgrade
 
     count = BATCH * (1 if quick else 4)
     findings = _findings(count)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    rows = []
     try:
         template = workdir / "template.db"
         upgrade(f"sqlite:///{template}")
-        reference = _core_rate(template, workdir, findings)
-        measured = _api_rate(template, workdir, findings)
+        reference = _core_rate(_sqlite_copy(template, workdir / "core.db"), findings)
+        measured = _api_rate(_sqlite_copy(template, workdir / "api.db"), workdir, findings)
+        rows.append(
+            _row(
+                f"ingest via API, batches of {BATCH} (SQLite, filesystem store, {count} findings)",
+                measured,
+                reference,
+                TARGET_RATIO,
+            )
+        )
+        admin = _postgres_admin()
+        if admin is None:
+            rows.append(
+                {
+                    "name": "ingest via API on PostgreSQL: not run (set BENCH_POSTGRES_URL)",
+                    "measured": 0,
+                    "reference": None,
+                    "ratio": None,
+                    "target": None,
+                    "unit": "",
+                    "passed": None,
+                }
+            )
+            return rows
+        databases = _PostgresDatabases(admin)
+        try:
+            reference = _core_rate(databases.new("core"), findings)
+            for store in ("filesystem", "postgresql"):
+                measured = _api_rate(databases.new(store), workdir, findings, store)
+                rows.append(
+                    _row(
+                        f"ingest via API, batches of {BATCH} (PostgreSQL, {store} store, "
+                        f"{count} findings)",
+                        measured,
+                        reference,
+                        None,
+                    )
+                )
+        finally:
+            databases.drop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    ratio = measured / reference
-    return [
-        {
-            "name": f"ingest via API, batches of {BATCH} (SQLite, {count} findings)",
-            "measured": round(measured, 1),
-            "reference": round(reference, 1),
-            "ratio": round(ratio, 3),
-            "target": TARGET_RATIO,
-            "unit": "findings/s",
-            "passed": ratio >= TARGET_RATIO,
-        }
-    ]
+    return rows
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.update(load_config(instance_path, config))
-    Path(app.config["EVIDENCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    if app.config["EVIDENCE_STORE"] == "filesystem":
+        Path(app.config["EVIDENCE_DIR"]).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
     with app.app_context():

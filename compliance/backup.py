@@ -9,6 +9,8 @@ A backup is a folder:
     evidence/sha256/...  every blob of the evidence store, one file each, read through the
                          store's own interface (`hashes()`, `get()`), so any store backend
                          backs up the same way; restore writes them back with `put()`
+                         (the PostgreSQL dump leaves out `evidence_blobs` rows: blobs travel
+                         once, as these files)
     policies/...         every file of the policies folder, at any depth (versions live in
                          policies/<document>/<version>.md)
     checkpoints/...      signed audit chain heads (every *.json, at any depth)
@@ -273,6 +275,9 @@ def _dump_database(target: Path) -> _Dump:
                         "--no-owner",
                         "--no-privileges",
                         f"--snapshot={snapshot}",
+                        # The PostgreSQL evidence store's rows travel once, as the blob
+                        # files below (re-hashed and written back through the store).
+                        "--exclude-table-data=evidence_blobs",
                         *args,
                         "--file",
                         str(out),

@@ -19,6 +19,9 @@ class Defaults:
     ENV = "development"
     SECRET_KEY: str | None = None
     DATABASE_URL: str | None = None  # default computed from the instance folder
+    # Where evidence blobs, packets and checkpoints are kept: "filesystem" (EVIDENCE_DIR, one
+    # host or a shared volume) or "postgresql" (the database itself: several hosts, no disk).
+    EVIDENCE_STORE = "filesystem"
     EVIDENCE_DIR: str | None = None  # default computed from the instance folder
     CHECKPOINT_DIR: str | None = None  # where signed audit chain heads are exported
     AUDIT_KEY_PATH: str | None = None  # Ed25519 checkpoint key; default <instance>/audit_key.pem
@@ -35,7 +38,14 @@ class Defaults:
     PACKET_SIGNING_LOCATION = "Legal department"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+    # Rate-limit counters: memory:// is per process; several web processes or hosts share a
+    # Redis (redis://host:6379/0). The prefix keeps installations sharing a Redis apart.
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "compliance"
+    # Redis away: count in each process's memory until it answers again (sign-in keeps
+    # working, still throttled per process; the account lockout is in the database anyway).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -66,6 +76,7 @@ class Defaults:
     REVIEW_DUE_NOTICE_HOURS = 24  # "due" (and its reminder) starts this long before the date
     REVIEW_ESCALATE_AFTER_DAYS = 2  # overdue this long -> escalated to counsel
     PUBLIC_URL = "http://127.0.0.1:5000"  # links in e-mails
+    PACKET_POLL_SECONDS = 20  # how often the active scheduler looks for queued packets
     TRUST_PROXY = False
     # Industry intel sharing. The salt is the forum's shared secret for hashing customer
     # identifiers (HMAC-SHA256): this default is for the demo only; replace it with the value
@@ -115,6 +126,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         config["ENV"] = "testing"
 
     config["DATABASE_URL"] = config["DATABASE_URL"] or f"sqlite:///{instance_path}/compliance.db"
+    _check_evidence_store(config)
     config["EVIDENCE_DIR"] = config["EVIDENCE_DIR"] or str(instance_path / "evidence")
     config["CHECKPOINT_DIR"] = config["CHECKPOINT_DIR"] or str(instance_path / "checkpoints")
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
@@ -124,6 +136,19 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
     return config
+
+
+def _check_evidence_store(config: dict[str, Any]) -> None:
+    store = config["EVIDENCE_STORE"]
+    if store not in {"filesystem", "postgresql"}:
+        raise ConfigError(
+            f"COMPLIANCE_EVIDENCE_STORE must be 'filesystem' or 'postgresql', not {store!r}"
+        )
+    if store == "postgresql" and not str(config["DATABASE_URL"]).startswith("postgresql"):
+        raise ConfigError(
+            "COMPLIANCE_EVIDENCE_STORE=postgresql keeps evidence in the database: "
+            "COMPLIANCE_DATABASE_URL must be a PostgreSQL URL"
+        )
 
 
 def _development_secret(config: dict[str, Any], instance_path: Path) -> str:

@@ -25,6 +25,8 @@ from compliance.extensions import db
 from compliance.migrate import upgrade
 
 PG_URL = os.environ.get("COMPLIANCE_TEST_POSTGRES_URL")
+# The Redis the shared rate-limit tests use (`.ci/run` starts one there).
+REDIS_URL = os.environ.get("COMPLIANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_ALL = os.environ.get("COMPLIANCE_REQUIRE_ALL") == "1"
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count()
@@ -75,6 +77,26 @@ def pg_template() -> Iterator[str]:
     upgrade(pg_url_for(name))
     yield name
     _pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[tuple[str, str]]:
+    """(Redis URL, a key prefix unique to this test); the test's keys are removed afterwards."""
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        pytest.skip(f"no Redis at {REDIS_URL} (COMPLIANCE_TEST_REDIS_URL): {error}")
+    prefix = f"compliance-test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    yield REDIS_URL, prefix
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

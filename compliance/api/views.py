@@ -87,8 +87,27 @@ def paginated(items: list[Any], page: int, per_page: int, total: int, endpoint: 
 
 @bp.get("/health")
 def health():
+    """For load balancers and monitoring: 200 while the database answers, 503 when it does not.
+
+    `rate_limits` says whether the shared rate-limit store (Redis) answers: when it does not,
+    the host still serves (counting in memory), so it stays in the pool and monitoring alerts.
+    """
     db.session.execute(text("SELECT 1"))
-    return jsonify({"status": "ok"})
+    return jsonify({"status": "ok", "database": "ok", "rate_limits": _rate_limit_storage()})
+
+
+def _rate_limit_storage() -> str:
+    from flask import current_app
+
+    from compliance.extensions import limiter
+
+    uri = current_app.config.get("RATELIMIT_STORAGE_URI", "memory://")
+    if uri.startswith("memory://"):
+        return "memory (this process only)"
+    try:
+        return "ok" if limiter.storage.check() else "unreachable (counting in memory)"
+    except Exception:  # noqa: BLE001 - a health check reports, never fails on, its probe
+        return "unreachable (counting in memory)"
 
 
 @bp.get("/cases")

@@ -6,6 +6,11 @@ head hash, time) signed with the instance's Ed25519 key and written to CHECKPOIN
 location outside the database: another disk, a WORM bucket mount, a regulator's inbox)
 fixes the log's length and content at that moment: later logs must extend it.
 
+The signed file is also kept in the evidence store (content addressed, write-once), where every
+host reads it: the audit page offers it for download whichever scheduler wrote it. Every host
+must mount the same key (COMPLIANCE_AUDIT_KEY_PATH): a host with another key refuses to sign,
+since its checkpoints would not verify against the earlier ones.
+
 The signature covers `checkpoint_message()` from verify_export (canonical JSON of
 created_at, head_hash, key_id, seq); anyone can check it with the public key in the file.
 """
@@ -31,7 +36,7 @@ from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.verify_export import checkpoint_message
 from compliance.auth.actor import Actor
 from compliance.db import utcnow
-from compliance.errors import InvalidInput
+from compliance.errors import Conflict, InvalidInput
 from compliance.extensions import db
 
 
@@ -87,10 +92,19 @@ def write_checkpoint(actor: Actor) -> AuditCheckpoint:
 
     The head is read under the append lock, so it is exactly the last event of the chain.
     """
-    session = db.session()
-    seq, head_hash = _head(session)
+    from compliance.evidence.store import blob_store
+
     key = instance_key()
     public = key.public_key()
+    previous = latest_checkpoint()
+    if previous is not None and previous.key_id != key_id(public):
+        raise Conflict(
+            f"this host's audit key ({key_path()}, key {key_id(public)[:16]}) is not the key "
+            f"that signed checkpoint seq={previous.seq} (key {previous.key_id[:16]}): mount the "
+            "same COMPLIANCE_AUDIT_KEY_PATH on every host"
+        )
+    session = db.session()
+    seq, head_hash = _head(session)
     document: dict[str, Any] = {
         "seq": seq,
         "head_hash": head_hash,
@@ -103,9 +117,11 @@ def write_checkpoint(actor: Actor) -> AuditCheckpoint:
     document["public_key"] = public_pem(public)
     document["algorithm"] = "Ed25519"
     file_name = f"checkpoint-{seq:012d}-{document['created_at'].replace(':', '')}.json"
+    content = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    sha256, _created = blob_store().put(content)
     target = checkpoint_dir() / file_name
     temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    temporary.write_bytes(content)
     temporary.replace(target)  # atomic: a reader never sees half a checkpoint
     checkpoint = AuditCheckpoint(
         seq=seq,
@@ -115,6 +131,7 @@ def write_checkpoint(actor: Actor) -> AuditCheckpoint:
         public_key=document["public_key"],
         signature=document["signature"],
         file_name=file_name,
+        sha256=sha256,
     )
     db.session.add(checkpoint)
     db.session.flush()
@@ -130,6 +147,21 @@ def write_checkpoint(actor: Actor) -> AuditCheckpoint:
 
 def latest_checkpoint() -> AuditCheckpoint | None:
     return db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+
+def checkpoint_file(checkpoint: AuditCheckpoint) -> bytes:
+    """The signed checkpoint file as stored, checked against its hash (any host can serve it)."""
+    from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
+
+    if not checkpoint.sha256:
+        raise Conflict(f"checkpoint seq={checkpoint.seq} predates stored checkpoint files")
+    try:
+        return checked_bytes(blob_store(), checkpoint.sha256)
+    except BlobDamaged as damage:
+        raise Conflict(
+            f"checkpoint seq={checkpoint.seq} file is {damage.status} in the store "
+            f"(sha256={checkpoint.sha256}); run `compliance evidence verify`"
+        ) from None
 
 
 @dataclass

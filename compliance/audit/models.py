@@ -126,3 +126,5 @@ class AuditCheckpoint(db.Model):
     public_key: Mapped[str] = mapped_column(Text)  # PEM
     signature: Mapped[str] = mapped_column(String(200))  # base64 Ed25519 signature
     file_name: Mapped[str | None] = mapped_column(String(300))
+    # The signed JSON document, kept in the evidence store where every host can read it.
+    sha256: Mapped[str | None] = mapped_column(String(64))

@@ -9,12 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from compliance.audit.checkpoints import last_verification, latest_checkpoint, run_verification
+from compliance.audit.checkpoints import (
+    checkpoint_file,
+    last_verification,
+    latest_checkpoint,
+    run_verification,
+)
 from compliance.audit.export import FORMATS, export_audit
-from compliance.audit.models import AuditEvent
+from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.auth.permissions import current_actor, require
 from compliance.backup import last_drill
 from compliance.cases.models import Case
@@ -110,6 +115,21 @@ def verify():
     else:
         flash(f"Audit chain BROKEN at seq={report.bad_seq}: {report.problem}", "error")
     return redirect(url_for("audit.index"))
+
+
+@bp.route("/checkpoints/<int:checkpoint_id>")
+@require("audit.view")
+def checkpoint_download(checkpoint_id: int):
+    """The signed checkpoint file, from the evidence store (whichever host wrote it)."""
+    checkpoint = db.session.get(AuditCheckpoint, checkpoint_id) or abort(404)
+    return Response(
+        checkpoint_file(checkpoint),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{checkpoint.file_name}"',
+            "X-Content-SHA256": checkpoint.sha256 or "",
+        },
+    )
 
 
 @bp.route("/export", methods=["POST"])

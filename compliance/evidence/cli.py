@@ -1,4 +1,4 @@
-"""`compliance ingest PATH...` and `compliance evidence verify|orphans`."""
+"""`compliance ingest PATH...` and `compliance evidence verify|orphans|move-store`."""
 
 from __future__ import annotations
 
@@ -124,3 +124,61 @@ def evidence_orphans(delete: bool, grace: int) -> None:
     for sha256 in orphans:
         click.echo(f"sha256={sha256}")
     click.echo(f"{len(orphans)} orphan blob(s){' removed' if delete else ''}")
+
+
+@evidence_group.command("move-store")
+@click.option(
+    "--to",
+    "target_kind",
+    required=True,
+    type=click.Choice(["filesystem", "postgresql"]),
+    help="The backend to copy every blob into (the source is the configured one).",
+)
+@click.option(
+    "--dir",
+    "directory",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="The filesystem store's folder (default COMPLIANCE_EVIDENCE_DIR).",
+)
+@with_appcontext
+def evidence_move_store(target_kind: str, directory: str | None) -> None:
+    """Copy the evidence store into another backend and re-hash every blob there.
+
+    Then set COMPLIANCE_EVIDENCE_STORE to the new backend on every host and restart.
+    """
+    from flask import current_app
+
+    from compliance.evidence.operations import move_store
+    from compliance.evidence.store import blob_store, open_store
+
+    new_request_id("cli-move-store-")
+    source_kind = current_app.config["EVIDENCE_STORE"]
+    if source_kind == target_kind:
+        raise click.UsageError(f"the configured evidence store is already {target_kind}")
+    if target_kind == "postgresql" and db.engine.dialect.name != "postgresql":
+        raise click.UsageError("the postgresql store needs COMPLIANCE_DATABASE_URL on PostgreSQL")
+    folder = directory or current_app.config["EVIDENCE_DIR"]
+    source = blob_store()
+    target = open_store(target_kind, directory=folder)
+    where = {"filesystem": f"filesystem:{folder}", "postgresql": "postgresql"}
+    if source_kind == "filesystem":
+        where["filesystem"] = f"filesystem:{current_app.config['EVIDENCE_DIR']}"
+    description = f"{where[source_kind]} -> {where[target_kind]}"
+    total = sum(1 for _ in source.hashes())
+    with click.progressbar(length=total, label="Copying") as bar:
+        try:
+            report = move_store(Actor.cli_operator(), source, target, description, bar.update)
+            db.session.commit()
+        except OperationError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+    for sha256, problem in report.problems:
+        click.echo(f"sha256={sha256} {problem}")
+    if not report.ok:
+        click.echo(f"evidence store move FAILED: {len(report.problems)} blob(s)", err=True)
+        sys.exit(1)
+    click.echo(
+        f"evidence store moved ({description}): {report.blobs} blobs, {report.copied} copied, "
+        f"{report.already} already there, every hash verified in the target"
+    )

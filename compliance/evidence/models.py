@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from compliance.audit.models import AuditCheckpoint
 from compliance.cases.models import Case
 from compliance.db import BigId, utcnow
 from compliance.extensions import db
@@ -203,7 +214,22 @@ class DuplicateFlag(db.Model):
     )
 
 
+class StoredBlob(db.Model):
+    """Evidence bytes kept in the database: the `postgresql` blob store (see store.py).
+
+    Write-once by trigger (UPDATE and TRUNCATE are always refused; DELETE only inside the
+    orphan cleanup's transaction), addressed by the SHA-256 of `data`.
+    """
+
+    __tablename__ = "evidence_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    length: Mapped[int] = mapped_column(BigInteger)
+    written_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 # Every column naming a blob in the evidence store. Capabilities that keep their own files
 # there (packet PDFs, intel bundles) add theirs, so that `evidence verify` re-hashes them too
 # and orphan cleanup never mistakes them for leftovers of an interrupted write.
-BLOB_REFERENCES: list[Any] = [EvidenceItem.sha256]
+BLOB_REFERENCES: list[Any] = [EvidenceItem.sha256, AuditCheckpoint.sha256]

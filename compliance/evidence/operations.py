@@ -48,7 +48,7 @@ from compliance.evidence.models import (
     Subject,
 )
 from compliance.evidence.schema import FindingV1, validate_batch
-from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
+from compliance.evidence.store import BlobDamaged, BlobMissing, BlobStore, blob_store, checked_bytes
 from compliance.extensions import db
 
 ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
@@ -994,6 +994,97 @@ def clean_orphans(actor: Actor, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> 
         details={"blobs": orphans[:200], "count": len(orphans), "temporaries": len(temporaries)},
     )
     return orphans
+
+
+@dataclass
+class StoreMove:
+    """What `move_store` did: blobs copied, already there, and every hash that failed."""
+
+    blobs: int
+    copied: int
+    already: int
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (sha256, what is wrong)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MOVE_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def move_store(
+    actor: Actor,
+    source: BlobStore,
+    target: BlobStore,
+    description: str,
+    progress: Callable[[int], None] | None = None,
+) -> StoreMove:
+    """Copy every blob of `source` into `target`, then re-hash every one there; audited.
+
+    A blob whose bytes no longer match its hash in the source is not copied (it is reported,
+    as `evidence verify` would). At the end every source blob and every blob a record refers
+    to is read back from the target and re-hashed: the move is good only when all are `ok`.
+    The source is left as it was; switch COMPLIANCE_EVIDENCE_STORE once this passes.
+    """
+    if not actor.is_operator:
+        raise PermissionDenied("only the operator moves the evidence store")
+    hashes = list(source.hashes())
+    problems: list[tuple[str, str]] = []
+    copied = already = 0
+    batch: list[bytes] = []
+    size = 0
+
+    def write() -> None:
+        nonlocal batch, size
+        if batch:
+            target.put_many(batch)
+        batch, size = [], 0
+
+    for sha256 in hashes:
+        if progress:
+            progress(1)
+        if target.exists(sha256):
+            already += 1  # re-hashed below with the rest
+            continue
+        try:
+            data = source.get(sha256)
+        except BlobMissing:
+            problems.append((sha256, "missing in the source"))
+            continue
+        if hashlib.sha256(data).hexdigest() != sha256:
+            problems.append((sha256, "altered in the source"))
+            continue
+        batch.append(data)
+        size += len(data)
+        copied += 1
+        if size >= MOVE_BATCH_BYTES:
+            write()
+    write()
+    wanted = set(hashes)
+    for column in BLOB_REFERENCES:
+        wanted |= set(db.session.scalars(select(column).where(column.is_not(None)).distinct()))
+    reported = {sha for sha, _problem in problems}
+    for sha256 in sorted(wanted - reported):
+        status = target.check(sha256)
+        if status != "ok":
+            problems.append((sha256, f"{status} in the target"))
+    problems.sort()
+    record(
+        "evidence.store_moved",
+        actor=actor,
+        object_type="evidence_store",
+        details={
+            "move": description,
+            "ok": not problems,
+            "blobs": len(hashes),
+            "copied": copied,
+            "already": already,
+            "verified": len(wanted),
+            "problems": [{"sha256": sha, "status": what} for sha, what in problems][:100],
+        },
+    )
+    return StoreMove(len(hashes), copied, already, problems)
 
 
 # ---------------------------------------------------------------- cases and their subjects

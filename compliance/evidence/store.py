@@ -11,8 +11,19 @@ SHA-256 of its whole content. Creating a file costs far more kernel time than wr
 kilobytes, so a batch of 500 findings writes one pack instead of 500 files. Every read
 re-hashes the blob's bytes, wherever they are. A write goes to a temporary file, is synced,
 then moved into place with a no-replace rename, so a crash leaves either whole files or
-temporary files that `stale_temporaries()` lists. An object store can replace it behind
-`BlobStore`.
+temporary files that `stale_temporaries()` lists.
+
+`DatabaseStore` keeps the same blobs as rows of the PostgreSQL table `evidence_blobs`, so that
+several hosts share one store with no shared disk (COMPLIANCE_EVIDENCE_STORE=postgresql). Its
+write-once rule is a trigger: UPDATE and TRUNCATE are refused, DELETE too except inside
+`remove()` (orphan cleanup), which sets a transaction-local flag. Each blob is one row: a pack
+exists on disk because creating a file costs far more than writing its bytes; in PostgreSQL a
+batch is one multi-row INSERT in one transaction (one durability barrier), which is what a pack
+buys, and a packed layout would still need one index row per blob. The store writes on its own
+connection and commits before returning, as a file write is durable before the rows that
+refer to it commit: a failed batch leaves orphans, never rows pointing at nothing.
+
+An object store can replace either behind `BlobStore`.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from flask import current_app
+from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
@@ -431,8 +445,147 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def blob_store() -> FilesystemStore:
-    """The application's store, rooted at EVIDENCE_DIR."""
+class DatabaseStore:
+    """Content-addressed, write-once rows in PostgreSQL (`evidence_blobs`), own connection."""
+
+    # Rows per INSERT or SELECT round trip, and bytes per INSERT (large attachments go alone).
+    BATCH_ROWS = 1000
+    BATCH_BYTES = 32 * 1024 * 1024
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("the database blob store needs PostgreSQL")
+        from compliance.evidence.models import StoredBlob
+
+        self.engine = engine
+        self.table = StoredBlob.__table__
+
+    # ------------------------------------------------------------ writing
+    def put(self, data: bytes) -> tuple[str, bool]:
+        sha256 = hashlib.sha256(data).hexdigest()
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                self._insert().returning(self.table.c.sha256), self._row(sha256, data)
+            )
+            created = inserted.first() is not None
+        return sha256, created
+
+    def put_many(self, blobs: list[bytes]) -> list[str]:
+        """Store several blobs in one transaction (in hash order: concurrent batches sharing a
+        blob wait for each other instead of deadlocking)."""
+        hashes = [hashlib.sha256(data).hexdigest() for data in blobs]
+        unique = dict(sorted(zip(hashes, blobs, strict=True)))
+        with self.engine.begin() as conn:
+            rows: list[dict[str, object]] = []
+            size = 0
+            for sha256, data in unique.items():
+                rows.append(self._row(sha256, data))
+                size += len(data)
+                if len(rows) >= self.BATCH_ROWS or size >= self.BATCH_BYTES:
+                    conn.execute(self._insert(), rows)
+                    rows, size = [], 0
+            if rows:
+                conn.execute(self._insert(), rows)
+        return hashes
+
+    def _insert(self) -> Insert:
+        return pg_insert(self.table).on_conflict_do_nothing(index_elements=["sha256"])
+
+    @staticmethod
+    def _row(sha256: str, data: bytes) -> dict[str, object]:
+        return {"sha256": sha256, "data": data, "length": len(data)}
+
+    # ------------------------------------------------------------ reading
+    def _read(self, sha256: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            data = conn.scalar(select(self.table.c.data).where(self.table.c.sha256 == sha256))
+        return None if data is None else bytes(data)
+
+    def get(self, sha256: str) -> bytes:
+        data = self._read(sha256)
+        if data is None:
+            raise BlobMissing(sha256)
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(1).where(self.table.c.sha256 == sha256))
+        return found is not None
+
+    def check(self, sha256: str) -> str:
+        data = self._read(sha256)
+        if data is None:
+            return "missing"
+        return "ok" if hashlib.sha256(data).hexdigest() == sha256 else "altered"
+
+    def hashes(self) -> Iterator[str]:
+        """In hash order, a page at a time (no connection stays open between pages)."""
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                page = list(
+                    conn.scalars(
+                        select(self.table.c.sha256)
+                        .where(self.table.c.sha256 > last)
+                        .order_by(self.table.c.sha256)
+                        .limit(10 * self.BATCH_ROWS)
+                    )
+                )
+            yield from page
+            if len(page) < 10 * self.BATCH_ROWS:
+                return
+            last = page[-1]
+
+    def written_at(self, sha256: str) -> float:
+        with self.engine.connect() as conn:
+            when = conn.scalar(
+                select(func.extract("epoch", self.table.c.written_at)).where(
+                    self.table.c.sha256 == sha256
+                )
+            )
+        if when is None:
+            raise BlobMissing(sha256)
+        return float(when)
+
+    # ------------------------------------------------------------ cleaning
+    def remove(self, hashes: Collection[str]) -> None:
+        """Delete blobs (orphans): the only DELETE the table's trigger lets through."""
+        doomed = sorted(set(hashes))
+        if not doomed:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL {REMOVAL_FLAG} = 'orphans'"))
+            for start in range(0, len(doomed), self.BATCH_ROWS):
+                chunk = doomed[start : start + self.BATCH_ROWS]
+                conn.execute(delete(self.table).where(self.table.c.sha256.in_(chunk)))
+
+    def stale_temporaries(self, older_than_seconds: float) -> list[str]:
+        """None: a write is one transaction, so a crash leaves nothing half-written."""
+        return []
+
+
+# The transaction-local setting the `evidence_blobs` trigger checks before it lets a DELETE
+# through (the migration creates the trigger; only `DatabaseStore.remove` sets it).
+REMOVAL_FLAG = "compliance.evidence_blob_removal"
+STORE_KINDS = ("filesystem", "postgresql")
+
+
+def open_store(kind: str, *, directory: str | os.PathLike[str] | None = None) -> BlobStore:
+    """A store of this kind for the current app: its database, or `directory` on disk."""
+    if kind == "filesystem":
+        return FilesystemStore(directory or current_app.config["EVIDENCE_DIR"])
+    if kind == "postgresql":
+        from compliance.extensions import db
+
+        return DatabaseStore(db.engine)
+    raise ValueError(f"unknown evidence store {kind!r}: one of {', '.join(STORE_KINDS)}")
+
+
+def blob_store() -> BlobStore:
+    """The application's store: EVIDENCE_STORE (filesystem at EVIDENCE_DIR, or postgresql)."""
+    kind = current_app.config.get("EVIDENCE_STORE", "filesystem")
+    if kind != "filesystem":
+        return open_store(kind)
     root = current_app.config["EVIDENCE_DIR"]
     cached = current_app.extensions.get("blob_store")
     if cached is None or str(cached.root) != str(root):

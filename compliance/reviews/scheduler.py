@@ -11,7 +11,11 @@ next run time from now and silently drop a run that fell due during the downtime
 PostgreSQL: any number of `compliance scheduler` processes may run; exactly one is active.
 Each holds a dedicated connection and asks `pg_try_advisory_lock`; the winner runs the jobs,
 the others poll. A session-level lock dies with its connection, so when the leader stops or
-its connection drops, a standby takes over at its next poll.
+its connection drops, a standby takes over at its next poll. A leader killed outright (SIGKILL,
+out of memory) has its socket closed by its kernel: PostgreSQL ends the session at once and the
+standby takes over within one poll interval. A leader whose machine vanishes sends nothing;
+the lock connection asks the server for TCP keepalives (LOCK_KEEPALIVES), so the server ends
+that session after about 25 s and a standby takes over one poll later.
 
 SQLite: one file, one machine, one scheduler process. There is no election; do not start two.
 """
@@ -44,6 +48,9 @@ from compliance.reviews import tasks
 log = logging.getLogger("compliance.scheduler")
 
 LEADER_LOCK_KEY = 7_234_002  # session-level advisory lock: "the active scheduler"
+# Server-side keepalives on the lock connection (idle 10 s, then 3 probes 5 s apart): the
+# session, and the lock, of a leader whose host vanished end after about 25 s.
+LOCK_KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
 HOUR = 3600
 
 
@@ -57,8 +64,12 @@ class JobSpec:
     name: str = ""
 
 
-def job_specs() -> list[JobSpec]:
-    """The jobs of this installation, with fixed ids (a restart replaces, never duplicates)."""
+def job_specs(packet_poll_seconds: int = 20) -> list[JobSpec]:
+    """The jobs of this installation, with fixed ids (a restart replaces, never duplicates).
+
+    `packet_poll_seconds` (COMPLIANCE_PACKET_POLL_SECONDS): how long a queued packet may wait
+    for the build job.
+    """
     utc = "UTC"
     specs = [
         JobSpec(
@@ -100,7 +111,7 @@ def job_specs() -> list[JobSpec]:
         ),
         JobSpec(
             "packets-queued",
-            IntervalTrigger(seconds=20, timezone=utc),
+            IntervalTrigger(seconds=packet_poll_seconds, timezone=utc),
             HOUR,
             "Build queued packets",
         ),
@@ -193,7 +204,9 @@ def start_scheduler(app: Flask, specs: list[JobSpec] | None = None) -> Backgroun
         log.warning("%d job run(s) were interrupted by an earlier stop", interrupted)
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
-    install_jobs(scheduler, job_specs() if specs is None else specs)
+    if specs is None:
+        specs = job_specs(int(app.config.get("PACKET_POLL_SECONDS", 20)))
+    install_jobs(scheduler, specs)
     scheduler.resume()
     return scheduler
 
@@ -236,7 +249,10 @@ class SchedulerService:
             if self._lock_conn is None:
                 if self._lock_engine is None:
                     self._lock_engine = create_engine(
-                        self._url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+                        self._url,
+                        poolclass=NullPool,
+                        isolation_level="AUTOCOMMIT",
+                        connect_args={"options": LOCK_KEEPALIVES},
                     )
                 self._lock_conn = self._lock_engine.connect()
             return bool(

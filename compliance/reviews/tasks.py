@@ -10,6 +10,7 @@ re-run redoes only the rest (unique constraints make a redo harmless).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import traceback
 from collections.abc import Callable
@@ -230,7 +231,10 @@ def run_job(job_id: str, now: datetime | None = None) -> int | None:
             return run_job(job_id, now)
     new_request_id(f"job-{job_id}-")
     try:
-        run = JobRun(job_id=job_id, host=f"{socket.gethostname()}", started_at=utcnow())
+        # host:pid names the scheduler process (several may run on one machine for fail-over).
+        run = JobRun(
+            job_id=job_id, host=f"{socket.gethostname()}:{os.getpid()}", started_at=utcnow()
+        )
         db.session.add(run)
         db.session.commit()
         run_id = run.id

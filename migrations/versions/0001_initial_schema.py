@@ -1,4 +1,4 @@
-"""Initial schema: every table, and the triggers that make the audit log append-only.
+"""Initial schema: every table; triggers make the audit log append-only, evidence blobs write-once.
 
 Revision ID: 0001
 Revises:
@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("public_key", sa.Text(), nullable=False),
         sa.Column("signature", sa.String(length=200), nullable=False),
         sa.Column("file_name", sa.String(length=300), nullable=True),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
     )
     with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
@@ -75,6 +76,19 @@ def upgrade() -> None:
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("last_number", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("year", name=op.f("pk_case_ref_counters")),
+    )
+    op.create_table(
+        "evidence_blobs",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("length", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "written_at",
+            compliance.db.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("sha256", name=op.f("pk_evidence_blobs")),
     )
     op.create_table(
         "intel_imports",
@@ -941,9 +955,11 @@ def upgrade() -> None:
     for table in APPEND_ONLY_TABLES:
         create_append_only_triggers(table)
     create_search_index()
+    create_blob_write_once_triggers()
 
 
 def downgrade() -> None:
+    drop_blob_write_once_triggers()
     drop_search_index()
     for table in APPEND_ONLY_TABLES:
         drop_append_only_triggers(table)
@@ -1072,6 +1088,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_intel_imports_imported_at")
 
     op.drop_table("intel_imports")
+    op.drop_table("evidence_blobs")
     op.drop_table("case_ref_counters")
     with op.batch_alter_table("case_merges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_merges_target_ref"))
@@ -1199,6 +1216,53 @@ def drop_append_only_triggers(table: str) -> None:
     else:
         for verb in ("update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+
+
+# compliance.evidence.store.REMOVAL_FLAG: set (SET LOCAL) only by orphan cleanup.
+BLOB_REMOVAL_FLAG = "compliance.evidence_blob_removal"
+
+
+def create_blob_write_once_triggers() -> None:
+    """evidence_blobs is write-once: no UPDATE or TRUNCATE; DELETE only for orphan cleanup."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION evidence_blobs_write_once() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP = 'DELETE'
+                   AND current_setting('{BLOB_REMOVAL_FLAG}', true) = 'orphans' THEN
+                    RETURN OLD;
+                END IF;
+                RAISE EXCEPTION 'evidence_blobs is write-once: % refused', TG_OP;
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        op.execute(
+            "CREATE TRIGGER evidence_blobs_no_change BEFORE UPDATE OR DELETE ON evidence_blobs "
+            "FOR EACH ROW EXECUTE FUNCTION evidence_blobs_write_once()"
+        )
+        op.execute(
+            "CREATE TRIGGER evidence_blobs_no_truncate BEFORE TRUNCATE ON evidence_blobs "
+            "FOR EACH STATEMENT EXECUTE FUNCTION evidence_blobs_write_once()"
+        )
+    else:  # the table is unused on SQLite (the store needs PostgreSQL); it still refuses
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER evidence_blobs_no_{verb.lower()} BEFORE {verb} ON "
+                f"evidence_blobs BEGIN SELECT RAISE(ABORT, 'evidence_blobs is write-once: "
+                f"{verb} refused'); END"
+            )
+
+
+def drop_blob_write_once_triggers() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS evidence_blobs_no_change ON evidence_blobs")
+        op.execute("DROP TRIGGER IF EXISTS evidence_blobs_no_truncate ON evidence_blobs")
+        op.execute("DROP FUNCTION IF EXISTS evidence_blobs_write_once()")
+    else:
+        for verb in ("update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS evidence_blobs_no_{verb}")
 
 
 def create_search_index() -> None:

@@ -13,10 +13,12 @@ import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from compliance import PROJECT_ROOT
@@ -320,6 +322,12 @@ def _evidence(name: str) -> Callable[[World], Any]:
         if name == "clean_orphans":
             blob_store().put(b"bytes no evidence item refers to")
             return ops.clean_orphans(w.operator, grace_seconds=0)
+        if name == "move_store":
+            from compliance.evidence.store import FilesystemStore
+
+            _item(w)
+            target = FilesystemStore(Path(current_app.config["EVIDENCE_DIR"]).parent / "moved")
+            return ops.move_store(w.operator, blob_store(), target, "to another folder")
         if name == "resolve_duplicate":
             first, second = w.make_case(), w.make_case()
             shared = ("account", "acct_cov_dup")
@@ -593,7 +601,8 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.cases.retention.{n}": _retention for n in ("merge_cases", "delete_case")},
     **{f"compliance.evidence.operations.{n}": _evidence for n in (
         "ingest_findings", "record_rejected_batch", "add_evidence_file", "clean_orphans",
-        "resolve_duplicate", "verify_evidence", "download_item", "record_view", "record_custody",
+        "move_store", "resolve_duplicate", "verify_evidence", "download_item", "record_view",
+        "record_custody",
     )},
     **{f"compliance.packets.operations.{n}": _packets for n in (
         "reserve_range", "mark_sent", "download_packet", "request_packet", "build_packet",
