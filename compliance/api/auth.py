@@ -60,3 +60,31 @@ def api_require(scope: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def api_person(permission: str) -> Callable:
+    """Endpoint decorator for a person's decision: a signed-in user whose role has `permission`.
+
+    Tokens are refused (403): a token stands for a program, holds no role, and a case's
+    details (its owner, its summary) are decisions the audit trail must attribute to a person.
+    Scripts that hold no session act through the CLI as a named user (`--as EMAIL`).
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            actor = api_actor()
+            if actor.token_id is not None:
+                raise PermissionDenied(
+                    "tokens may not change cases: sign in, or use the CLI "
+                    "(`compliance case edit REF --as EMAIL`)"
+                )
+            if not can(actor, permission):
+                raise PermissionDenied(f"your role may not do this ({permission})")
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission  # the access-matrix test reads this
+        wrapped.api_person = True  # the OpenAPI document: session only
+        return wrapped
+
+    return decorator
