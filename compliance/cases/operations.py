@@ -226,6 +226,8 @@ def update_case(
     if not changes:
         return case
     db.session.flush()
+    if "owner_id" in changes:
+        db.session.expire(case, ["owner"])  # loaded for the old owner: read the new one
     record(
         "case.updated",
         actor=actor,
