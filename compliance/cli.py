@@ -163,6 +163,17 @@ class ComplianceGroup(FlaskGroup):
             if command.name not in self.commands:
                 self.add_command(command)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # The exit-code table holds for every command, including those that call an operation
+        # outside `transactional`: a refusal that escapes one still exits with its code.
+        try:
+            return super().invoke(ctx)
+        except OperationError as error:
+            raise fail(error) from error
+        except OperationalError as error:
+            reason = str(error.orig or error).splitlines()[0]
+            raise CommandFailed(f"the database is unavailable: {reason}", EXIT_FAILED) from error
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         self._load_capabilities()
         return super().get_command(ctx, name)
@@ -174,7 +185,15 @@ class ComplianceGroup(FlaskGroup):
 
 @click.group(cls=ComplianceGroup, create_app=create_app, add_default_commands=False)
 def main() -> None:
-    """Case management against unauthorized model distillation."""
+    """Case management against unauthorized model distillation.
+
+    \b
+    Exit codes (every command):
+      0  done
+      1  refused by a rule (guard, role, stale version) or a check found a problem
+      2  bad usage or invalid input (unknown option, invalid field, unknown case)
+      3  the system could not do it (database unavailable, disk full, build failed)
+    """
 
 
 # ---------------------------------------------------------------- database

@@ -101,6 +101,17 @@ def test_each_code_on_real_commands(app, make_case, make_user, monkeypatch):
     assert status == 3 and "the database is unavailable: connection refused" in output
 
 
+def test_commands_outside_a_transaction_exit_by_the_same_table(app, tmp_path):
+    """`audit verify` handles its own checks; an unreadable checkpoint is still invalid input."""
+    bad = tmp_path / "checkpoint.json"
+    bad.write_text("not json")
+    result = run_cli(app, "audit", "verify", "--checkpoint", str(bad))
+    assert result.exit_code == 2 and "cannot read checkpoint" in result.output
+    help_text = run_cli(app, "--help").output
+    for code in ("0  done", "1  refused by a rule", "2  bad usage", "3  the system could not"):
+        assert code in help_text
+
+
 def test_link_clause_on_a_fresh_instance_says_to_sync_the_policies_first(app, make_case):
     case = make_case()
     result = run_cli(
