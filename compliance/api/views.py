@@ -71,14 +71,22 @@ def _owner_named(error: OperationError) -> OperationError:
 
 
 def pagination() -> tuple[int, int]:
-    try:
-        page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 50))
-    except ValueError as error:
-        raise InvalidInput("page and per_page must be integers") from error
-    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"1 ≤ page ≤ {MAX_PAGE:,} and 1 ≤ per_page ≤ {MAX_PER_PAGE}")
-    return page, per_page
+    """`?page=&per_page=`; a bad value is a 422 naming the parameter."""
+    values, errors = {}, []
+    for name, default, top in (("page", 1, MAX_PAGE), ("per_page", 50, MAX_PER_PAGE)):
+        raw = request.args.get(name, default)
+        try:
+            values[name] = int(raw)
+        except ValueError:
+            errors.append({"field": name, "message": f"an integer from 1 to {top:,}"})
+            continue
+        if not 1 <= values[name] <= top:
+            errors.append({"field": name, "message": f"an integer from 1 to {top:,}"})
+    if errors:
+        raise InvalidInput(
+            f"1 ≤ page ≤ {MAX_PAGE:,} and 1 ≤ per_page ≤ {MAX_PER_PAGE}", details=errors
+        )
+    return values["page"], values["per_page"]
 
 
 def paginated(items: list[Any], page: int, per_page: int, total: int, endpoint: str, **kw: Any):

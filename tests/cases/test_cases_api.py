@@ -102,6 +102,10 @@ def test_errors_name_each_field_and_the_root(app, login_as, make_case, make_user
     for body in (None, 3, "title", [], [[]]):
         assert fields(body) == {""}, body
     assert fields({}) == {""}  # nothing to change
+    # Query parameters too: each bad one is named.
+    listed = client.get("/api/v1/cases?page=0&per_page=lots")
+    assert listed.status_code == 422
+    assert [d["field"] for d in listed.json["error"]["details"]] == ["page", "per_page"]
     created = client.post("/api/v1/cases", json={"severity": "high"})
     assert created.status_code == 422
     assert [d["field"] for d in created.json["error"]["details"]] == ["title"]
