@@ -9,16 +9,14 @@ from flask.cli import with_appcontext
 
 from compliance.audit.context import new_request_id
 from compliance.auth.actor import Actor
+from compliance.cli import fail
 from compliance.errors import OperationError
 from compliance.extensions import db
 
 
 def _fail(error: OperationError) -> click.ClickException:
     db.session.rollback()
-    detail = ""
-    if isinstance(error.details, dict):
-        detail = " (" + "; ".join(f"{k}: {v}" for k, v in error.details.items()) + ")"
-    return click.ClickException(error.message + detail)
+    return fail(error)
 
 
 class _BackupGroup(click.Group):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from compliance import create_app
 from compliance.audit.context import new_request_id
@@ -32,6 +35,82 @@ def actor_option(command: Callable) -> Callable:
     )(command)
 
 
+# Exit codes, the same for every command (README "Exit codes"): scripts branch on them.
+EXIT_OK = 0
+EXIT_REFUSED = (
+    1  # a rule refused it (workflow guard, role, four-eyes, stale version) or a check failed
+)
+EXIT_INVALID = 2  # bad usage or invalid input: fix the command and run it again
+EXIT_FAILED = 3  # the system could not do it (storage full, database unavailable, a build failed)
+
+
+def exit_code_for(error: OperationError) -> int:
+    """The exit code of a refused or failed operation (its HTTP status says which kind)."""
+    if error.status == 404 or error.status in (400, 413, 415, 422):
+        return EXIT_INVALID  # an unknown case, packet or user is a mistake in the command too
+    if error.status >= 500:
+        return EXIT_FAILED
+    return EXIT_REFUSED
+
+
+def describe(error: OperationError) -> str:
+    """One line: the message, then each detail as `field: message` (dotted paths, "" the root)."""
+    details = error.details
+    if isinstance(details, dict):
+        parts = [f"{field}: {message}" for field, message in details.items()]
+    elif isinstance(details, list):
+        parts = [
+            ("" if d.get("index") is None else f"item {d['index']} ")
+            + f"{d.get('field') or '(root)'}: {d.get('message')}"
+            for d in details
+            if isinstance(d, dict)
+        ]
+    else:
+        parts = []
+    return error.message + (" (" + "; ".join(parts) + ")" if parts else "")
+
+
+class CommandFailed(click.ClickException):
+    """A one-line reason on stderr and the exit code of the table above."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def fail(error: OperationError) -> CommandFailed:
+    """What a command raises for an operation's refusal: its reason and its exit code."""
+    return CommandFailed(describe(error), exit_code_for(error))
+
+
+def invalid(message: str) -> CommandFailed:
+    """Bad usage or input the command itself detects (exit 2)."""
+    return CommandFailed(message, EXIT_INVALID)
+
+
+def print_json(data: Any) -> None:
+    """`--json` output: one JSON document on stdout, nothing else."""
+    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+
+def json_option(command: Callable) -> Callable:
+    """`--json`: print one JSON object instead of text (for scripts)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts)."
+    )(command)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO 8601 date or date-time; a value without a zone is read as UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise click.BadParameter(f"not an ISO 8601 date or time: {value}") from error
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def resolve_actor(as_email: str | None) -> Actor:
     if not as_email:
         return Actor.cli_operator()
@@ -39,7 +118,7 @@ def resolve_actor(as_email: str | None) -> Actor:
 
     user = find_user(as_email)
     if user is None or not user.active:
-        raise click.ClickException(f"no active user {as_email}")
+        raise invalid(f"--as: no active user {as_email}")
     return Actor.for_user(user)
 
 
@@ -56,10 +135,11 @@ def transactional(command: Callable) -> Callable:
             return result
         except OperationError as error:
             db.session.rollback()
-            detail = ""
-            if isinstance(error.details, dict):
-                detail = " (" + "; ".join(f"{k}: {v}" for k, v in error.details.items()) + ")"
-            raise click.ClickException(error.message + detail) from error
+            raise fail(error) from error
+        except OperationalError as error:
+            db.session.rollback()
+            reason = str(error.orig or error).splitlines()[0]
+            raise CommandFailed(f"the database is unavailable: {reason}", EXIT_FAILED) from error
 
     return wrapped
 
@@ -83,6 +163,17 @@ class ComplianceGroup(FlaskGroup):
             if command.name not in self.commands:
                 self.add_command(command)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # The exit-code table holds for every command, including those that call an operation
+        # outside `transactional`: a refusal that escapes one still exits with its code.
+        try:
+            return super().invoke(ctx)
+        except OperationError as error:
+            raise fail(error) from error
+        except OperationalError as error:
+            reason = str(error.orig or error).splitlines()[0]
+            raise CommandFailed(f"the database is unavailable: {reason}", EXIT_FAILED) from error
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         self._load_capabilities()
         return super().get_command(ctx, name)
@@ -94,7 +185,15 @@ class ComplianceGroup(FlaskGroup):
 
 @click.group(cls=ComplianceGroup, create_app=create_app, add_default_commands=False)
 def main() -> None:
-    """Case management against unauthorized model distillation."""
+    """Case management against unauthorized model distillation.
+
+    \b
+    Exit codes (every command):
+      0  done
+      1  refused by a rule (guard, role, stale version) or a check found a problem
+      2  bad usage or invalid input (unknown option, invalid field, unknown case)
+      3  the system could not do it (database unavailable, disk full, build failed)
+    """
 
 
 # ---------------------------------------------------------------- database
@@ -125,7 +224,7 @@ def _read_password() -> str:
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
     line = sys.stdin.readline().rstrip("\n")
     if not line:
-        raise click.ClickException("no password on standard input")
+        raise invalid("no password on standard input")
     return line
 
 
@@ -155,7 +254,7 @@ def users_set_password(email: str, as_email: str | None) -> None:
 
     user = find_user(email)
     if user is None:
-        raise click.ClickException(f"no user {email}")
+        raise invalid(f"no user {email}")
     set_password(resolve_actor(as_email), user, _read_password())
     click.echo(f"password set for {user.email}")
 
@@ -171,7 +270,7 @@ def users_set_role(email: str, role: str, as_email: str | None) -> None:
 
     user = find_user(email)
     if user is None:
-        raise click.ClickException(f"no user {email}")
+        raise invalid(f"no user {email}")
     set_role(resolve_actor(as_email), user, role)
     click.echo(f"{user.email} is now {role}")
 
@@ -198,13 +297,20 @@ def tokens_group() -> None:
 @click.option(
     "--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read"])
 )
+@json_option
 @actor_option
 @transactional
-def tokens_create(name: str, scopes: tuple[str, ...], as_email: str | None) -> None:
-    """Issue a token; it is printed once, alone on the last line."""
+def tokens_create(name: str, scopes: tuple[str, ...], as_json: bool, as_email: str | None) -> None:
+    """Issue a token; it is printed once, alone on the last line.
+
+    With --json: one object {id, name, scopes, token} instead (the token is still shown once).
+    """
     from compliance.auth.operations import create_token
 
     token, raw = create_token(resolve_actor(as_email), name, list(scopes))
+    if as_json:
+        print_json({"id": token.id, "name": token.name, "scopes": token.scopes, "token": raw})
+        return
     click.echo(f"token {token.id} '{token.name}' scopes={','.join(token.scopes)} (shown once):")
     click.echo(raw)
 
@@ -289,9 +395,23 @@ def case_group() -> None:
 @case_group.command("transition")
 @click.argument("ref")
 @click.argument("state")
-@click.option("--reason", default=None)
-@click.option("--action", "actions", multiple=True, type=click.Choice(["takedown", "referral"]))
-@click.option("--outcome", default=None)
+@click.option("--reason", default=None, help="Why (required to dismiss, return, or reopen a case).")
+@click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    type=click.Choice(["takedown", "referral"]),
+    help="To approved: an action approved; repeat for several (--action takedown --action "
+    "referral).",
+)
+@click.option("--outcome", default=None, help="To closed: the outcome.")
+@click.option(
+    "--expect-version",
+    type=int,
+    default=None,
+    help="Refuse (exit 1) if the case changed since you read this version.",
+)
+@json_option
 @actor_option
 @transactional
 def case_transition(
@@ -300,16 +420,32 @@ def case_transition(
     reason: str | None,
     actions: tuple[str, ...],
     outcome: str | None,
+    expect_version: int | None,
+    as_json: bool,
     as_email: str | None,
 ) -> None:
-    """Move case REF to STATE (guards and role rules apply)."""
+    """Move case REF to STATE (guards and role rules apply).
+
+    STATE is one of reported, triage, investigating, legal_review, approved, action_taken,
+    monitoring, closed, dismissed; a refused move exits 1 naming the guard that failed.
+    """
     from compliance.cases.operations import get_case, transition_case
     from compliance.cases.workflow import TransitionRequest
 
     case = get_case(ref)
     step = transition_case(
-        case, state, resolve_actor(as_email), TransitionRequest(reason, actions, outcome)
+        case,
+        state,
+        resolve_actor(as_email),
+        TransitionRequest(reason, actions, outcome),
+        expected_version=expect_version,
     )
+    if as_json:
+        db.session.flush()
+        print_json(
+            {"ref": case.ref, "from": step.from_state, "to": step.to_state, "version": case.version}
+        )
+        return
     click.echo(f"{case.ref}: {step.from_state} -> {step.to_state}")
 
 
@@ -399,6 +535,7 @@ COMMAND_GROUPS: list[str] = [
     "compliance.policies.cli:policies_group",
     "compliance.packets.cli:packet_group",
     "compliance.intel.cli:intel_group",
+    "compliance.cases.cli:case_group",
     "compliance.backup_cli:backup_command",
     "compliance.backup_cli:restore_command",
 ]

@@ -63,12 +63,13 @@ def api_require(scope: str) -> Callable:
 
 
 def api_session_require(permission: str) -> Callable:
-    """Endpoint decorator for acts only a signed-in person may take: no token scope opens them.
+    """Endpoint decorator for a person's decision: a signed-in user whose role has `permission`.
 
-    Tokens are service identities (a detector, a script) created by an admin, with no role
-    and no printed name; legal decisions such as placing or releasing a hold must be taken
-    and signed by the counsel who holds `permission`, so a token is refused (403) however it
-    is scoped. The session is CSRF-checked as for every API write.
+    Tokens are refused (403) however they are scoped: a token stands for a program (a
+    detector, a script), created by an admin, with no role and no printed name, while a legal
+    hold or a case's owner and summary are decisions the audit trail must attribute to a
+    person. Scripts without a session act through the CLI as a named user (`--as EMAIL`). The
+    session is CSRF-checked as for every API write.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -77,14 +78,15 @@ def api_session_require(permission: str) -> Callable:
             actor = api_actor()
             if actor.token_id is not None:
                 raise PermissionDenied(
-                    "a token cannot do this: sign in as a user who may (session and CSRF token)"
+                    "a token cannot do this: sign in as a user who may (session and CSRF "
+                    "token), or use the CLI as that user (--as EMAIL)"
                 )
             if not can(actor, permission):
-                raise PermissionDenied(f"your role may not {permission}")
+                raise PermissionDenied(f"your role may not do this ({permission})")
             return view(*args, **kwargs)
 
         wrapped.permission = permission  # the access-matrix test reads this
-        wrapped.api_session_only = True
+        wrapped.api_session_only = True  # the OpenAPI document: session only
         return wrapped
 
     return decorator

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from compliance.api.auth import api_actor, api_require
-from compliance.api.views import HoldRequest, pagination
+from compliance.api.views import HoldRequest, pagination, read_json_body
 from compliance.cases.operations import get_case
+from compliance.cases.schema import CaseCreate, CaseEdit
 from compliance.errors import (
-    BodyTooLarge,
     Conflict,
-    MalformedJSON,
     OperationError,
-    UnsupportedMediaType,
 )
 from compliance.evidence import operations
 from compliance.evidence.models import EvidenceItem
@@ -31,21 +27,7 @@ csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked i
 
 
 def _read_batch() -> tuple[Any, int | None]:
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            f"send Content-Type: application/json (got {request.mimetype or 'none'})"
-        )
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge as error:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes") from error
-    try:
-        batch = json.loads(body)
-    except RecursionError as error:  # nesting deeper than the parser's stack
-        raise MalformedJSON("the body is not valid JSON: nested too deeply") from error
-    except ValueError as error:  # JSONDecodeError, bad UTF-8, an integer with >4300 digits
-        raise MalformedJSON(f"the body is not valid JSON: {error}") from error
+    batch = read_json_body()
     return batch, len(batch) if isinstance(batch, list) else 1
 
 
@@ -155,7 +137,13 @@ _ERRORS = {
     "409": "conflicts with stored data",
     "413": "body too large",
     "415": "not application/json",
-    "422": "invalid content; details lists {index, field, message}",
+    "422": "invalid content; details lists {index, field, message}: field is a dotted path "
+    '(subjects.0.id), "" for the whole body or item, one entry per field of a cross-field rule',
+}
+_CASE_ERRORS = {
+    "403": "a token (case edits are a person's: sign in) or a role without the right",
+    "409": "the case changed since `version`, or it is closed",
+    "422": 'invalid fields; details lists {field, message} (field a dotted path, "" the body)',
 }
 _PAGINATED = {"page": "integer 1..1000000", "per_page": "integer 1..200"}
 KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -217,6 +205,26 @@ KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         }
         for act in ("hold", "release")
     },
+    ("post", "/api/v1/cases"): {
+        "summary": "Open a case (a signed-in analyst or counsel; not a token)",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CaseCreate"}}
+            },
+        },
+        "responses": {"201": ("the case opened, as GET /api/v1/cases/{ref} answers", None)},
+        "errors": ["400", "401", "403", "413", "415", "422"],
+    },
+    ("patch", "/api/v1/cases/{ref}"): {
+        "summary": "Change a case's details (a signed-in analyst or counsel; not a token)",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CaseEdit"}}},
+        },
+        "responses": {"200": ("the case after the edit, as GET answers it", None)},
+        "errors": ["400", "401", "403", "404", "409", "413", "415", "422"],
+    },
     ("get", "/api/v1/health"): {"summary": "Liveness and database check"},
     ("get", "/api/v1/openapi.json"): {"summary": "This document"},
 }
@@ -224,7 +232,7 @@ KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (FindingV1, IngestResponse, ErrorResponse, HoldRequest):
+    for model in (FindingV1, IngestResponse, ErrorResponse, HoldRequest, CaseCreate, CaseEdit):
         schema = model.model_json_schema(
             ref_template="#/components/schemas/{model}", mode="validation"
         )
@@ -261,16 +269,18 @@ def _operation(method: str, path: str, rule: Any) -> dict[str, Any]:
         op["requestBody"] = known["requestBody"]
     responses: dict[str, Any] = {}
     for status, (text, model) in known.get("responses", {}).items():
+        schema = {"$ref": f"#/components/schemas/{model}"} if model else {"type": "object"}
         responses[status] = {
             "description": text,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+            "content": {"application/json": {"schema": schema}},
         }
     if not responses:
         responses["200"] = {"description": "OK", "content": {"application/json": {}}}
+    person = getattr(view, "api_session_only", False)
     permission = known.get("permission") or getattr(view, "permission", None)
     for status in known.get("errors", ["401", "403"] if scope or permission else []):
         responses[status] = {
-            "description": _ERRORS[status],
+            "description": (_CASE_ERRORS if person else {}).get(status, _ERRORS[status]),
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
             },
@@ -279,7 +289,7 @@ def _operation(method: str, path: str, rule: Any) -> dict[str, Any]:
     if scope:
         op["security"] = [{"bearer": [scope]}, {"session": []}]
         op["x-required-scope"] = scope
-    elif permission:
+    elif person or permission:
         # Session only (with an X-CSRFToken header): a decision signed by a person.
         op["security"] = [{"session": []}]
         op["x-required-permission"] = permission

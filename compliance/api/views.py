@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select, text
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from compliance.api.auth import api_actor, api_require, api_session_require
 from compliance.cases import operations
 from compliance.cases.models import SEVERITIES, STATES, Case
 from compliance.cases.operations import get_case
-from compliance.errors import InvalidInput, MalformedJSON, UnsupportedMediaType
+from compliance.cases.schema import CaseCreate, CaseEdit
+from compliance.errors import (
+    BodyTooLarge,
+    InvalidInput,
+    MalformedJSON,
+    OperationError,
+    UnsupportedMediaType,
+)
+from compliance.evidence.schema import error_details
 from compliance.extensions import csrf, db
 from compliance.web.paging import MAX_PAGE
 
@@ -22,54 +32,61 @@ MAX_PER_PAGE = 200
 
 
 def case_json(case: Case, detail: bool = False) -> dict[str, Any]:
-    data = {
-        "ref": case.ref,
-        "title": case.title,
-        "state": case.state,
-        "severity": case.severity,
-        "confidence": case.confidence,
-        "owner": case.owner.email if case.owner else None,
-        "legal_hold": case.legal_hold,
-        "incident_start": case.incident_start.isoformat() if case.incident_start else None,
-        "incident_end": case.incident_end.isoformat() if case.incident_end else None,
-        "next_review_at": case.next_review_at.isoformat() if case.next_review_at else None,
-        "created_at": case.created_at.isoformat(),
-        "updated_at": case.updated_at.isoformat(),
-        "url": url_for("api.case_detail", ref=case.ref, _external=False),
-    }
-    if detail:
-        data |= {
-            "summary": case.summary,
-            "suspected_actor": case.suspected_actor,
-            "jurisdiction": case.jurisdiction,
-            "estimated_queries": case.estimated_queries,
-            "targeted_domains": case.targeted_domains,
-            "chosen_actions": case.chosen_actions,
-            "outcome": case.outcome,
-            "version": case.version,
-            "transitions": [
-                {
-                    "from": t.from_state,
-                    "to": t.to_state,
-                    "actor": t.actor,
-                    "reason": t.reason,
-                    "at": t.occurred_at.isoformat(),
-                }
-                for t in case.transitions
-            ],
-        }
-    return data
+    url = url_for("api.case_detail", ref=case.ref, _external=False)
+    return case.as_json(detail) | {"url": url}
+
+
+def read_json_body() -> Any:
+    """The request's JSON body, or the error a script can act on (415, 413, 400)."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f"send Content-Type: application/json (got {request.mimetype or 'none'})"
+        )
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge as error:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes") from error
+    try:
+        return json.loads(body)
+    except RecursionError as error:  # nesting deeper than the parser's stack
+        raise MalformedJSON("the body is not valid JSON: nested too deeply") from error
+    except ValueError as error:  # JSONDecodeError, bad UTF-8, an integer with >4300 digits
+        raise MalformedJSON(f"the body is not valid JSON: {error}") from error
+
+
+def _validated(model: type[BaseModel], body: Any) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        details = [{"field": d["field"], "message": d["message"]} for d in error_details(error)]
+        raise InvalidInput("some case fields are not valid", details=details) from None
+
+
+def _owner_named(error: OperationError) -> OperationError:
+    # The operation names the column (owner_id); the body names the person (owner).
+    if isinstance(error.details, dict) and "owner_id" in error.details:
+        error.details = {("owner" if k == "owner_id" else k): v for k, v in error.details.items()}
+    return error
 
 
 def pagination() -> tuple[int, int]:
-    try:
-        page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 50))
-    except ValueError as error:
-        raise InvalidInput("page and per_page must be integers") from error
-    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"1 ≤ page ≤ {MAX_PAGE:,} and 1 ≤ per_page ≤ {MAX_PER_PAGE}")
-    return page, per_page
+    """`?page=&per_page=`; a bad value is a 422 naming the parameter."""
+    values, errors = {}, []
+    for name, default, top in (("page", 1, MAX_PAGE), ("per_page", 50, MAX_PER_PAGE)):
+        raw = request.args.get(name, default)
+        try:
+            values[name] = int(raw)
+        except ValueError:
+            errors.append({"field": name, "message": f"an integer from 1 to {top:,}"})
+            continue
+        if not 1 <= values[name] <= top:
+            errors.append({"field": name, "message": f"an integer from 1 to {top:,}"})
+    if errors:
+        raise InvalidInput(
+            f"1 ≤ page ≤ {MAX_PAGE:,} and 1 ≤ per_page ≤ {MAX_PER_PAGE}", details=errors
+        )
+    return values["page"], values["per_page"]
 
 
 def paginated(items: list[Any], page: int, per_page: int, total: int, endpoint: str, **kw: Any):
@@ -150,31 +167,12 @@ class HoldRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=5000)
 
 
-def _hold_reason() -> str:
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            f"send Content-Type: application/json (got {request.mimetype or 'none'})"
-        )
-    try:
-        body = HoldRequest.model_validate_json(request.get_data(cache=False) or b"null")
-    except ValidationError as error:
-        if any(e["type"] == "json_invalid" for e in error.errors()):
-            raise MalformedJSON("the body is not valid JSON") from None
-        raise InvalidInput(
-            "a hold needs a reason",
-            details=[
-                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                for e in error.errors()
-            ],
-        ) from None
-    return body.reason
-
-
 @bp.post("/cases/<ref>/hold")
 @api_session_require("hold.manage")
 def case_hold(ref: str):
     """Place a legal hold on a case, with a reason (counsel, signed in)."""
-    case = operations.place_hold(get_case(ref), api_actor(), _hold_reason())
+    reason = _validated(HoldRequest, read_json_body()).reason
+    case = operations.place_hold(get_case(ref), api_actor(), reason)
     db.session.commit()
     return jsonify(case_json(case, detail=True) | {"legal_hold_reason": case.legal_hold_reason})
 
@@ -183,6 +181,47 @@ def case_hold(ref: str):
 @api_session_require("hold.manage")
 def case_release(ref: str):
     """Release a case's legal hold, with a reason (counsel, signed in)."""
-    case = operations.release_hold(get_case(ref), api_actor(), _hold_reason())
+    reason = _validated(HoldRequest, read_json_body()).reason
+    case = operations.release_hold(get_case(ref), api_actor(), reason)
     db.session.commit()
     return jsonify(case_json(case, detail=True) | {"legal_hold_reason": None})
+
+
+@bp.post("/cases")
+@api_session_require("case.create")
+def case_create():
+    """Open a case in `reported` (as the web form does; a signed-in analyst or counsel)."""
+    fields = _validated(CaseCreate, read_json_body())
+    try:
+        case = operations.create_case(
+            api_actor(),
+            ref_prefix=current_app.config["CASE_REF_PREFIX"],
+            **fields.operation_fields(),
+        )
+    except OperationError as error:
+        raise _owner_named(error) from None
+    db.session.flush()
+    body = case_json(case, detail=True)
+    db.session.commit()
+    return jsonify(body), 201, {"Location": body["url"]}
+
+
+@bp.patch("/cases/<ref>")
+@api_session_require("case.edit")
+def case_edit(ref: str):
+    """Change a case's details (as the web form "Edit details" does); only the fields sent."""
+    case = get_case(ref)
+    fields = _validated(CaseEdit, read_json_body())
+    changes = fields.operation_fields()
+    if not changes:
+        raise InvalidInput(
+            "nothing to change", details=[{"field": "", "message": "send at least one field"}]
+        )
+    try:
+        operations.update_case(case, api_actor(), changes, expected_version=fields.version)
+    except OperationError as error:
+        raise _owner_named(error) from None
+    db.session.flush()
+    body = case_json(case, detail=True)
+    db.session.commit()
+    return jsonify(body)

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from compliance.cli import actor_option, audit_group, case_group, resolve_actor, transactional
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601 date or date-time; a value without a zone is read as UTC."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise click.BadParameter(f"not an ISO 8601 date or time: {value}") from error
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+from compliance.cli import (
+    actor_option,
+    audit_group,
+    case_group,
+    parse_time,
+    resolve_actor,
+    transactional,
+)
 
 
 @audit_group.command("checkpoint")

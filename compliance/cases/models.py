@@ -104,6 +104,49 @@ class Case(db.Model):
             "next_review_at": self.next_review_at,
         }
 
+    def as_json(self, detail: bool = False) -> dict[str, Any]:
+        """The case as the API answers it and `compliance case show --json` prints it."""
+
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        data: dict[str, Any] = {
+            "ref": self.ref,
+            "title": self.title,
+            "state": self.state,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "owner": self.owner.email if self.owner else None,
+            "legal_hold": self.legal_hold,
+            "incident_start": when(self.incident_start),
+            "incident_end": when(self.incident_end),
+            "next_review_at": when(self.next_review_at),
+            "created_at": when(self.created_at),
+            "updated_at": when(self.updated_at),
+        }
+        if detail:
+            data |= {
+                "summary": self.summary,
+                "suspected_actor": self.suspected_actor,
+                "jurisdiction": self.jurisdiction,
+                "estimated_queries": self.estimated_queries,
+                "targeted_domains": self.targeted_domains,
+                "chosen_actions": self.chosen_actions,
+                "outcome": self.outcome,
+                "version": self.version,
+                "transitions": [
+                    {
+                        "from": t.from_state,
+                        "to": t.to_state,
+                        "actor": t.actor,
+                        "reason": t.reason,
+                        "at": t.occurred_at.isoformat(),
+                    }
+                    for t in self.transitions
+                ],
+            }
+        return data
+
     def __repr__(self) -> str:
         return f"<Case {self.ref} {self.state}>"
 

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from compliance.audit.chain import PendingEvent, diff, record, record_many, text_fingerprint
 from compliance.auth.actor import Actor
+from compliance.auth.models import User
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import (
     DOMAINS,
@@ -71,6 +72,38 @@ def next_case_refs(prefix: str, count: int, now: datetime | None = None) -> list
     return [f"{prefix}-{year}-{number:04d}" for number in range(last - count + 1, last + 1)]
 
 
+# The longest text each field takes (the web form, the CLI and the API share these).
+MAX_LENGTHS = {"title": 300, "summary": 50_000, "suspected_actor": 300, "jurisdiction": 200}
+OWNER_ROLES = ("analyst", "counsel")
+
+
+def find_owner(email: str | None) -> int | None:
+    """The id of the active analyst or counsel with this e-mail (None for "" or None: unassign).
+
+    Scripts name an owner by e-mail; an unknown e-mail is invalid input on the `owner` field.
+    """
+    from compliance.auth.operations import find_user
+
+    if not (email or "").strip():
+        return None
+    user = find_user(email)
+    if user is None or not user.active or user.role not in OWNER_ROLES:
+        raise InvalidInput(
+            "some fields are not valid",
+            details={"owner": f"no active analyst or counsel {email.strip()}"},
+        )
+    return user.id
+
+
+def _check_owner(owner_id: int | None) -> str | None:
+    if owner_id is None:
+        return None
+    user = db.session.get(User, owner_id)
+    if user is None or not user.active or user.role not in OWNER_ROLES:
+        return "the owner must be an active analyst or counsel"
+    return None
+
+
 def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     clean = dict(fields)
@@ -78,8 +111,11 @@ def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
         clean["title"] = (clean["title"] or "").strip()
         if not clean["title"]:
             errors["title"] = "a title is required"
-        elif len(clean["title"]) > 300:
-            errors["title"] = "at most 300 characters"
+    for name, limit in MAX_LENGTHS.items():
+        if len(clean.get(name) or "") > limit and name not in errors:
+            errors[name] = f"at most {limit:,} characters"
+    if clean.get("owner_id") and (problem := _check_owner(clean["owner_id"])):
+        errors["owner_id"] = problem
     if "severity" in clean and clean["severity"] not in SEVERITIES:
         errors["severity"] = "one of " + ", ".join(SEVERITIES)
     confidence = clean.get("confidence")
@@ -90,6 +126,8 @@ def _validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
         errors["estimated_queries"] = "cannot be negative"
     start, end = clean.get("incident_start"), clean.get("incident_end")
     if start and end and start > end:
+        # A rule across two fields names both: either may be the one that is wrong.
+        errors["incident_start"] = "the incident cannot end before it starts"
         errors["incident_end"] = "the incident cannot end before it starts"
     unknown = set(clean.get("targeted_domains") or []) - set(DOMAINS)
     if unknown:
@@ -166,7 +204,12 @@ def _check_version(case: Case, expected_version: int | None) -> None:
 def update_case(
     case: Case, actor: Actor, fields: dict[str, Any], expected_version: int | None = None
 ) -> Case:
-    """Edit a case's details; a stale version is a conflict, never a silent overwrite."""
+    """Edit a case's details; a stale version is a conflict, never a silent overwrite.
+
+    The one edit of a case's details: the web form, `compliance case edit` and
+    `PATCH /api/v1/cases/<ref>` all call it, so the rules, the version check and the audit
+    event are the same whichever way a person edits. Only the fields given change.
+    """
     require_permission(actor, "case.edit")
     _check_version(case, expected_version)
     if not case.is_open:
@@ -175,14 +218,16 @@ def update_case(
     if unknown:
         raise InvalidInput("unknown field(s): " + ", ".join(sorted(unknown)))
     merged = {k: getattr(case, k) for k in ("incident_start", "incident_end")} | fields
-    _validate_fields(merged)
+    clean = _validate_fields(merged)
     before = case.snapshot()
-    for key, value in fields.items():
-        setattr(case, key, value)
+    for key in fields:
+        setattr(case, key, clean[key])
     changes = diff(before, case.snapshot())
     if not changes:
         return case
     db.session.flush()
+    if "owner_id" in changes:
+        db.session.expire(case, ["owner"])  # loaded for the old owner: read the new one
     record(
         "case.updated",
         actor=actor,

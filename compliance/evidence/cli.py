@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ from flask.cli import with_appcontext
 
 from compliance.audit.context import new_request_id
 from compliance.auth.actor import Actor
-from compliance.cli import actor_option, resolve_actor
+from compliance.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    actor_option,
+    exit_code_for,
+    json_option,
+    print_json,
+    resolve_actor,
+)
 from compliance.errors import OperationError
 from compliance.evidence.files import read_batch
 from compliance.extensions import db
@@ -19,66 +28,99 @@ from compliance.extensions import db
 
 def _problems(details: Any) -> list[str]:
     if isinstance(details, list):
-        return [f"item {d.get('index')}: {d.get('field')}: {d.get('message')}" for d in details]
+        return [
+            f"item {d.get('index')}: {d.get('field') or '(root)'}: {d.get('message')}"
+            for d in details
+        ]
     if isinstance(details, dict):
         return [f"{k}: {v}" for k, v in details.items()]
     return []
 
 
-def _ingest_file(path: Path, actor: Actor) -> tuple[dict[str, int], list[str]]:
+@dataclass
+class FileOutcome:
+    """What one file's batch did: each finding's result, or why the whole file was refused."""
+
+    path: Path
+    results: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    exit_code: int = EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": str(self.path), "results": self.results, "error": self.error}
+
+
+def _ingest_file(path: Path, actor: Actor) -> FileOutcome:
     from compliance.evidence.operations import ingest_findings, record_rejected_batch
 
-    counts = {"created": 0, "attached": 0, "duplicate": 0}
+    outcome = FileOutcome(path)
     try:
         batch = read_batch(path)
     except (OSError, UnicodeDecodeError, ValueError) as error:
         db.session.rollback()
         record_rejected_batch(actor, "cli", error, None)
         db.session.commit()
-        return counts, [str(error)]
+        outcome.error = {"code": "unreadable", "message": str(error), "details": None}
+        outcome.exit_code = EXIT_INVALID
+        return outcome
     try:
-        outcomes = ingest_findings(batch, actor, channel="cli")
+        results = ingest_findings(batch, actor, channel="cli")
         db.session.commit()
     except OperationError as error:
         db.session.rollback()
         record_rejected_batch(actor, "cli", error, len(batch))
         db.session.commit()
-        return counts, [error.message, *_problems(error.details)]
-    for outcome in outcomes:
-        counts[outcome.status] += 1
-    return counts, []
+        outcome.error = {"code": error.code, "message": error.message, "details": error.details}
+        outcome.exit_code = exit_code_for(error)
+        return outcome
+    outcome.results = [r.as_dict() for r in results]
+    return outcome
 
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@json_option
 @actor_option
 @with_appcontext
-def ingest(paths: tuple[str, ...], as_email: str | None) -> None:
-    """Ingest finding files (JSON or JSONL); each file is one all-or-nothing batch."""
+def ingest(paths: tuple[str, ...], as_json: bool, as_email: str | None) -> None:
+    """Ingest finding files (JSON or JSONL); each file is one all-or-nothing batch.
+
+    Exit 0 when every file was stored; otherwise the highest exit code among the refused
+    files (2 invalid, 1 refused, e.g. a conflicting re-send). --json prints
+    {"files": [{file, results: [{index, finding_id, case_ref, status}], error}]}.
+    """
     new_request_id("cli-ingest-")
     actor = resolve_actor(as_email)
-    totals = {"created": 0, "attached": 0, "duplicate": 0, "rejected": 0}
-    failures: list[tuple[str, list[str]]] = []
+    outcomes: list[FileOutcome] = []
     with click.progressbar(
-        [Path(p) for p in paths], label="Ingesting", item_show_func=lambda p: p.name if p else ""
+        [Path(p) for p in paths],
+        label="Ingesting",
+        item_show_func=lambda p: p.name if p else "",
+        file=sys.stderr if as_json else None,
     ) as files:
         for path in files:
-            counts, problems = _ingest_file(path, actor)
-            for key, value in counts.items():
-                totals[key] += value
-            if problems:
-                totals["rejected"] += 1
-                failures.append((str(path), problems))
-    for path, problems in failures:
-        click.echo(f"REJECTED {path}: {problems[0]}", err=True)
-        for line in problems[1:21]:
+            outcomes.append(_ingest_file(path, actor))
+    totals = {"created": 0, "attached": 0, "duplicate": 0}
+    for outcome in outcomes:
+        for result in outcome.results:
+            totals[result["status"]] += 1
+    failures = [o for o in outcomes if o.error is not None]
+    for failure in failures:
+        assert failure.error is not None
+        problems = _problems(failure.error["details"])
+        click.echo(f"REJECTED {failure.path}: {failure.error['message']}", err=True)
+        for line in problems[:20]:
             click.echo(f"  {line}", err=True)
-    click.echo(
-        f"{len(paths)} file(s): {totals['created']} created (new case), {totals['attached']} "
-        f"attached, {totals['duplicate']} duplicate, {totals['rejected']} file(s) rejected"
-    )
+    if as_json:
+        print_json({"files": [o.as_dict() for o in outcomes]})
+    else:
+        click.echo(
+            f"{len(paths)} file(s): {totals['created']} created (new case), "
+            f"{totals['attached']} attached, {totals['duplicate']} duplicate, "
+            f"{len(failures)} file(s) rejected"
+        )
     if failures:
-        sys.exit(1)
+        sys.exit(max(f.exit_code for f in failures))
 
 
 @click.group("evidence")

@@ -379,7 +379,7 @@ def _ingest_findings(
     if not isinstance(batch, list) or not batch:
         raise InvalidInput(
             "send one finding object or a non-empty array of findings",
-            details=[{"index": None, "field": "(body)", "message": "empty or not a finding"}],
+            details=[{"index": None, "field": "", "message": "empty or not a finding"}],
         )
     config = current_app.config
     limit = max_attachment_bytes or config["MAX_ATTACHMENT_BYTES"]

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from compliance.cases.models import SEVERITIES
 from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
@@ -221,7 +222,12 @@ class FindingV1(BaseModel):
     @model_validator(mode="after")
     def _window_in_order(self) -> FindingV1:
         if self.observed_from > self.observed_to:
-            raise ValueError("observed_from is after observed_to")
+            # A rule across two fields: the error names both (either may be the wrong one).
+            raise PydanticCustomError(
+                "window_order",
+                "observed_from is after observed_to",
+                {"fields": ["observed_from", "observed_to"]},
+            )
         return self
 
     @property
@@ -252,9 +258,24 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = ["schema" if part == "schema_" else str(part) for part in loc]
-    return ".".join(parts) or "(finding)"
+def field_path(loc: tuple[Any, ...]) -> str:
+    """The dotted path of a validation error's location (`subjects.0.id`); "" is the root."""
+    return ".".join("schema" if part == "schema_" else str(part) for part in loc)
+
+
+def error_details(error: ValidationError, index: int | None = None) -> list[dict[str, Any]]:
+    """One `{index, field, message}` per problem; a cross-field rule gives one per field."""
+    details = []
+    for problem in error.errors(include_url=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+        prefix = field_path(problem["loc"])
+        fields = (problem.get("ctx") or {}).get("fields") or [""]
+        for name in fields:
+            path = ".".join(part for part in (prefix, name) if part)
+            details.append({"index": index, "field": path, "message": message})
+    return details
 
 
 def _may_hold_nul(value: Any) -> bool:
@@ -277,7 +298,7 @@ def _nul_paths(value: Any) -> list[str]:
         path, item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                found.append(path or "(finding)")
+                found.append(path)
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = f"{path}.{key}" if path else str(key)
@@ -303,7 +324,7 @@ def validate_batch(
     context = {"max_attachment_bytes": max_attachment_bytes}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            errors.append({"index": index, "field": "(finding)", "message": "must be an object"})
+            errors.append({"index": index, "field": "", "message": "must be an object"})
             continue
         nul = _nul_paths(item) if _may_hold_nul(item) else []
         if nul:  # PostgreSQL cannot store U+0000 in text or JSON: refuse it on every backend
@@ -315,13 +336,7 @@ def validate_batch(
         try:
             finding = FindingV1.model_validate(item, context=context)
         except ValidationError as error:
-            for problem in error.errors(include_url=False):
-                message = problem["msg"].removeprefix("Value error, ")
-                if problem["type"] == "extra_forbidden":
-                    message = "unknown field"
-                errors.append(
-                    {"index": index, "field": _field_path(problem["loc"]), "message": message}
-                )
+            errors.extend(error_details(error, index))
             continue
         if finding.key in seen:
             errors.append(

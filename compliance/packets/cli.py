@@ -12,11 +12,21 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from compliance.cli import actor_option, resolve_actor, transactional
+from compliance.cli import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    CommandFailed,
+    actor_option,
+    fail,
+    json_option,
+    print_json,
+    resolve_actor,
+    transactional,
+)
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.packets.composition import BASES
-from compliance.packets.models import CHANNELS, PACKET_TYPES
+from compliance.packets.models import CHANNELS, PACKET_TYPES, Packet
 
 
 @click.group("packet")
@@ -76,6 +86,7 @@ def _text(value: str | None) -> str | None:
 @click.option("--custodian", default=None, help="Referral: e-mail of the records custodian.")
 @click.option("--party", "parties", multiple=True, help="IDENTIFIER=PARTY: correct the review.")
 @click.option("--no-sign", is_flag=True, help="Do not sign even when a signing key is set.")
+@json_option
 @actor_option
 @with_appcontext
 def build(
@@ -85,6 +96,7 @@ def build(
     preview_id: int | None,
     output: Path,
     no_sign: bool,
+    as_json: bool,
     as_email: str | None,
     **options: Any,
 ) -> None:
@@ -93,6 +105,8 @@ def build(
     Compose and preview: `build REF --type T --draft [choices] -o preview.pdf` (any time).
     Then the final packet, signed by the counsel who composed it:
     `build --from-preview ID --as EMAIL -o final.pdf` (case approved for that action).
+    Prints `packet ID ...`: ID is what --from-preview, `packet show` and `packet mark-sent`
+    take (--json: one object with "id").
     """
     from compliance.cases.operations import get_case
     from compliance.packets.operations import (
@@ -120,13 +134,18 @@ def build(
         db.session.commit()
     except OperationError as error:
         db.session.rollback()
-        raise click.ClickException(error.message + _details(error)) from error
+        raise fail(error) from error
     result = build_packet(packet.id, sign=False if no_sign else None)
     if result.pdf is None:
-        raise click.ClickException(f"packet {packet.id} failed: {result.packet.failure_reason}")
+        raise CommandFailed(
+            f"packet {packet.id} failed: {result.packet.failure_reason}", EXIT_FAILED
+        )
     output.write_bytes(result.pdf)
     p = result.packet
     kind = "preview (DRAFT)" if p.draft else f"final, from preview {p.preview_id}"
+    if as_json:
+        print_json(packet_json(p) | {"output": str(output)})
+        return
     click.echo(
         f"packet {p.id} {p.packet_type} {kind}: {p.page_count} pages, "
         f"Bates {p.bates_range or 'none'}, sha256={p.sha256}"
@@ -160,10 +179,63 @@ def _composition(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _details(error: OperationError) -> str:
-    if isinstance(error.details, dict):
-        return " (" + "; ".join(f"{k}: {v}" for k, v in error.details.items()) + ")"
-    return ""
+def packet_json(p: Packet) -> dict[str, Any]:
+    """A packet as `packet build --json` and `packet list --json` print it."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": p.id,
+        "case_ref": p.case.ref,
+        "type": p.packet_type,
+        "draft": p.draft,
+        "basis": (p.request_fields or {}).get("basis"),
+        "preview_id": p.preview_id,
+        "inputs_sha256": p.inputs_sha256,
+        "status": p.status,
+        "failure_reason": p.failure_reason,
+        "pages": p.page_count,
+        "bates_first": p.bates_first,
+        "bates_last": p.bates_last,
+        "bates_range": p.bates_range,
+        "sha256": p.sha256,
+        "size": p.size_bytes,
+        "signed": p.signed,
+        "requested_by": p.requested_by,
+        "requested_at": when(p.requested_at),
+        "built_at": when(p.built_at),
+        "sent_to": p.sent_to,
+        "sent_channel": p.sent_channel,
+        "sent_on": when(p.sent_on),
+    }
+
+
+@packet_group.command("list")
+@click.argument("ref")
+@json_option
+@actor_option
+@transactional
+def list_packets(ref: str, as_json: bool, as_email: str | None) -> None:
+    """List case REF's packets, newest first: ID, type, status, Bates range, sent."""
+    from compliance.auth.permissions import require_permission
+    from compliance.cases.operations import get_case
+    from compliance.packets.operations import packets_for_case
+
+    actor = resolve_actor(as_email)
+    require_permission(actor, "case.view")
+    packets = packets_for_case(get_case(ref), actor)
+    if as_json:
+        print_json({"case_ref": ref, "packets": [packet_json(p) for p in packets]})
+        return
+    if not packets:
+        click.echo(f"no packets for {ref}")
+    for p in packets:
+        sent = f"sent {p.sent_on:%Y-%m-%d} to {p.sent_to}" if p.sent_on else "not sent"
+        click.echo(
+            f"{p.id}\t{p.packet_type}{' DRAFT' if p.draft else ''}\t{p.status}\t"
+            f"Bates {p.bates_range or 'none'}\t{sent}"
+        )
 
 
 @packet_group.command("show")
@@ -203,7 +275,7 @@ def signatory(email: str, as_email: str | None, **fields: Any) -> None:
 
     user = find_user(email)
     if user is None:
-        raise click.ClickException(f"no user {email}")
+        raise CommandFailed(f"no user {email}", EXIT_INVALID)
     if fields.get("postal_address"):
         fields["postal_address"] = fields["postal_address"].replace("\\n", "\n")
     if fields.get("contact_email") is not None:
@@ -245,12 +317,17 @@ def verify(file: Path) -> None:
 def mark_sent_command(
     packet_id: int, recipient: str, channel: str, sent_on: str | None, as_email: str | None
 ) -> None:
-    """Record that final packet PACKET_ID was sent."""
+    """Record that final packet PACKET_ID (the id `packet build`/`packet list` print) was sent."""
     from compliance.packets.operations import get_packet, mark_sent
 
-    when = (
-        datetime.strptime(sent_on, "%Y-%m-%d").replace(tzinfo=UTC) if sent_on else datetime.now(UTC)
-    )
+    try:
+        when = (
+            datetime.strptime(sent_on, "%Y-%m-%d").replace(tzinfo=UTC)
+            if sent_on
+            else datetime.now(UTC)
+        )
+    except ValueError:
+        raise click.BadParameter(f"not a date YYYY-MM-DD: {sent_on}", param_hint="--on") from None
     packet = mark_sent(
         get_packet(packet_id),
         resolve_actor(as_email),

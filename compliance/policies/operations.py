@@ -70,6 +70,11 @@ def get_version(key: str, version: str) -> PolicyVersion:
         .where(PolicyDocument.key == key, PolicyVersion.version == version)
     )
     if found is None:
+        if db.session.scalar(select(PolicyDocument.id).limit(1)) is None:
+            # A fresh instance: the library is filled from policies/ by a sync, not by hand.
+            raise NotFound(
+                "no policy documents are stored yet: run `compliance policies sync` first"
+            )
         raise NotFound(f"no version {version!r} of policy document {key!r}")
     return found
 

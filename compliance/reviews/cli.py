@@ -97,6 +97,15 @@ def reviews_jobs() -> None:
         click.echo(f"{run.job_id:18} {run.status:11} {run.started_at:%Y-%m-%d %H:%M:%S}Z")
 
 
+def _date_option(value: str | None) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise click.BadParameter(f"not a date YYYY-MM-DD: {value}", param_hint="--next") from None
+
+
 @reviews_group.command("policy")
 @click.argument("document_key")
 @click.option(
@@ -113,10 +122,9 @@ def reviews_policy(
 ) -> None:
     """Record the annual review of policy document DOCUMENT_KEY (counsel or admin)."""
     import secrets
-    from datetime import date
 
     # Imported here: compliance.cli imports this module while it registers commands.
-    from compliance.cli import resolve_actor
+    from compliance.cli import fail, resolve_actor
     from compliance.errors import OperationError
     from compliance.extensions import db
     from compliance.policies.operations import get_document
@@ -131,10 +139,10 @@ def reviews_policy(
             outcome=outcome,
             notes=notes,
             form_token=secrets.token_urlsafe(24),
-            next_review_on=date.fromisoformat(next_on) if next_on else None,
+            next_review_on=_date_option(next_on),
         )
         db.session.commit()
     except OperationError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from error
+        raise fail(error) from error
     click.echo(f"{document.key}: reviewed ({outcome}); next {review.next_review_at:%Y-%m-%d}")

@@ -98,6 +98,8 @@ def register(app: Flask) -> None:
 
     def error_response(status: int, code: str, message: str, details: Any = None) -> Any:
         if wants_json():
+            if isinstance(details, dict):  # an operation's {field: message}: the API's list form
+                details = [{"field": field, "message": text} for field, text in details.items()]
             body = {"error": {"code": code, "message": message, "details": details}}
             return jsonify(body), status
         template = f"errors/{status}.html" if status in (403, 404, 409, 503) else "errors/any.html"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    send_from_directory,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import Row, and_, select
 
@@ -57,6 +65,17 @@ def _packets_ready() -> list[Row]:
         .order_by(Packet.requested_at.desc())
         .limit(QUEUE_LIMIT)
     ).all()
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """The tab icon; browsers and tools ask for /favicon.ico whatever the page links."""
+    return send_from_directory(
+        current_app.static_folder or "static",
+        "favicon.ico",
+        mimetype="image/vnd.microsoft.icon",
+        max_age=86400,
+    )
 
 
 @bp.route("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from sqlalchemy import select
@@ -109,7 +110,8 @@ def test_a_finding_linking_two_open_cases_joins_the_older_and_flags_the_newer(
         ({"severity": "urgent"}, "severity"),
         ({"observed_from": "2026-10-01T00:00:00"}, "observed_from"),
         ({"observed_from": 1760000000}, "observed_from"),
-        ({"observed_from": "2026-10-30T00:00:00Z"}, "(finding)"),
+        # A rule across two fields names both: either may be the wrong one.
+        ({"observed_from": "2026-10-30T00:00:00Z"}, ("observed_from", "observed_to")),
         ({"confidence": 1.2}, "confidence"),
         ({"confidence": "0.9"}, "confidence"),
         ({"confidence": True}, "confidence"),
@@ -141,7 +143,8 @@ def test_invalid_findings_are_rejected_with_field_level_messages_and_nothing_is_
     response = post_findings([finding(), finding(**change)])
     assert response.status_code == 422, response.json
     details = response.json["error"]["details"]
-    assert {(d["index"], d["field"]) for d in details} == {(1, field)}
+    fields = field if isinstance(field, tuple) else (field,)
+    assert {(d["index"], d["field"]) for d in details} == {(1, name) for name in fields}
     assert snapshot() == before
 
 
@@ -173,6 +176,45 @@ def test_empty_array_is_422(post_findings, snapshot):
     before = snapshot()
     assert post_findings([]).status_code == 422
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # The whole body is not a finding: the root, "", with no item index.
+        (None, [(None, "")]),
+        (42, [(None, "")]),
+        ("a finding", [(None, "")]),
+        ([], [(None, "")]),
+        # Items that are not objects: the root of each item.
+        ([[]], [(0, "")]),
+        ([[], 7], [(0, ""), (1, "")]),
+    ],
+    ids=["null", "number", "string", "empty array", "array of arrays", "array of non-objects"],
+)
+def test_whole_body_and_whole_item_errors_point_at_the_root(
+    post_findings, snapshot, body, expected
+):
+    """`field` is a dotted path everywhere; "" (the root) when the whole body or item is wrong."""
+    before = snapshot()
+    response = post_findings(None, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 422, response.json
+    details = response.json["error"]["details"]
+    assert [(d["index"], d["field"]) for d in details] == expected
+    assert all(d["message"] for d in details)
+    assert snapshot() == before
+
+
+def test_the_cli_names_the_root_and_both_fields_of_a_window_the_same_way(app, finding, tmp_path):
+    from tests.security.helpers import run_cli
+
+    backwards = tmp_path / "backwards.json"
+    backwards.write_text(json.dumps([finding(observed_from="2026-10-30T00:00:00Z"), 5]))
+    result = run_cli(app, "ingest", str(backwards))
+    assert result.exit_code == 2
+    assert "item 0: observed_from: observed_from is after observed_to" in result.output
+    assert "item 0: observed_to: observed_from is after observed_to" in result.output
+    assert "item 1: (root): must be an object" in result.output
 
 
 def test_malformed_json_wrong_type_and_oversize_bodies(app, post_findings, snapshot):

@@ -152,7 +152,7 @@ def test_cli_rejects_a_bad_file_whole_and_exits_non_zero(app, finding, tmp_path,
     broken.write_text("{oops")
     before = snapshot()
     result = run_cli(app, "ingest", str(bad), str(broken), str(good))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # invalid input (README "Exit codes")
     assert "REJECTED" in result.output and "item 1: confidence" in result.output
     assert "1 created (new case), 0 attached, 0 duplicate, 2 file(s) rejected" in result.output
     rows, blobs = snapshot()

@@ -20,7 +20,7 @@ from compliance.auth.permissions import PERMISSIONS
 from compliance.extensions import db
 
 # Routes without a permission marker, and what they require.
-PUBLIC = {"auth.login", "api.health", "static", "findings_api.openapi"}
+PUBLIC = {"auth.login", "api.health", "static", "findings_api.openapi", "web.favicon"}
 LOGIN_ONLY = {
     "web.dashboard",
     "auth.logout",
