@@ -91,29 +91,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_evidence_blobs")),
     )
     op.create_table(
-        "intel_imports",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("source", sa.String(length=300), nullable=False),
-        sa.Column("filename", sa.String(length=255), nullable=False),
-        sa.Column("tlp", sa.String(length=20), nullable=False),
-        sa.Column("tlp_assumed", sa.Boolean(), nullable=False),
-        sa.Column("bundle_id", sa.String(length=100), nullable=False),
-        sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("object_count", sa.Integer(), nullable=False),
-        sa.Column("indicator_count", sa.Integer(), nullable=False),
-        sa.Column("matched_through_subject_id", sa.BigInteger(), nullable=False),
-        sa.Column("last_matched_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("imported_by", sa.String(length=300), nullable=False),
-        sa.Column("imported_by_name", sa.String(length=200), nullable=False),
-        sa.Column("imported_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_intel_imports")),
-        sa.UniqueConstraint("sha256", name=op.f("uq_intel_imports_sha256")),
-    )
-    with op.batch_alter_table("intel_imports", schema=None) as batch_op:
-        batch_op.create_index("ix_intel_imports_imported_at", ["imported_at"], unique=False)
-
-    op.create_table(
         "job_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("job_id", sa.String(length=100), nullable=False),
@@ -164,6 +141,35 @@ def upgrade() -> None:
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.create_index("ix_subjects_value", ["value"], unique=False)
 
+    op.create_table(
+        "taxii_collections",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("taxii_id", sa.String(length=36), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("community", sa.String(length=300), nullable=False),
+        sa.Column("max_tlp", sa.String(length=20), nullable=False),
+        sa.Column("created_by", sa.String(length=300), nullable=False),
+        sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_taxii_collections")),
+        sa.UniqueConstraint("taxii_id", name=op.f("uq_taxii_collections_taxii_id")),
+    )
+    op.create_table(
+        "taxii_feeds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("partner", sa.String(length=300), nullable=False),
+        sa.Column("api_root_url", sa.String(length=500), nullable=False),
+        sa.Column("collection", sa.String(length=100), nullable=False),
+        sa.Column("username", sa.String(length=200), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("cursor", sa.String(length=40), nullable=True),
+        sa.Column("last_polled_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_result", sa.String(length=500), nullable=False),
+        sa.Column("created_by", sa.String(length=300), nullable=False),
+        sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_taxii_feeds")),
+    )
     op.create_table(
         "users",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -252,30 +258,34 @@ def upgrade() -> None:
         batch_op.create_index("ix_cases_updated_at", ["updated_at", "id"], unique=False)
 
     op.create_table(
-        "intel_indicators",
+        "intel_imports",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "import_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("stix_id", sa.String(length=100), nullable=False),
-        sa.Column("name", sa.String(length=300), nullable=False),
-        sa.Column("match_kind", sa.String(length=20), nullable=False),
-        sa.Column("subject_type", sa.String(length=30), nullable=False),
-        sa.Column("value", sa.String(length=500), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("tlp", sa.String(length=20), nullable=False),
+        sa.Column("tlp_assumed", sa.Boolean(), nullable=False),
+        sa.Column("bundle_id", sa.String(length=100), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("object_count", sa.Integer(), nullable=False),
+        sa.Column("indicator_count", sa.Integer(), nullable=False),
+        sa.Column("matched_through_subject_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_matched_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_seen", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_seen", compliance.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("valid_from", compliance.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("valid_until", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("feed_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("imported_by", sa.String(length=300), nullable=False),
+        sa.Column("imported_by_name", sa.String(length=200), nullable=False),
+        sa.Column("imported_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["import_id"],
-            ["intel_imports.id"],
-            name=op.f("fk_intel_indicators_import_id_intel_imports"),
+            ["feed_id"], ["taxii_feeds.id"], name=op.f("fk_intel_imports_feed_id_taxii_feeds")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_intel_indicators")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intel_imports")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_intel_imports_sha256")),
     )
-    with op.batch_alter_table("intel_indicators", schema=None) as batch_op:
-        batch_op.create_index("ix_intel_indicators_import_id", ["import_id"], unique=False)
-        batch_op.create_index(
-            "ix_intel_indicators_match_kind_value", ["match_kind", "value"], unique=False
-        )
+    with op.batch_alter_table("intel_imports", schema=None) as batch_op:
+        batch_op.create_index("ix_intel_imports_imported_at", ["imported_at"], unique=False)
 
     op.create_table(
         "notifications",
@@ -368,6 +378,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signatory_profiles")),
         sa.UniqueConstraint("user_id", name=op.f("uq_signatory_profiles_user_id")),
+    )
+    op.create_table(
+        "taxii_partner_tokens",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("partner", sa.String(length=300), nullable=False),
+        sa.Column(
+            "collection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("created_by", sa.String(length=300), nullable=False),
+        sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["taxii_collections.id"],
+            name=op.f("fk_taxii_partner_tokens_collection_id_taxii_collections"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_taxii_partner_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_taxii_partner_tokens_token_hash")),
     )
     op.create_table(
         "case_notes",
@@ -499,13 +530,53 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=300), nullable=False),
         sa.Column("created_by_name", sa.String(length=200), nullable=False),
         sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "collection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("published_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["case_id"], ["cases.id"], name=op.f("fk_intel_exports_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["taxii_collections.id"],
+            name=op.f("fk_intel_exports_collection_id_taxii_collections"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_intel_exports")),
     )
     with op.batch_alter_table("intel_exports", schema=None) as batch_op:
         batch_op.create_index("ix_intel_exports_case_id_id", ["case_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_intel_exports_collection_id_published_at",
+            ["collection_id", "published_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "intel_indicators",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "import_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("stix_id", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("match_kind", sa.String(length=20), nullable=False),
+        sa.Column("subject_type", sa.String(length=30), nullable=False),
+        sa.Column("value", sa.String(length=500), nullable=False),
+        sa.Column("valid_from", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_until", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["import_id"],
+            ["intel_imports.id"],
+            name=op.f("fk_intel_indicators_import_id_intel_imports"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intel_indicators")),
+    )
+    with op.batch_alter_table("intel_indicators", schema=None) as batch_op:
+        batch_op.create_index("ix_intel_indicators_import_id", ["import_id"], unique=False)
+        batch_op.create_index(
+            "ix_intel_indicators_match_kind_value", ["match_kind", "value"], unique=False
+        )
 
     op.create_table(
         "outbox_emails",
@@ -1026,7 +1097,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_emails_status_next_attempt_at")
 
     op.drop_table("outbox_emails")
+    with op.batch_alter_table("intel_indicators", schema=None) as batch_op:
+        batch_op.drop_index("ix_intel_indicators_match_kind_value")
+        batch_op.drop_index("ix_intel_indicators_import_id")
+
+    op.drop_table("intel_indicators")
     with op.batch_alter_table("intel_exports", schema=None) as batch_op:
+        batch_op.drop_index("ix_intel_exports_collection_id_published_at")
         batch_op.drop_index("ix_intel_exports_case_id_id")
 
     op.drop_table("intel_exports")
@@ -1045,6 +1122,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
     op.drop_table("case_notes")
+    op.drop_table("taxii_partner_tokens")
     op.drop_table("signatory_profiles")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_document_id_effective_from")
@@ -1055,11 +1133,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notifications_recipient_id_created_at")
 
     op.drop_table("notifications")
-    with op.batch_alter_table("intel_indicators", schema=None) as batch_op:
-        batch_op.drop_index("ix_intel_indicators_match_kind_value")
-        batch_op.drop_index("ix_intel_indicators_import_id")
+    with op.batch_alter_table("intel_imports", schema=None) as batch_op:
+        batch_op.drop_index("ix_intel_imports_imported_at")
 
-    op.drop_table("intel_indicators")
+    op.drop_table("intel_imports")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_updated_at")
         batch_op.drop_index("ix_cases_state_updated_at")
@@ -1072,6 +1149,8 @@ def downgrade() -> None:
     op.drop_table("cases")
     op.drop_table("api_tokens")
     op.drop_table("users")
+    op.drop_table("taxii_feeds")
+    op.drop_table("taxii_collections")
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.drop_index("ix_subjects_value")
 
@@ -1084,10 +1163,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_job_runs_job_id_started_at")
 
     op.drop_table("job_runs")
-    with op.batch_alter_table("intel_imports", schema=None) as batch_op:
-        batch_op.drop_index("ix_intel_imports_imported_at")
-
-    op.drop_table("intel_imports")
     op.drop_table("evidence_blobs")
     op.drop_table("case_ref_counters")
     with op.batch_alter_table("case_merges", schema=None) as batch_op:
