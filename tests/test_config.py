@@ -60,6 +60,9 @@ NOT_FOR_OPERATORS = {
     "REMEMBER_COOKIE_SAMESITE": "fixed",
     "SQLALCHEMY_TRACK_MODIFICATIONS": "fixed",
     "SQLALCHEMY_ENGINE_OPTIONS": "fixed",
+    # Rate limits keep counting in memory while Redis is away, with short Redis timeouts.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": "fixed",
+    "RATELIMIT_STORAGE_OPTIONS": "fixed",
 }
 _READS = (
     re.compile(r"""config(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']"""),  # config["X"], .get("X")

@@ -105,7 +105,7 @@ def build(
     Compose and preview: `build REF --type T --draft [choices] -o preview.pdf` (any time).
     Then the final packet, signed by the counsel who composed it:
     `build --from-preview ID --as EMAIL -o final.pdf` (case approved for that action).
-    Prints `packet ID ...`: ID is what --from-preview, `packet show` and `packet mark-sent`
+    Prints `packet ID ...`: ID is what --from-preview, `packet show` and `packet mark-sent ID`
     take (--json: one object with "id").
     """
     from compliance.cases.operations import get_case

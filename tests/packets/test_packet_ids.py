@@ -18,12 +18,14 @@ def readme_packet_builds() -> list[list[str]]:
     section = README.read_text(encoding="utf-8").split("### Evidence packets\n", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
     commands = [shlex.split(line, comments=True) for line in block.splitlines()]
-    return [c[3:] for c in commands if c[:3] == ["compliance", "packet", "build"]]
+    builds = [c[3:] for c in commands if c[:3] == ["compliance", "packet", "build"]]
+    return [args[: args.index("<")] if "<" in args else args for args in builds]  # no stdin
 
 
 def test_the_readme_packet_examples_carry_the_fields_each_type_needs(app, ready_case):
-    """The README's example once failed as written (a final referral without --recipient)."""
-    from compliance.packets.cli import build
+    """The README's example once failed as written (a final referral without --recipient):
+    each preview it shows is a valid composition, and each final comes from a preview."""
+    from compliance.packets.cli import _composition, build
     from compliance.packets.operations import request_packet
 
     ready = ready_case()  # approved for takedown and referral
@@ -31,20 +33,13 @@ def test_the_readme_packet_examples_carry_the_fields_each_type_needs(app, ready_
     assert {"--draft" in args for args in examples} == {True, False}
     for args in examples:
         params = build.make_context("build", list(args)).params
-        fields = {
-            "recipient": params["recipient"],
-            "offending_url": params["offending_url"],
-            "repository": params["repository"],
-            "files": "\n".join(params["files"]) or None,
-            "uploader": params["uploader"],
-            "remedy": params["remedy"],
-        }
-        request_packet(  # raises InvalidInput naming the missing field, as the CLI would
-            ready.case,
-            params["packet_type"],
-            ready.counsel,
-            draft=params["draft"],
-            fields={k: v for k, v in fields.items() if v},
+        if not params["draft"]:
+            assert params["preview_id"] is not None and params["as_email"], args
+            continue
+        # `-` reads standard input, as the README's example does from a file.
+        params |= {k: "From a file." for k in ("narrative", "copyrighted_work") if params[k] == "-"}
+        request_packet(  # raises InvalidInput naming the bad field, as the CLI would
+            ready.case, params["packet_type"], ready.counsel, fields=_composition(params)
         )
 
 
@@ -84,7 +79,7 @@ def test_packet_list_and_build_print_the_id_mark_sent_takes(app, ready_case, tmp
         (queued.id, "referral", "queued"),
     ]
     text = run_cli(app, "packet", "list", ready.case.ref)
-    assert text.output.splitlines()[1].startswith(f"{queued.id}\treferral\tqueued")
+    assert text.output.splitlines()[1].startswith(f"{queued.id}\treferral DRAFT\tqueued")
 
     # The id is what mark-sent takes; a draft is never sent (refused: exit 1).
     refused = run_cli(
