@@ -38,7 +38,10 @@ MODULES = sorted(
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
     "compliance.auth.operations": {"find_user", "token_from_header"},
-    "compliance.cases.operations": {"get_case", "next_case_refs", "visible_notes"},
+    "compliance.cases.operations": {
+        "find_owner",  # resolves an owner e-mail for the edit it is part of
+        "get_case", "next_case_refs", "visible_notes",
+    },
     "compliance.cases.retention": {"closed_at", "deletable_from", "history_refs"},
     "compliance.evidence.operations": {
         "canonical_json", "case_subjects", "duplicate_flags", "evidence_count",
