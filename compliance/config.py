@@ -29,6 +29,7 @@ class Defaults:
     SIGNING_KEY_PASSWORD: str | None = None
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+    MAX_BATCH_ITEMS = 1000  # findings in one batch (API body, upload, `compliance ingest` file)
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
@@ -67,6 +68,8 @@ class Defaults:
     INTEL_SHARED_SALT = "distillation-forum-DEMO-salt-replace-me"
     INTEL_ORGANISATION = "Meridian AI"  # the identity our bundles are created by
     INTEL_MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+    INTEL_MAX_BUNDLE_OBJECTS = 2000  # STIX objects in one bundle (12,000 took 17 s to import)
+    INTEL_MAX_BUNDLE_DEPTH = 32  # JSON nesting of a bundle
     INTEL_UNMARKED_POLICY = "refuse"  # a bundle without TLP: "refuse" or "amber+strict"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -15,6 +14,7 @@ from compliance.api.auth import api_actor, api_require
 from compliance.api.views import pagination
 from compliance.cases.operations import get_case
 from compliance.errors import (
+    BatchTooLarge,
     BodyTooLarge,
     Conflict,
     MalformedJSON,
@@ -23,7 +23,13 @@ from compliance.errors import (
 )
 from compliance.evidence import operations
 from compliance.evidence.models import EvidenceItem
-from compliance.evidence.schema import ErrorResponse, FindingV1, IngestResponse
+from compliance.evidence.schema import (
+    ErrorResponse,
+    FindingV1,
+    IngestResponse,
+    TooManyFindings,
+    parse_batch,
+)
 from compliance.extensions import csrf, db
 
 bp = Blueprint("findings_api", __name__, url_prefix="/api/v1")
@@ -40,8 +46,11 @@ def _read_batch() -> tuple[Any, int | None]:
     except RequestEntityTooLarge as error:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes") from error
+    limit = current_app.config["MAX_BATCH_ITEMS"]
     try:
-        batch = json.loads(body)
+        batch = parse_batch(body, limit)
+    except TooManyFindings as error:  # refused before the rest of the body is decoded
+        raise BatchTooLarge(str(error)) from None
     except RecursionError as error:  # nesting deeper than the parser's stack
         raise MalformedJSON("the body is not valid JSON: nested too deeply") from error
     except ValueError as error:  # JSONDecodeError, bad UTF-8, an integer with >4300 digits

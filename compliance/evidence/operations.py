@@ -32,6 +32,7 @@ from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow
 from compliance.errors import (
+    BatchTooLarge,
     Conflict,
     InsufficientStorage,
     InvalidInput,
@@ -382,13 +383,24 @@ def _ingest_findings(
             details=[{"index": None, "field": "(body)", "message": "empty or not a finding"}],
         )
     config = current_app.config
+    if len(batch) > config["MAX_BATCH_ITEMS"]:
+        raise BatchTooLarge(
+            f"the batch holds {len(batch):,} findings; at most {config['MAX_BATCH_ITEMS']:,} "
+            "per batch (send the rest in another batch)"
+        )
     limit = max_attachment_bytes or config["MAX_ATTACHMENT_BYTES"]
     prefix = ref_prefix or config["CASE_REF_PREFIX"]
     findings, errors = validate_batch(batch, limit)
     if errors:
-        bad = len({e["index"] for e in errors})
+        bad = len(batch) - len(findings)
+        shown = (
+            f"; the first {len(errors)} of {errors.total:,} problems are listed"
+            if errors.total > len(errors)
+            else ""
+        )
         raise InvalidInput(
-            f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored", details=errors
+            f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored{shown}",
+            details=list(errors),
         )
 
     spellings: dict[tuple[str, str], str] = {}

@@ -28,6 +28,7 @@ from compliance.errors import InvalidInput, OperationError
 from compliance.evidence import operations
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
+from compliance.evidence.schema import TooManyFindings, parse_batch
 from compliance.evidence.store import blob_store
 from compliance.extensions import db
 from compliance.web.paging import page_arg
@@ -207,7 +208,9 @@ def upload(ref: str):
     try:
         if form.is_finding.data:
             try:
-                batch = json.loads(data)
+                batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
+            except TooManyFindings as error:
+                raise InvalidInput(f"the finding file is refused: {error}") from None
             except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
                 raise InvalidInput(f"the finding file is not JSON ({error})") from error
             outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
