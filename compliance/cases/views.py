@@ -26,6 +26,7 @@ from compliance.db import utcnow
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
+from compliance.web.audited import audited_read
 from compliance.web.paging import int_arg, page_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -194,7 +195,12 @@ def create():
     return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
 
 
+def _reads_privileged_notes() -> bool:
+    return request.args.get("tab") == "notes" and can(current_user, "note.privileged")
+
+
 @bp.route("/<ref>")
+@audited_read(when=_reads_privileged_notes)
 @require("case.view")
 def view(ref: str):
     case = operations.get_case(ref)

@@ -903,6 +903,23 @@ def upgrade() -> None:
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.create_index("ix_custody_events_item_id_id", ["item_id", "id"], unique=False)
 
+    op.create_table(
+        "custody_repeats",
+        sa.Column(
+            "custody_event_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("last_occurred_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["custody_event_id"],
+            ["custody_events.id"],
+            name=op.f("fk_custody_repeats_custody_event_id_custody_events"),
+        ),
+        sa.PrimaryKeyConstraint("custody_event_id", name=op.f("pk_custody_repeats")),
+    )
     # AUTOGEN-END upgrade
     create_audit_events()
     for table in APPEND_ONLY_TABLES:
@@ -916,6 +933,7 @@ def downgrade() -> None:
         drop_append_only_triggers(table)
     drop_audit_events()
     # AUTOGEN-BEGIN downgrade
+    op.drop_table("custody_repeats")
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.drop_index("ix_custody_events_item_id_id")
 
