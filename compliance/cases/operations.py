@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from compliance.audit.chain import PendingEvent, diff, record, record_many, text_fingerprint
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
+from compliance.cases import approval
 from compliance.cases.models import (
     DOMAINS,
     SEVERITIES,
@@ -191,6 +192,7 @@ def update_case(
         case=case,
         changes=changes,
     )
+    approval.withdraw_if_changed(case, actor)
     return case
 
 
@@ -219,6 +221,8 @@ def transition_case(
 
     before = case.snapshot()
     source = case.state
+    # What an approval covers, so a later change to any of it is caught (cases.approval).
+    covers = approval.approval_content(case) if target == "approved" else None
     case.state = target
     if target == "approved":
         case.chosen_actions = sorted(set(request.actions))
@@ -233,10 +237,15 @@ def transition_case(
         actor_user_id=actor.user_id,
         reason=(request.reason or "").strip() or None,
     )
+    if covers is not None:
+        step.covers, step.covers_sha256 = covers, approval.content_digest(covers)
     db.session.add(step)
     for hook in state_entered_hooks:
         hook([case], actor)
     db.session.flush()
+    details = {"from": source, "to": target, "reason": step.reason, "transition_id": step.id}
+    if step.covers_sha256:
+        details["covers_sha256"] = step.covers_sha256
     record(
         "case.transition",
         actor=actor,
@@ -244,7 +253,7 @@ def transition_case(
         object_id=case.id,
         case=case,
         changes=diff(before, case.snapshot()),
-        details={"from": source, "to": target, "reason": step.reason, "transition_id": step.id},
+        details=details,
     )
     return step
 

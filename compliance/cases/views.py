@@ -18,6 +18,7 @@ from compliance.auth.models import User
 from compliance.auth.permissions import can, current_actor, require
 from compliance.cache import ProcessCache
 from compliance.cases import operations, search
+from compliance.cases.approval import approval_drift
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
 from compliance.cases.tabs import TABS, ordered_tabs, register_tab
@@ -217,6 +218,7 @@ def view(ref: str):
         tabs=[t for t in ordered_tabs() if can(current_user, t.permission)],
         tab=tab,
         options=options_for(case, actor),
+        approval_changes=approval_drift(case) if case.state == "legal_review" else [],
         **context,
     )
     # A tab may record a read that matters (privileged notes viewed). Committing after the

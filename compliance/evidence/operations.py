@@ -27,8 +27,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from compliance.audit.chain import READ_WINDOW, PendingEvent, diff, record, record_many
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
+from compliance.cases import approval, retention, search
 from compliance.cases import operations as cases
-from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow
 from compliance.errors import (
@@ -653,6 +653,8 @@ def _ingest_findings(
                     )
                 )
     record_many(events, actor=actor)
+    for positions in by_case.values():  # new evidence on an approved case: counsel re-approves
+        approval.withdraw_if_changed(new[positions[0]].case_row, actor)  # type: ignore[attr-defined]
     by_index = {p.index: (finding_ids[i], p) for i, p in enumerate(new)}
     outcomes = []
     for p in prepared:
@@ -912,6 +914,7 @@ def add_evidence_file(
             "reason": item.supersede_reason,
         },
     )
+    approval.withdraw_if_changed(case, actor)
     return item
 
 

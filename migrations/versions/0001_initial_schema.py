@@ -386,6 +386,12 @@ def upgrade() -> None:
         ),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("occurred_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "covers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("covers_sha256", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_user_id"], ["users.id"], name=op.f("fk_case_transitions_actor_user_id_users")
         ),
