@@ -63,6 +63,7 @@ READ_ONLY = {
     },
     "compliance.intel.operations": {
         "case_findings", "case_subject_rows",
+        "check_bundle_shape",  # refuses an oversized or too-deep bundle; stores nothing
         "check_packet_allowed",  # raises when TLP forbids a packet; stores nothing
         "default_finding_ids", "exports_for_case", "get_export", "list_imports",
         "match_counts", "matches_for_case",
