@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Sessions are server-side records (auth.models.UserSession): these bound their life.
+    SESSION_IDLE_MINUTES = 30  # a session unused this long ends (not "keep me signed in")
+    SESSION_LIFETIME_HOURS = 12  # a session ends this long after sign-in regardless
+    REMEMBER_DAYS = 14  # "keep me signed in": the cookie and its record last this long
+    # Two-factor sign-in (TOTP): None = required in production only, True/False to force.
+    TWO_FACTOR_REQUIRED: bool | None = None
+    TWO_FACTOR_ROLES = ["counsel", "admin"]
+    TWO_FACTOR_ISSUER = "Distillation cases"
+    HSTS_MAX_AGE = 365 * 24 * 3600  # Strict-Transport-Security in production
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day: a form left open over lunch still posts
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # Test pooled connections before use: after a database restart the app recovers by itself.
@@ -118,6 +128,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     production = config["ENV"] == "production"
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=config["REMEMBER_DAYS"])
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
     return config
 
 

@@ -196,12 +196,13 @@ def create():
     return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
 
 
-def _reads_privileged_notes() -> bool:
-    return request.args.get("tab") == "notes" and can(current_user, "note.privileged")
+def _reads_notes() -> bool:
+    """The notes tab records who read privileged notes (see record_privileged_view)."""
+    return request.args.get("tab") == "notes"
 
 
 @bp.route("/<ref>")
-@audited_read(when=_reads_privileged_notes)
+@audited_read(when=_reads_notes)
 @require("case.view")
 def view(ref: str):
     case = operations.get_case(ref)

@@ -49,7 +49,8 @@ def download_name(name: str) -> str:
 
 def audited_read(when: Callable[[], bool] | None = None) -> Callable:
     """Decorator for GET views that record the read; `when` limits it to some requests
-    (the case page records a read on its notes tab only)."""
+    (the case page records a read on its notes tab only). `when` may read the request only:
+    it runs when the request's first transaction begins."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -64,7 +65,8 @@ def audited_read(when: Callable[[], bool] | None = None) -> Callable:
             with writing_work():
                 return view(*args, **kwargs)
 
-        wrapped.audited_read = True
+        # compliance.db reads this to begin the request's transaction as a writer.
+        wrapped.audited_read = when or True
         return wrapped
 
     return decorator
