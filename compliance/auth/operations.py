@@ -317,7 +317,7 @@ def set_active(actor: Actor, user: User, active: bool) -> None:
 
 
 # ---------------------------------------------------------------- sessions
-def start_session(
+def _start_session(
     user: User, *, remember: bool, client: str | None = None, user_agent: str | None = None
 ) -> UserSession:
     """Open a session record for a completed sign-in; the user object carries its token."""
@@ -550,7 +550,7 @@ def complete_sign_in(
     user: User, *, remember: bool, client: str | None, user_agent: str | None, method: str
 ) -> UserSession:
     """Every factor checked: open the session and audit the sign-in."""
-    session_record = start_session(user, remember=remember, client=client, user_agent=user_agent)
+    session_record = _start_session(user, remember=remember, client=client, user_agent=user_agent)
     record(
         "auth.login",
         actor=Actor.for_user(user),
