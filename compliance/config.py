@@ -128,6 +128,13 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     production = config["ENV"] == "production"
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
+    if isinstance(config["TWO_FACTOR_REQUIRED"], str):  # from the environment: no default type
+        config["TWO_FACTOR_REQUIRED"] = config["TWO_FACTOR_REQUIRED"].strip().lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+        }
     config["REMEMBER_COOKIE_DURATION"] = timedelta(days=config["REMEMBER_DAYS"])
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
     return config

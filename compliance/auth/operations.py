@@ -643,11 +643,16 @@ def enable_two_factor(
     return codes
 
 
-def check_second_factor(user: User, code: str, now: datetime | None = None) -> str | None:
+def check_second_factor(
+    user: User, code: str, client: str | None = None, now: datetime | None = None
+) -> str | None:
     """The method ('totp' or 'recovery code') when `code` passes, else None; a recovery code
-    works once; a TOTP code never twice."""
+    works once; a TOTP code never twice; a client backing off after failures is not heard."""
     now = now or utcnow()
     if not user.two_factor_enabled:
+        return None
+    throttle = db.session.get(SignInThrottle, _throttle_key(f"user:{user.id}", client))
+    if throttle is not None and throttle.retry_after and throttle.retry_after > now:
         return None
     step = _totp_step(user.totp_secret or "", code, now, user.totp_last_step)
     if step is not None:

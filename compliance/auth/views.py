@@ -111,7 +111,7 @@ def login_second_factor():
         return render_template("auth/second_factor.html", form=None)
     form = SecondFactorForm()
     if form.validate_on_submit():
-        method = operations.check_second_factor(user, form.code.data)
+        method = operations.check_second_factor(user, form.code.data, request.remote_addr)
         if method is not None:
             return _finish_sign_in(
                 user, pending["remember"], f"password and {method}", pending["next"]
