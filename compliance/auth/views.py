@@ -127,8 +127,8 @@ def login_second_factor():
 def logout():
     operations.sign_out(current_actor(), current_user.session_id)
     db.session.commit()
-    logout_user()
-    session.clear()
+    session.clear()  # the pending sign-in and enrolment state too
+    logout_user()  # after clear: it marks the remember cookie for deletion
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
