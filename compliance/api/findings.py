@@ -162,9 +162,10 @@ _ERRORS = {
     "403": "the token lacks the scope",
     "404": "not found",
     "409": "conflicts with stored data",
-    "413": "body too large",
+    "413": "body too large, or more findings than one batch holds (MAX_BATCH_ITEMS, 1,000)",
     "415": "not application/json",
-    "422": "invalid content; details lists {index, field, message}",
+    "422": "invalid content; details lists {index, field, message} (the first 100; the "
+    "message gives the total)",
 }
 _PAGINATED = {"page": "integer 1..1000000", "per_page": "integer 1..200"}
 KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
