@@ -11,7 +11,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from compliance.audit.chain import PendingEvent, diff, record, record_many, text_fingerprint
+from compliance.audit.chain import (
+    READ_WINDOW,
+    PendingEvent,
+    diff,
+    record,
+    record_many,
+    text_fingerprint,
+)
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases import approval
@@ -324,7 +331,7 @@ def visible_notes(case: Case, actor: Actor) -> list[CaseNote]:
 def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> None:
     """Reading privileged notes is itself recorded (who saw privileged material, when)."""
     ids = [n.id for n in notes if n.privileged]
-    if ids:
+    if ids and not _viewed_recently(case, actor, ids):
         record(
             "note.privileged_viewed",
             actor=actor,
@@ -333,6 +340,26 @@ def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> N
             case=case,
             details={"note_ids": ids},
         )
+
+
+def _viewed_recently(case: Case, actor: Actor, note_ids: list[int]) -> bool:
+    """This person's view of these very notes is already recorded within the read window
+    (a reloaded tab is one event; a new privileged note is recorded when first seen)."""
+    from compliance.audit.models import AuditEvent
+
+    last = db.session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.object_type == "case",
+            AuditEvent.object_id == str(case.id),
+            AuditEvent.action == "note.privileged_viewed",
+            AuditEvent.actor == actor.label,
+            AuditEvent.occurred_at >= utcnow() - READ_WINDOW,
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
+    return last is not None and set(note_ids) <= set((last.details or {}).get("note_ids", []))
 
 
 def place_hold(case: Case, actor: Actor, reason: str) -> Case:

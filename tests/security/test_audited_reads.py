@@ -108,6 +108,18 @@ def test_privileged_notes_tab_refuses_cross_site_requests(login_as, make_case):
     assert overview.status_code == 200
 
 
+def test_rereading_privileged_notes_is_one_event_until_a_new_note_appears(login_as, make_case):
+    _counsel, client = login_as("counsel")
+    case = make_case()
+    client.post(f"/cases/{case.ref}/notes", data={"body": "Strategy.", "privileged": "y"})
+    for _ in range(5):
+        assert client.get(f"/cases/{case.ref}?tab=notes").status_code == 200
+    assert _audit_count("note.privileged_viewed") == 1
+    client.post(f"/cases/{case.ref}/notes", data={"body": "More strategy.", "privileged": "y"})
+    client.get(f"/cases/{case.ref}?tab=notes")
+    assert _audit_count("note.privileged_viewed") == 2
+
+
 # ---------------------------------------------------------------- finding 7
 @pytest.mark.parametrize(
     "name", ["evil\"; filename*=UTF-8''evil.html; x=\".csv", "截图.png", "tab\there.csv"]
