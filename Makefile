@@ -23,12 +23,16 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 # Re-resolve after a change to pyproject.toml, keeping every pin the change does not force.
-lock: $(STAMP)
+# Needs only uv from the current lock: a new dependency is not in .venv until the lock has it
+# (building .venv first would fail its `pip check`).
+lock:
+	test -x $(BIN)/uv || $(MAKE) $(STAMP)
 	$(UV_COMPILE)
 
 # Move every package to the newest version pyproject.toml allows; then `make test` before
 # committing the new lock (README: "Dependencies and the lock").
-upgrade: $(STAMP)
+upgrade:
+	test -x $(BIN)/uv || $(MAKE) $(STAMP)
 	$(UV_COMPILE) --upgrade
 
 demo: $(STAMP)

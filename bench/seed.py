@@ -311,7 +311,7 @@ def seed(
                 ts(NOW - timedelta(days=400)),
             )
         )
-    cols = ("id", "email", "name", "role", "password_hash", "active", "failed_logins")
+    cols = ("id", "email", "name", "role", "password_hash", "active", "must_change_password")
     sink.insert("users", (*cols, "created_at"), user_rows)
     owner_names = {counsel_id: "Bench Counsel", analyst_id: "Bench Analyst"}
     owner_names.update({row[0]: row[2] for row in user_rows})

@@ -237,11 +237,21 @@ def _read_password() -> str:
 @actor_option
 @transactional
 def users_create(email: str, role: str, name: str, as_email: str | None) -> None:
-    """Create a user; the password is read from a prompt or one line of stdin, never argv."""
-    from compliance.auth.operations import create_user
+    """Create a user. The operator types the first password (a prompt or one line of stdin,
+    never argv); with --as ADMIN the user gets an invitation link to choose their own, and a
+    counsel or admin account waits for a second admin's confirmation."""
+    from compliance.auth.operations import create_user, issue_invitation
 
-    user = create_user(resolve_actor(as_email), email, role, _read_password(), name)
-    click.echo(f"created {user.email} ({user.role})")
+    actor = resolve_actor(as_email)
+    if actor.is_operator:
+        user = create_user(actor, email, role, _read_password(), name)
+        click.echo(f"created {user.email} ({user.role})")
+        return
+    user = create_user(actor, email, role, name=name)
+    raw = issue_invitation(actor, user)
+    waiting = "" if user.active else ", awaiting a second admin's confirmation"
+    click.echo(f"created {user.email} ({user.role}{waiting})")
+    click.echo(f"invitation (valid 3 days): /invite/{raw}")
 
 
 @users_group.command("set-password")
@@ -271,8 +281,53 @@ def users_set_role(email: str, role: str, as_email: str | None) -> None:
     user = find_user(email)
     if user is None:
         raise invalid(f"no user {email}")
-    set_role(resolve_actor(as_email), user, role)
-    click.echo(f"{user.email} is now {role}")
+    grant = set_role(resolve_actor(as_email), user, role)
+    if grant is not None:
+        click.echo(f"grant {grant.id}: {user.email} becomes {role} once another admin confirms")
+    else:
+        click.echo(f"{user.email} is now {role}")
+
+
+@users_group.command("confirm-grant")
+@click.argument("grant_id", type=int)
+@actor_option
+@transactional
+def users_confirm_grant(grant_id: int, as_email: str | None) -> None:
+    """Confirm a pending counsel/admin grant (another admin, or the operator)."""
+    from compliance.auth.operations import confirm_grant, get_grant
+
+    grant = confirm_grant(resolve_actor(as_email), get_grant(grant_id))
+    click.echo(f"{grant.user.email} is now {grant.role}")
+
+
+@users_group.command("sign-out")
+@click.argument("email")
+@actor_option
+@transactional
+def users_sign_out(email: str, as_email: str | None) -> None:
+    """End every session of a user at once (a lost laptop, a departure)."""
+    from compliance.auth.operations import find_user, sign_out_everywhere
+
+    user = find_user(email)
+    if user is None:
+        raise invalid(f"no user {email}")
+    ended = sign_out_everywhere(resolve_actor(as_email), user)
+    click.echo(f"{user.email}: {ended} session(s) ended")
+
+
+@users_group.command("reset-2fa")
+@click.argument("email")
+@actor_option
+@transactional
+def users_reset_two_factor(email: str, as_email: str | None) -> None:
+    """Clear a user's authenticator; they enrol again at their next sign-in."""
+    from compliance.auth.operations import find_user, reset_two_factor
+
+    user = find_user(email)
+    if user is None:
+        raise invalid(f"no user {email}")
+    reset_two_factor(resolve_actor(as_email), user)
+    click.echo(f"two-factor sign-in reset for {user.email}")
 
 
 @users_group.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ class Defaults:
     PACKET_SIGNING_LOCATION = "Legal department"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # largest request body (findings with attachments)
     MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+    MAX_BATCH_ITEMS = 1000  # findings in one batch (API body, upload, `compliance ingest` file)
     # Rate-limit counters: memory:// is per process; several web processes or hosts share a
     # Redis (redis://host:6379/0). The prefix keeps installations sharing a Redis apart.
     RATELIMIT_STORAGE_URI = "memory://"
@@ -51,6 +53,15 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Sessions are server-side records (auth.models.UserSession): these bound their life.
+    SESSION_IDLE_MINUTES = 30  # a session unused this long ends (not "keep me signed in")
+    SESSION_LIFETIME_HOURS = 12  # a session ends this long after sign-in regardless
+    REMEMBER_DAYS = 14  # "keep me signed in": the cookie and its record last this long
+    # Two-factor sign-in (TOTP): None = required in production only, True/False to force.
+    TWO_FACTOR_REQUIRED: bool | None = None
+    TWO_FACTOR_ROLES = ["counsel", "admin"]
+    TWO_FACTOR_ISSUER = "Distillation cases"
+    HSTS_MAX_AGE = 365 * 24 * 3600  # Strict-Transport-Security in production
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day: a form left open over lunch still posts
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # Test pooled connections before use: after a database restart the app recovers by itself.
@@ -84,6 +95,8 @@ class Defaults:
     INTEL_SHARED_SALT = "distillation-forum-DEMO-salt-replace-me"
     INTEL_ORGANISATION = "Meridian AI"  # the identity our bundles are created by
     INTEL_MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+    INTEL_MAX_BUNDLE_OBJECTS = 2000  # STIX objects in one bundle (12,000 took 17 s to import)
+    INTEL_MAX_BUNDLE_DEPTH = 32  # JSON nesting of a bundle
     INTEL_UNMARKED_POLICY = "refuse"  # a bundle without TLP: "refuse" or "amber+strict"
     # Fernet key encrypting partners' TAXII credentials; default <instance>/intel_feed.key.
     INTEL_FEED_KEY_PATH: str | None = None
@@ -135,6 +148,15 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     production = config["ENV"] == "production"
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
+    if isinstance(config["TWO_FACTOR_REQUIRED"], str):  # from the environment: no default type
+        config["TWO_FACTOR_REQUIRED"] = config["TWO_FACTOR_REQUIRED"].strip().lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+        }
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=config["REMEMBER_DAYS"])
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
     return config
 
 

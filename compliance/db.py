@@ -107,11 +107,18 @@ def configure_engine(engine: Engine) -> None:
 
 
 def _writing_request() -> bool:
-    from flask import has_request_context, request
+    from flask import current_app, has_request_context, request
 
     if _writing_work.get():
         return True
-    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    if not has_request_context():
+        return False
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        return True
+    # A GET that records the read (web.audited.audited_read) writes too, and its first query
+    # (loading the signed-in user) comes before the view runs.
+    marker = getattr(current_app.view_functions.get(request.endpoint), "audited_read", None)
+    return bool(marker) and (marker is True or marker())
 
 
 _writing_work: ContextVar[bool] = ContextVar("compliance_writing_work", default=False)

@@ -70,6 +70,13 @@ class BodyTooLarge(OperationError):
     code = "too_large"
 
 
+class BatchTooLarge(OperationError):
+    """More items in one request than a batch may hold (findings, intel objects)."""
+
+    status = 413
+    code = "too_large"
+
+
 class UnsupportedMediaType(OperationError):
     status = 415
     code = "unsupported_media_type"

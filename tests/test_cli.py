@@ -60,14 +60,35 @@ def test_users_create_reads_the_password_from_stdin(app, cli_env):
 
 def test_an_admin_changes_a_role_and_it_is_audited(app, cli_env, make_user):
     user = make_user("analyst")
-    admin = make_user("admin")
+    admin, second_admin = make_user("admin"), make_user("admin")
     result = run(cli_env, "users", "set-role", user.email, "counsel", "--as", admin.email)
     assert result.returncode == 0, result.stderr
+    assert "once another admin confirms" in result.stdout
     db.session.commit()  # end this session's read snapshot: the command wrote in another process
+    assert db.session.get(User, user.id).role == "analyst"  # counsel takes two admins
+    grant_id = result.stdout.split()[1].rstrip(":")
+    refused = run(cli_env, "users", "confirm-grant", grant_id, "--as", admin.email)
+    assert refused.returncode != 0 and "four-eyes" in refused.stderr
+    confirmed = run(cli_env, "users", "confirm-grant", grant_id, "--as", second_admin.email)
+    assert confirmed.returncode == 0, confirmed.stderr
+    db.session.commit()
+    db.session.expire_all()
     assert db.session.get(User, user.id).role == "counsel"
-    event = db.session.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()))
-    assert event.action == "user.role_changed"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.role_changed"))
     assert event.changes["role"] == {"before": "analyst", "after": "counsel"}
+    assert event.actor == f"user:{second_admin.email}"
+
+
+def test_an_admin_creating_a_user_prints_an_invitation_not_a_password(app, cli_env, make_user):
+    admin = make_user("admin")
+    result = run(
+        cli_env, "users", "create", "kim@lab.example", "--role", "analyst", "--as", admin.email
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/invite/" in result.stdout.splitlines()[-1]
+    db.session.commit()
+    user = db.session.scalar(select(User).where(User.email == "kim@lab.example"))
+    assert user.active and user.password_hash == "!"  # no password until they choose one
 
 
 def test_failures_exit_non_zero_with_one_line(app, cli_env):

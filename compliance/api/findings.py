@@ -14,12 +14,19 @@ from compliance.api.views import HoldRequest, pagination, read_json_body
 from compliance.cases.operations import get_case
 from compliance.cases.schema import CaseCreate, CaseEdit
 from compliance.errors import (
+    BatchTooLarge,
     Conflict,
     OperationError,
 )
 from compliance.evidence import operations
 from compliance.evidence.models import EvidenceItem
-from compliance.evidence.schema import ErrorResponse, FindingV1, IngestResponse
+from compliance.evidence.schema import (
+    ErrorResponse,
+    FindingV1,
+    IngestResponse,
+    TooManyFindings,
+    parse_batch,
+)
 from compliance.extensions import csrf, db
 
 bp = Blueprint("findings_api", __name__, url_prefix="/api/v1")
@@ -27,7 +34,11 @@ csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked i
 
 
 def _read_batch() -> tuple[Any, int | None]:
-    batch = read_json_body()
+    limit = current_app.config["MAX_BATCH_ITEMS"]
+    try:
+        batch = read_json_body(lambda body: parse_batch(body, limit))
+    except TooManyFindings as error:  # refused before the rest of the body is decoded
+        raise BatchTooLarge(str(error)) from None
     return batch, len(batch) if isinstance(batch, list) else 1
 
 
@@ -135,10 +146,11 @@ _ERRORS = {
     "403": "the token lacks the scope, or the role the permission",
     "404": "not found",
     "409": "conflicts with stored data",
-    "413": "body too large",
+    "413": "body too large, or more findings than one batch holds (MAX_BATCH_ITEMS, 1,000)",
     "415": "not application/json",
-    "422": "invalid content; details lists {index, field, message}: field is a dotted path "
-    '(subjects.0.id), "" for the whole body or item, one entry per field of a cross-field rule',
+    "422": "invalid content; details lists {index, field, message} (the first 100; the "
+    'message gives the total): field is a dotted path (subjects.0.id), "" for the whole '
+    "body or item, one entry per field of a cross-field rule",
 }
 _CASE_ERRORS = {
     "403": "a token (case edits are a person's: sign in) or a role without the right",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -22,7 +23,7 @@ from compliance.errors import (
     OperationError,
     UnsupportedMediaType,
 )
-from compliance.evidence.schema import error_details
+from compliance.evidence.schema import TooManyFindings, error_details
 from compliance.extensions import csrf, db
 from compliance.web.paging import MAX_PAGE
 
@@ -36,8 +37,12 @@ def case_json(case: Case, detail: bool = False) -> dict[str, Any]:
     return case.as_json(detail) | {"url": url}
 
 
-def read_json_body() -> Any:
-    """The request's JSON body, or the error a script can act on (415, 413, 400)."""
+def read_json_body(parse: Callable[[bytes], Any] = json.loads) -> Any:
+    """The request's JSON body, or the error a script can act on (415, 413, 400).
+
+    `parse` turns the bytes into data (the findings API parses item by item, to refuse an
+    oversized batch before decoding the rest); its own errors that are not JSON errors pass.
+    """
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
             f"send Content-Type: application/json (got {request.mimetype or 'none'})"
@@ -48,7 +53,9 @@ def read_json_body() -> Any:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes") from error
     try:
-        return json.loads(body)
+        return parse(body)
+    except TooManyFindings:
+        raise
     except RecursionError as error:  # nesting deeper than the parser's stack
         raise MalformedJSON("the body is not valid JSON: nested too deeply") from error
     except ValueError as error:  # JSONDecodeError, bad UTF-8, an integer with >4300 digits

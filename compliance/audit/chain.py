@@ -8,6 +8,7 @@ chain never forks and never has a gap.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 AUDIT_LOCK_KEY = 7_234_001  # pg_advisory_xact_lock key reserved for chain appends
 _HEAD_KEY = "audit_head"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Reads repeated by one person within this window are one event with a count.
+READ_WINDOW = timedelta(minutes=10)
 
 
 def format_time(value: datetime) -> str:
@@ -66,12 +69,34 @@ def normalise(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_jsonable, allow_nan=False))
 
 
+FINGERPRINT_CONTEXT = b"compliance text fingerprint v1"
+
+
+def fingerprint_key() -> bytes:
+    """The secret behind text fingerprints, derived from the instance's audit key.
+
+    Kept beside the audit key (and backed up with it) without a second file to lose; readers
+    of the trail hold neither, so they cannot confirm a guess of a note's text.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    from compliance.audit.checkpoints import instance_key
+
+    raw = instance_key().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hmac.new(raw, FINGERPRINT_CONTEXT, hashlib.sha256).digest()
+
+
 def text_fingerprint(text: str) -> dict[str, Any]:
     """What the trail records of free text it must not hold (privileged notes, review notes).
 
     Auditors read the trail; the text itself, and its revisions, stay in their own tables.
+    A keyed HMAC, not a bare hash, and no length: a short or templated note cannot be
+    confirmed by hashing guesses. The lab checks a text with `compliance audit fingerprint`.
     """
-    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "length": len(text)}
+    digest = hmac.new(fingerprint_key(), text.encode(), hashlib.sha256).hexdigest()
+    return {"hmac_sha256": digest}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +162,27 @@ def record(
     session.flush()
     session.info[_HEAD_KEY] = (audit_event.seq, row["hash"])
     return audit_event
+
+
+def recorded_since(
+    action: str, *, actor: Actor, object_type: str, object_id: Any, since: datetime
+) -> bool:
+    """True when this actor's `action` on this object is already in the trail since `since`
+    (repeated reads within a window are one event; see evidence.operations.record_custody)."""
+    from compliance.audit.models import AuditEvent as Event
+
+    found = db.session.scalar(
+        select(Event.seq)
+        .where(
+            Event.object_type == object_type,
+            Event.object_id == str(object_id),
+            Event.action == action,
+            Event.actor == actor.label,
+            Event.occurred_at >= since,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 @dataclass

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 
 from compliance.cli import (
     actor_option,
@@ -30,6 +31,17 @@ def audit_checkpoint(as_email: str | None) -> None:
     path = Path(current_app.config["CHECKPOINT_DIR"]) / (checkpoint.file_name or "")
     click.echo(f"checkpoint seq={checkpoint.seq} {checkpoint.head_hash}")
     click.echo(str(path))
+
+
+@audit_group.command("fingerprint")
+@with_appcontext
+def audit_fingerprint() -> None:
+    """Print the keyed fingerprint of the text on stdin, to compare with one in the trail."""
+    import sys
+
+    from compliance.audit.chain import text_fingerprint
+
+    click.echo(text_fingerprint(sys.stdin.read().strip())["hmac_sha256"])
 
 
 @audit_group.command("export")

@@ -1,7 +1,9 @@
-"""Sign-in, sign-out, and the admin pages for users and API tokens."""
+"""Sign-in (password, then a second factor), sign-out, invitations, the account pages, and
+the admin pages for users, role grants and API tokens."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import (
@@ -12,20 +14,31 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from compliance.auth import operations
-from compliance.auth.forms import LoginForm, TokenForm, UserForm
+from compliance.auth.forms import (
+    EnrolForm,
+    LoginForm,
+    NewPasswordForm,
+    SecondFactorForm,
+    TokenForm,
+    UserForm,
+)
 from compliance.auth.models import ApiToken, User
-from compliance.auth.operations import authenticate
 from compliance.auth.permissions import current_actor, require
 from compliance.errors import OperationError
 from compliance.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
+
+PENDING_KEY = "_pending_sign_in"  # a password checked, the second factor still to come
+PENDING_SECONDS = 300
+ENROL_KEY = "_totp_enrolment"
 
 
 def _safe_next(target: str | None) -> str:
@@ -42,28 +55,80 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _finish_sign_in(user: User, remember: bool, method: str, target: str | None):
+    operations.complete_sign_in(
+        user,
+        remember=remember,
+        client=request.remote_addr,
+        user_agent=request.user_agent.string,
+        method=method,
+    )
+    db.session.commit()
+    session.pop(PENDING_KEY, None)
+    login_user(user, remember=remember)
+    session["_seen"] = int(time.time())
+    return redirect(_safe_next(target))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data, request.remote_addr)
+        outcome = operations.authenticate(form.email.data, form.password.data, request.remote_addr)
         db.session.commit()
+        user = outcome.user
+        if user is not None and user.two_factor_enabled:
+            session[PENDING_KEY] = {
+                "user_id": user.id,
+                "remember": bool(form.remember.data),
+                "at": int(time.time()),
+                "next": request.args.get("next"),
+            }
+            return redirect(url_for("auth.login_second_factor"))
         if user is not None:
-            login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append(
-            "E-mail or password not recognised, or the account is locked after repeated failures."
-        )
+            return _finish_sign_in(
+                user, bool(form.remember.data), "password", request.args.get("next")
+            )
+        if outcome.retry_after is not None:
+            form.password.errors.append(
+                "Too many failed attempts from here: wait a little and try again."
+            )
+        else:
+            form.password.errors.append("E-mail or password not recognised.")
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login_second_factor():
+    pending = session.get(PENDING_KEY)
+    user = None
+    if pending and time.time() - pending.get("at", 0) <= PENDING_SECONDS:
+        user = db.session.get(User, pending["user_id"])
+    if user is None or not user.active:  # no password checked (or too long ago)
+        session.pop(PENDING_KEY, None)
+        return render_template("auth/second_factor.html", form=None)
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        method = operations.check_second_factor(user, form.code.data, request.remote_addr)
+        if method is not None:
+            return _finish_sign_in(
+                user, pending["remember"], f"password and {method}", pending["next"]
+            )
+        operations.record_second_factor_failure(user, request.remote_addr)
+        db.session.commit()
+        form.code.errors.append("That code is not valid (or was already used).")
+    return render_template("auth/second_factor.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    operations.sign_out(current_actor())
+    operations.sign_out(current_actor(), current_user.session_id)
     db.session.commit()
-    logout_user()
+    session.clear()  # the pending sign-in and enrolment state too
+    logout_user()  # after clear: it marks the remember cookie for deletion
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -74,34 +139,183 @@ def no_access():
     return render_template("auth/no_access.html")
 
 
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    """The invited person chooses their password (no admin ever knows it)."""
+    user = operations.invited_user(token)
+    if user is None:
+        return render_template("auth/invitation.html", user=None, form=None), 404
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        operations.accept_invitation(token, form.password.data)
+        db.session.commit()
+        flash("Your password is set. Sign in with it.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/invitation.html", user=user, form=form)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def account_password():
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        operations.set_password(
+            current_actor(), current_user, form.password.data, keep_session=current_user.session_id
+        )
+        db.session.commit()
+        flash("Password changed. Your other sessions were signed out.", "success")
+        return redirect(url_for("web.dashboard"))
+    return render_template("auth/account_password.html", form=form)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor():
+    """Enrol an authenticator app (TOTP); recovery codes are shown once."""
+    user = current_user
+    if user.two_factor_enabled:
+        return render_template("auth/two_factor.html", enrolled=True, codes=None)
+    secret = session.get(ENROL_KEY) or operations.new_totp_secret()
+    session[ENROL_KEY] = secret
+    form = EnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = operations.enable_two_factor(current_actor(), user, secret, form.code.data)
+        except OperationError as error:
+            db.session.rollback()
+            form.code.errors.append(error.message)
+        else:
+            db.session.commit()
+            session.pop(ENROL_KEY, None)
+            return render_template("auth/two_factor.html", enrolled=True, codes=codes)
+    return render_template(
+        "auth/two_factor.html",
+        enrolled=False,
+        form=form,
+        secret=secret,
+        uri=operations.totp_uri(user, secret),
+        required=operations.two_factor_required(user),
+    )
+
+
 @bp.route("/admin/users", methods=["GET", "POST"])
 @require("user.manage")
 def users():
     form = UserForm()
+    invitation_url = None
     if form.validate_on_submit():
         try:
             user = operations.create_user(
-                current_actor(), form.email.data, form.role.data, form.password.data, form.name.data
+                current_actor(), form.email.data, form.role.data, name=form.name.data
             )
+            raw = operations.issue_invitation(current_actor(), user)
         except OperationError as error:
             db.session.rollback()
             for name, message in (error.details or {}).items():
                 getattr(form, name).errors.append(message)
+            if not error.details:
+                form.email.errors.append(error.message)
         else:
             db.session.commit()
-            flash(f"User {user.email} created.", "success")
-            return redirect(url_for("auth.users"))
+            invitation_url = url_for("auth.invitation", token=raw, _external=True)
+            waiting = " It awaits a second admin's confirmation." if not user.active else ""
+            flash(f"User {user.email} created.{waiting}", "success")
+            form = UserForm(formdata=None)
+    return _users_page(form, invitation_url)
+
+
+def _users_page(form: UserForm, invitation_url: str | None = None):
     all_users = db.session.scalars(select(User).order_by(User.email)).all()
-    return render_template("auth/users.html", users=all_users, form=form)
+    return render_template(
+        "auth/users.html",
+        users=all_users,
+        form=form,
+        grants=operations.role_grants(),
+        sessions=operations.active_session_counts(),
+        invitation_url=invitation_url,
+        me=current_actor(),
+    )
+
+
+def _user_action(user_id: int, action, message: str):  # noqa: ANN001
+    user = db.session.get(User, user_id) or abort(404)
+    try:
+        result = action(current_actor(), user)
+    except OperationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("auth.users"))
+    db.session.commit()
+    flash(message.format(user=user, result=result), "success")
+    return redirect(url_for("auth.users"))
 
 
 @bp.route("/admin/users/<int:user_id>/active", methods=["POST"])
 @require("user.manage")
 def toggle_active(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
-    operations.set_active(current_actor(), user, not user.active)
+    return _user_action(
+        user_id,
+        lambda actor, u: operations.set_active(actor, u, not user.active),
+        "{user.email} is now " + ("deactivated" if user.active else "active") + ".",
+    )
+
+
+@bp.route("/admin/users/<int:user_id>/sign-out", methods=["POST"])
+@require("user.manage")
+def sign_out_everywhere(user_id: int):
+    return _user_action(
+        user_id, operations.sign_out_everywhere, "{user.email}: {result} session(s) ended."
+    )
+
+
+@bp.route("/admin/users/<int:user_id>/two-factor/reset", methods=["POST"])
+@require("user.manage")
+def reset_two_factor(user_id: int):
+    return _user_action(
+        user_id,
+        operations.reset_two_factor,
+        "{user.email} enrols a new authenticator at the next sign-in.",
+    )
+
+
+@bp.route("/admin/users/<int:user_id>/invitation", methods=["POST"])
+@require("user.manage")
+def reissue_invitation(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    raw = operations.issue_invitation(current_actor(), user)
     db.session.commit()
-    flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
+    flash(f"New invitation for {user.email}; the earlier link no longer works.", "success")
+    return _users_page(
+        UserForm(formdata=None), url_for("auth.invitation", token=raw, _external=True)
+    )
+
+
+@bp.route("/admin/grants/<int:grant_id>/confirm", methods=["POST"])
+@require("user.manage")
+def confirm_grant(grant_id: int):
+    try:
+        grant = operations.confirm_grant(current_actor(), operations.get_grant(grant_id))
+    except OperationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{grant.user.email} is now {grant.role}.", "success")
+    return redirect(url_for("auth.users"))
+
+
+@bp.route("/admin/grants/<int:grant_id>/cancel", methods=["POST"])
+@require("user.manage")
+def cancel_grant(grant_id: int):
+    try:
+        grant = operations.cancel_grant(current_actor(), operations.get_grant(grant_id))
+    except OperationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"Grant of {grant.role} to {grant.user.email} cancelled.", "success")
     return redirect(url_for("auth.users"))
 
 

@@ -167,6 +167,9 @@ class CaseTransition(db.Model):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An approval records what it covers (cases.approval.approval_content) and its SHA-256.
+    covers: Mapped[dict[str, Any] | None]
+    covers_sha256: Mapped[str | None] = mapped_column(String(64))
 
     case: Mapped[Case] = relationship(back_populates="transitions")
 

@@ -11,10 +11,18 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from compliance.audit.chain import PendingEvent, diff, record, record_many, text_fingerprint
+from compliance.audit.chain import (
+    READ_WINDOW,
+    PendingEvent,
+    diff,
+    record,
+    record_many,
+    text_fingerprint,
+)
 from compliance.auth.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.permissions import can, require_permission
+from compliance.cases import approval
 from compliance.cases.models import (
     DOMAINS,
     SEVERITIES,
@@ -236,6 +244,7 @@ def update_case(
         case=case,
         changes=changes,
     )
+    approval.withdraw_if_changed(case, actor)
     return case
 
 
@@ -264,6 +273,8 @@ def transition_case(
 
     before = case.snapshot()
     source = case.state
+    # What an approval covers, so a later change to any of it is caught (cases.approval).
+    covers = approval.approval_content(case) if target == "approved" else None
     case.state = target
     if target == "approved":
         case.chosen_actions = sorted(set(request.actions))
@@ -278,10 +289,15 @@ def transition_case(
         actor_user_id=actor.user_id,
         reason=(request.reason or "").strip() or None,
     )
+    if covers is not None:
+        step.covers, step.covers_sha256 = covers, approval.content_digest(covers)
     db.session.add(step)
     for hook in state_entered_hooks:
         hook([case], actor)
     db.session.flush()
+    details = {"from": source, "to": target, "reason": step.reason, "transition_id": step.id}
+    if step.covers_sha256:
+        details["covers_sha256"] = step.covers_sha256
     record(
         "case.transition",
         actor=actor,
@@ -289,7 +305,7 @@ def transition_case(
         object_id=case.id,
         case=case,
         changes=diff(before, case.snapshot()),
-        details={"from": source, "to": target, "reason": step.reason, "transition_id": step.id},
+        details=details,
     )
     return step
 
@@ -360,7 +376,7 @@ def visible_notes(case: Case, actor: Actor) -> list[CaseNote]:
 def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> None:
     """Reading privileged notes is itself recorded (who saw privileged material, when)."""
     ids = [n.id for n in notes if n.privileged]
-    if ids:
+    if ids and not _viewed_recently(case, actor, ids):
         record(
             "note.privileged_viewed",
             actor=actor,
@@ -369,6 +385,26 @@ def record_privileged_view(case: Case, actor: Actor, notes: list[CaseNote]) -> N
             case=case,
             details={"note_ids": ids},
         )
+
+
+def _viewed_recently(case: Case, actor: Actor, note_ids: list[int]) -> bool:
+    """This person's view of these very notes is already recorded within the read window
+    (a reloaded tab is one event; a new privileged note is recorded when first seen)."""
+    from compliance.audit.models import AuditEvent
+
+    last = db.session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.object_type == "case",
+            AuditEvent.object_id == str(case.id),
+            AuditEvent.action == "note.privileged_viewed",
+            AuditEvent.actor == actor.label,
+            AuditEvent.occurred_at >= utcnow() - READ_WINDOW,
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
+    return last is not None and set(note_ids) <= set((last.details or {}).get("note_ids", []))
 
 
 def place_hold(case: Case, actor: Actor, reason: str) -> Case:

@@ -161,6 +161,9 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
         case=target,
         details=details,
     )
+    from compliance.cases.approval import withdraw_if_changed
+
+    withdraw_if_changed(target, actor)  # the source's evidence and clauses are new to it
     return merge
 
 

@@ -18,6 +18,7 @@ from compliance.auth.models import User
 from compliance.auth.permissions import can, current_actor, require
 from compliance.cache import ProcessCache
 from compliance.cases import operations, search
+from compliance.cases.approval import approval_drift
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
 from compliance.cases.tabs import TABS, ordered_tabs, register_tab
@@ -26,6 +27,7 @@ from compliance.db import utcnow
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
+from compliance.web.audited import audited_read
 from compliance.web.paging import int_arg, page_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -194,7 +196,13 @@ def create():
     return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
 
 
+def _reads_notes() -> bool:
+    """The notes tab records who read privileged notes (see record_privileged_view)."""
+    return request.args.get("tab") == "notes"
+
+
 @bp.route("/<ref>")
+@audited_read(when=_reads_notes)
 @require("case.view")
 def view(ref: str):
     case = operations.get_case(ref)
@@ -211,6 +219,7 @@ def view(ref: str):
         tabs=[t for t in ordered_tabs() if can(current_user, t.permission)],
         tab=tab,
         options=options_for(case, actor),
+        approval_changes=approval_drift(case) if case.state == "legal_review" else [],
         **context,
     )
     # A tab may record a read that matters (privileged notes viewed). Committing after the

@@ -80,6 +80,17 @@ def packet_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | N
     return f"needs a {wanted} packet built and marked sent"
 
 
+def approval_current(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    """Action is taken on what counsel approved: nothing covered has changed since."""
+    from compliance.cases.approval import approval_drift
+
+    changes = approval_drift(case)
+    if not changes:
+        return None
+    listed = "; ".join(change["what"] for change in changes[:5])
+    return f"the case changed since it was approved ({listed}): counsel must approve it again"
+
+
 def outcome_given(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
     return None if (request.outcome or "").strip() else "needs an outcome"
 
@@ -137,7 +148,13 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("legal_review",), "investigating", COUNSEL, "Return to investigation", (reason_given,)
     ),
     Transition(("legal_review",), "approved", COUNSEL, "Approve", (four_eyes, actions_chosen)),
-    Transition(("approved",), "action_taken", COUNSEL, "Record action taken", (packet_sent,)),
+    Transition(
+        ("approved",),
+        "action_taken",
+        COUNSEL,
+        "Record action taken",
+        (approval_current, packet_sent),
+    ),
     Transition(("action_taken",), "monitoring", ANALYST_OR_COUNSEL, "Start monitoring"),
     Transition(("action_taken", "monitoring"), "closed", COUNSEL, "Close", (outcome_given,)),
     Transition(

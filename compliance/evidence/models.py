@@ -142,8 +142,32 @@ class CustodyEvent(db.Model):
     details: Mapped[dict[str, Any] | None]
 
     item: Mapped[EvidenceItem] = relationship(back_populates="custody")
+    repeats: Mapped[CustodyRepeat | None] = relationship(lazy="joined", viewonly=True)
+
+    @property
+    def count(self) -> int:
+        """How many times this read happened (1 + its repeats within the window)."""
+        return 1 + (self.repeats.count if self.repeats else 0)
+
+    @property
+    def last_occurred_at(self) -> datetime:
+        return self.repeats.last_occurred_at if self.repeats else self.occurred_at
 
     __table_args__ = (Index("ix_custody_events_item_id_id", "item_id", "id"),)
+
+
+class CustodyRepeat(db.Model):
+    """A read (viewed, downloaded, exported) repeated by the same person for the same purpose
+    within a few minutes: counted beside the first read's append-only custody event, so a
+    page reloaded 16 times is one event with a count, never 16 events."""
+
+    __tablename__ = "custody_repeats"
+
+    custody_event_id: Mapped[int] = mapped_column(
+        ForeignKey("custody_events.id"), primary_key=True, autoincrement=False
+    )
+    count: Mapped[int] = mapped_column(default=0)  # repeats after the first read
+    last_occurred_at: Mapped[datetime]
 
 
 class Subject(db.Model):

@@ -24,14 +24,15 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from compliance.audit.chain import PendingEvent, diff, record, record_many
+from compliance.audit.chain import READ_WINDOW, PendingEvent, diff, record, record_many
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
+from compliance.cases import approval, retention, search
 from compliance.cases import operations as cases
-from compliance.cases import retention, search
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow
 from compliance.errors import (
+    BatchTooLarge,
     Conflict,
     InsufficientStorage,
     InvalidInput,
@@ -42,6 +43,7 @@ from compliance.evidence.models import (
     BLOB_REFERENCES,
     CaseSubject,
     CustodyEvent,
+    CustodyRepeat,
     DuplicateFlag,
     EvidenceItem,
     Finding,
@@ -271,6 +273,30 @@ def _custody(
     return event
 
 
+READ_ACTIONS = frozenset({"viewed", "downloaded", "exported"})
+
+
+def _recent_read(
+    item: EvidenceItem, actor: Actor, action: str, purpose: str
+) -> CustodyEvent | None:
+    """The same person's same read of this item, for the same purpose, in the last minutes
+    (measured from its latest repeat: a read every few minutes stays one event)."""
+    since = utcnow() - READ_WINDOW
+    return db.session.scalar(
+        select(CustodyEvent)
+        .outerjoin(CustodyRepeat, CustodyRepeat.custody_event_id == CustodyEvent.id)
+        .where(
+            CustodyEvent.item_id == item.id,
+            CustodyEvent.actor == actor.label,
+            CustodyEvent.action == action,
+            CustodyEvent.purpose == purpose,
+            func.coalesce(CustodyRepeat.last_occurred_at, CustodyEvent.occurred_at) >= since,
+        )
+        .order_by(CustodyEvent.id.desc())
+        .limit(1)
+    )
+
+
 def record_custody(
     item: EvidenceItem,
     actor: Actor,
@@ -278,7 +304,23 @@ def record_custody(
     purpose: str,
     details: dict[str, Any] | None = None,
 ) -> CustodyEvent:
-    """Add one custody event to an item, and its audit event (packets: action 'exported')."""
+    """Add one custody event to an item, and its audit event (packets: action 'exported').
+
+    A read repeated by the same person for the same purpose within READ_WINDOW counts on the
+    first read's event instead: a page reloaded (or a link replayed) 16 times is one event
+    with a count of 16, never 16 events.
+    """
+    if action in READ_ACTIONS and item.id is not None:
+        first = _recent_read(item, actor, action, purpose)
+        if first is not None:
+            tally = db.session.get(CustodyRepeat, first.id)
+            if tally is None:
+                tally = CustodyRepeat(custody_event_id=first.id, count=0)
+                db.session.add(tally)
+            tally.count += 1
+            tally.last_occurred_at = utcnow()
+            db.session.flush()
+            return first
     role = actor.role or ("detector token" if actor.token_id else None)
     event = _custody(item, action, actor.label, actor.name, role, purpose, details=details)
     db.session.flush()
@@ -382,13 +424,24 @@ def _ingest_findings(
             details=[{"index": None, "field": "", "message": "empty or not a finding"}],
         )
     config = current_app.config
+    if len(batch) > config["MAX_BATCH_ITEMS"]:
+        raise BatchTooLarge(
+            f"the batch holds {len(batch):,} findings; at most {config['MAX_BATCH_ITEMS']:,} "
+            "per batch (send the rest in another batch)"
+        )
     limit = max_attachment_bytes or config["MAX_ATTACHMENT_BYTES"]
     prefix = ref_prefix or config["CASE_REF_PREFIX"]
     findings, errors = validate_batch(batch, limit)
     if errors:
-        bad = len({e["index"] for e in errors})
+        bad = len(batch) - len(findings)
+        shown = (
+            f"; the first {len(errors)} of {errors.total:,} problems are listed"
+            if errors.total > len(errors)
+            else ""
+        )
         raise InvalidInput(
-            f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored", details=errors
+            f"{bad} of {len(batch)} finding(s) are not valid; nothing was stored{shown}",
+            details=list(errors),
         )
 
     spellings: dict[tuple[str, str], str] = {}
@@ -600,6 +653,8 @@ def _ingest_findings(
                     )
                 )
     record_many(events, actor=actor)
+    for positions in by_case.values():  # new evidence on an approved case: counsel re-approves
+        approval.withdraw_if_changed(new[positions[0]].case_row, actor)  # type: ignore[attr-defined]
     by_index = {p.index: (finding_ids[i], p) for i, p in enumerate(new)}
     outcomes = []
     for p in prepared:
@@ -859,6 +914,7 @@ def add_evidence_file(
             "reason": item.supersede_reason,
         },
     )
+    approval.withdraw_if_changed(case, actor)
     return item
 
 

@@ -35,6 +35,10 @@ SCHEMA_ID = "distillation-finding/v1"
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_METRICS_BYTES = 64 * 1024
 MAX_METRICS_DEPTH = 8
+# One request must not be able to exhaust a worker: a batch holds at most this many findings
+# (COMPLIANCE_MAX_BATCH_ITEMS), and a refusal lists at most this many problems with the total.
+DEFAULT_MAX_BATCH_ITEMS = 1000
+MAX_ERROR_DETAILS = 100
 
 # The closed vocabularies of the schema are the models' own lists (one spelling each).
 Kind = Literal[FINDING_KINDS]
@@ -165,7 +169,7 @@ class Attachment(BaseModel):
         return base64.b64decode(self.content_base64, validate=True)
 
 
-def _metrics_depth(value: Any, limit: int = MAX_METRICS_DEPTH) -> int:
+def nesting_depth(value: Any, limit: int = MAX_METRICS_DEPTH) -> int:
     """Nesting depth of containers (iterative, and stops counting just past `limit`)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -212,7 +216,7 @@ class FindingV1(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _metrics_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if _metrics_depth(value) > MAX_METRICS_DEPTH:  # first: serialising would recurse
+        if nesting_depth(value) > MAX_METRICS_DEPTH:  # first: serialising would recurse
             raise ValueError(f"metrics nest deeper than {MAX_METRICS_DEPTH} levels")
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
         if size > MAX_METRICS_BYTES:
@@ -310,16 +314,82 @@ def _nul_paths(value: Any) -> list[str]:
     return sorted(found)
 
 
+class CappedList(list):
+    """A list that keeps its first `cap` entries and counts every entry offered."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap, self.total = cap, 0
+
+    def append(self, entry: Any) -> None:
+        self.total += 1
+        if len(self) < self.cap:
+            super().append(entry)
+
+    def extend(self, entries: Any) -> None:
+        for entry in entries:
+            self.append(entry)
+
+
+class TooManyFindings(ValueError):
+    """A body holds more findings than one batch may (refused before the rest is parsed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a batch holds at most {limit:,} findings; send the rest separately")
+        self.limit = limit
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def parse_batch(body: bytes | str, max_items: int = DEFAULT_MAX_BATCH_ITEMS) -> Any:
+    """Parse a body of findings (one object or an array), refusing an array of more than
+    `max_items` findings as soon as the parser reaches item `max_items + 1`.
+
+    The array is decoded one item at a time, so an oversized batch costs at most `max_items`
+    decoded items, never the whole body. Raises TooManyFindings, or ValueError / RecursionError
+    for bodies that are not JSON.
+    """
+    text = body.decode(json.detect_encoding(body)) if isinstance(body, bytes) else body
+    start = _WHITESPACE.match(text).end()
+    if not text.startswith("[", start):
+        return json.loads(text)
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    index = _WHITESPACE.match(text, start + 1).end()
+    if text.startswith("]", index):
+        index += 1
+    else:
+        while True:
+            item, index = decoder.raw_decode(text, index)
+            items.append(item)
+            if len(items) > max_items:
+                raise TooManyFindings(max_items)
+            index = _WHITESPACE.match(text, index).end()
+            if text.startswith("]", index):
+                index += 1
+                break
+            if not text.startswith(",", index):
+                raise json.JSONDecodeError("expected ',' or ']'", text, index)
+            index = _WHITESPACE.match(text, index + 1).end()
+    if _WHITESPACE.match(text, index).end() != len(text):
+        raise json.JSONDecodeError("extra data after the array", text, index)
+    return items
+
+
 def validate_batch(
-    items: list[Any], max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
-) -> tuple[list[FindingV1], list[dict[str, Any]]]:
-    """Validate every item; returns the findings and one error per problem (index, field, message).
+    items: list[Any],
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    max_details: int = MAX_ERROR_DETAILS,
+) -> tuple[list[FindingV1], CappedList]:
+    """Validate every item; returns the findings and the first `max_details` problems (index,
+    field, message); the problem list's `total` says how many there are in all.
 
     Also refuses the same (detector, external_id) twice in one batch: the batch would
     contradict itself.
     """
     findings: list[FindingV1] = []
-    errors: list[dict[str, Any]] = []
+    errors = CappedList(max_details)
     seen: dict[tuple[str, str], int] = {}
     context = {"max_attachment_bytes": max_attachment_bytes}
     for index, item in enumerate(items):

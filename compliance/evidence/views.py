@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from io import BytesIO
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
     redirect,
     render_template,
+    send_file,
     url_for,
 )
 from markupsafe import Markup
@@ -28,8 +29,10 @@ from compliance.errors import InvalidInput, OperationError
 from compliance.evidence import operations
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
+from compliance.evidence.schema import TooManyFindings, parse_batch
 from compliance.evidence.store import blob_store
 from compliance.extensions import db
+from compliance.web.audited import audited_read, download_name
 from compliance.web.paging import page_arg
 
 bp = Blueprint("evidence", __name__)
@@ -207,7 +210,9 @@ def upload(ref: str):
     try:
         if form.is_finding.data:
             try:
-                batch = json.loads(data)
+                batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
+            except TooManyFindings as error:
+                raise InvalidInput(f"the finding file is refused: {error}") from None
             except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
                 raise InvalidInput(f"the finding file is not JSON ({error})") from error
             outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
@@ -252,6 +257,7 @@ def _details(details: Any) -> str:
 
 
 @bp.route("/cases/<ref>/evidence/<int:item_id>")
+@audited_read()
 @require("case.view")
 def item(ref: str, item_id: int):
     case = get_case(ref)
@@ -292,12 +298,17 @@ def download(ref: str, item_id: int):
         flash("Say why you download this item.", "error")
         return redirect(url_for("evidence.item", ref=ref, item_id=item_id))
     data = operations.download_item(evidence, current_actor(), form.purpose.data)
-    db.session.commit()
-    response = Response(data, mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{case.ref}-{evidence.id}-{evidence.name}"'
+    # The response (its headers encoded by Werkzeug: RFC 6266 filename, RFC 5987 filename*
+    # for names outside Latin-1) is built before the custody record is committed: a name
+    # that cannot be sent leaves no record of a download that never happened.
+    response = send_file(
+        BytesIO(data),
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=download_name(f"{case.ref}-{evidence.id}-{evidence.name}"),
     )
     response.headers["X-Content-SHA256"] = evidence.sha256
+    db.session.commit()
     return response
 
 

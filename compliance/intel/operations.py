@@ -27,7 +27,7 @@ from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, OperationError
 from compliance.evidence.models import CaseSubject, EvidenceItem, Finding, Subject
-from compliance.evidence.schema import normalise_subject
+from compliance.evidence.schema import nesting_depth, normalise_subject
 from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 from compliance.extensions import db
 from compliance.intel import stix
@@ -460,6 +460,30 @@ class ImportOutcome:
     matches: list[IntelMatch] = field(default_factory=list)
 
 
+def check_bundle_shape(data: bytes, max_objects: int, max_depth: int) -> None:
+    """Refuse a bundle that is too deep or holds too many objects, before STIX parsing.
+
+    A deeply nested bundle would exhaust the STIX library's recursion, and each object costs
+    matching time on import (12,000 indicators took 17 s): both are limits, not crashes.
+    """
+    try:
+        raw = json.loads(data)
+    except RecursionError:
+        raw = None
+    except ValueError:
+        return  # not JSON at all: read_bundle says so in its own words
+    if raw is None or nesting_depth(raw, max_depth) > max_depth:
+        message = f"the bundle nests deeper than {max_depth} levels (INTEL_MAX_BUNDLE_DEPTH)"
+        raise InvalidInput(message, details={"bundle": message})
+    objects = raw.get("objects") if isinstance(raw, dict) else None
+    if isinstance(objects, list) and len(objects) > max_objects:
+        message = (
+            f"the bundle holds {len(objects):,} objects, more than the {max_objects:,} allowed "
+            "(INTEL_MAX_BUNDLE_OBJECTS): ask the sender to split it"
+        )
+        raise InvalidInput(message, details={"bundle": message})
+
+
 def import_bundle(
     data: bytes,
     actor: Actor,
@@ -483,6 +507,7 @@ def import_bundle(
     if len(source) > 300:
         raise InvalidInput("the source is too long", details={"source": "at most 300 characters"})
     config = current_app.config
+    check_bundle_shape(data, config["INTEL_MAX_BUNDLE_OBJECTS"], config["INTEL_MAX_BUNDLE_DEPTH"])
     received = stix.read_bundle(
         data,
         max_bytes=config["INTEL_MAX_BUNDLE_BYTES"],

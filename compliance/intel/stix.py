@@ -680,6 +680,8 @@ def read_bundle(data: bytes, *, max_bytes: int, unmarked_policy: str) -> Receive
         raise _refuse("the file is empty", "file")
     try:
         raw = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise _refuse("not JSON this service reads: nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _refuse(f"not JSON: {error}") from None
     if not isinstance(raw, dict) or raw.get("type") != "bundle":
@@ -704,6 +706,8 @@ def read_bundle(data: bytes, *, max_bytes: int, unmarked_policy: str) -> Receive
             )
     try:
         stix2.parse(raw, allow_custom=True, version="2.1")
+    except RecursionError:
+        raise _refuse("not valid STIX 2.1: nested too deeply") from None
     except (STIXError, ValueError, TypeError, KeyError) as error:
         raise _refuse(f"not valid STIX 2.1: {error}") from None
     tlp, assumed = _bundle_tlp(objects, unmarked_policy)

@@ -344,10 +344,15 @@ def mark_sent_command(
 @with_appcontext
 def work(once: bool, interval: float) -> None:
     """Build queued packets (what the scheduler does), until interrupted."""
+    from compliance.db import writing_work
     from compliance.packets.tasks import build_queued_packets
 
     while True:
-        for result in build_queued_packets():
+        # Like the scheduler's jobs: on SQLite each transaction takes the write lock when it
+        # begins, so two workers (and the web) queue on the busy timeout instead of failing.
+        with writing_work():
+            results = build_queued_packets()
+        for result in results:
             p = result.packet
             detail = p.failure_reason if p.status == "failed" else p.bates_range or "draft"
             click.echo(f"packet {p.id} ({p.case.ref} {p.packet_type}): {p.status} {detail}")

@@ -27,7 +27,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from compliance.audit.chain import diff, record
+from compliance.audit.chain import READ_WINDOW, diff, record, recorded_since
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.models import Case
@@ -1106,14 +1106,19 @@ def download_packet(packet: Packet, actor: Actor, purpose: str = "downloaded") -
         raise PermissionDenied("a privileged memo is for counsel only")
     data = packet_bytes(packet)
     _record_exhibit_custody(packet, actor, "exported", f"in packet {packet.id}: {purpose}")
-    record(
-        "packet.downloaded",
-        actor=actor,
-        object_type="packet",
-        object_id=packet.id,
-        case=packet.case,
-        details={"sha256": packet.sha256, "purpose": purpose[:300]},
-    )
+    # Downloads repeated within minutes are one event (the exhibits' custody counts them).
+    since = utcnow() - READ_WINDOW
+    if not recorded_since(
+        "packet.downloaded", actor=actor, object_type="packet", object_id=packet.id, since=since
+    ):
+        record(
+            "packet.downloaded",
+            actor=actor,
+            object_type="packet",
+            object_id=packet.id,
+            case=packet.case,
+            details={"sha256": packet.sha256, "purpose": purpose[:300]},
+        )
     return data
 
 

@@ -21,6 +21,7 @@ from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
 from compliance.packets.models import PACKET_TYPES
+from compliance.web.audited import audited_read
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
 signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
@@ -171,15 +172,17 @@ def final(ref: str, packet_id: int):
 
 
 @bp.route("/<int:packet_id>/download")
+@audited_read()
 @require("packet.view")
 def download(ref: str, packet_id: int):
     case = get_case(ref)
     packet = operations.get_packet(packet_id, case)
     data = operations.download_packet(packet, current_actor(), "downloaded from the case page")
-    db.session.commit()
-    return send_file(
+    response = send_file(
         BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=packet.filename
     )
+    db.session.commit()  # after the response is built: no record of a download never sent
+    return response
 
 
 @bp.route("/<int:packet_id>/sent", methods=["POST"])

@@ -20,6 +20,7 @@ from compliance import PROJECT_ROOT
 from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
+from compliance.cases.approval import withdraw_if_changed
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, WorkflowRefused
@@ -628,6 +629,7 @@ def cite_clause(
             "override_reason": citation.override_reason,
         },
     )
+    withdraw_if_changed(case, actor)
     return citation
 
 
@@ -662,3 +664,4 @@ def withdraw_citation(case: Case, actor: Actor, citation: ClauseCitation, reason
         case=case,
         details={"citation": citation.citation(), "reason": reason},
     )
+    withdraw_if_changed(case, actor)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -51,6 +52,17 @@ NAV_ITEMS = [
     ("auth.tokens", "API tokens", "token.manage"),
 ]
 
+# What a signed-in user may reach before their account is set up (own password, 2FA).
+SETUP_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "auth.login_second_factor",
+    "auth.logout",
+    "auth.invitation",
+    "auth.account_password",
+    "auth.two_factor",
+}
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -68,15 +80,43 @@ def register(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> Any:
-        from compliance.auth.models import User
+    def load_user(token: str) -> Any:
+        """The session cookie and the remember cookie hold a session record's token; the
+        record must be live (not signed out, revoked or expired) and, unless the user chose
+        to stay signed in, used within the idle timeout."""
+        from compliance.auth.operations import session_user
 
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        found = session_user(token)
+        if found is None:
+            return None
+        user, record = found
+        now = int(time.time())
+        seen = session.get("_seen")
+        if not record.remember and seen and now - seen > app.config["SESSION_IDLE_MINUTES"] * 60:
+            return None
+        if not seen or now - seen >= 60:
+            session["_seen"] = now
+        return user
 
     @app.before_request
-    def _start_request() -> None:
+    def _start_request() -> Any:
         g.request_id = new_request_id("web-")
+        if request.endpoint in SETUP_ENDPOINTS or not current_user.is_authenticated:
+            return None
+        # An account must be set up before anything else: its own password (after an
+        # admin's one-time password), and a second factor where one is required.
+        from compliance.auth.operations import two_factor_required
+
+        if current_user.must_change_password:
+            target, why = "auth.account_password", "Choose your own password to continue."
+        elif two_factor_required(current_user) and not current_user.two_factor_enabled:
+            target, why = "auth.two_factor", "Set up two-factor sign-in to continue."
+        else:
+            return None
+        if wants_json():
+            return error_response(403, "account_setup", why)
+        flash(why, "info")
+        return redirect(url_for(target))
 
     @app.teardown_request
     def _end_request(error: BaseException | None) -> None:
@@ -91,6 +131,12 @@ def register(app: Flask) -> None:
         if request.endpoint != "static":
             # Case data must not linger in shared caches or the browser's back-forward cache.
             response.headers.setdefault("Cache-Control", "no-store")
+        if app.config["ENV"] == "production":
+            # Browsers then refuse plain HTTP to this host for a year (and its certificate
+            # errors cannot be clicked through). Production runs behind TLS only.
+            response.headers["Strict-Transport-Security"] = (
+                f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains"
+            )
         return response
 
     def wants_json() -> bool:

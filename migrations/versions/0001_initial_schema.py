@@ -130,6 +130,22 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sign_in_failure_windows",
+        sa.Column("account", sa.String(length=300), nullable=False),
+        sa.Column("window_start", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("reported", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account", "window_start", name=op.f("pk_sign_in_failure_windows")),
+    )
+    op.create_table(
+        "sign_in_throttles",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failed_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retry_after", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_sign_in_throttles")),
+    )
+    op.create_table(
         "subjects",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("type", sa.String(length=30), nullable=False),
@@ -178,11 +194,21 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("must_change_password", sa.Boolean(), nullable=False),
+        sa.Column("invite_token_hash", sa.String(length=64), nullable=True),
+        sa.Column("invite_expires_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_secret", sa.String(length=64), nullable=True),
+        sa.Column("totp_enabled_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "recovery_code_hashes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sa.UniqueConstraint("invite_token_hash", name=op.f("uq_users_invite_token_hash")),
     )
     op.create_table(
         "api_tokens",
@@ -360,6 +386,34 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "role_grants",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("requested_by", sa.String(length=300), nullable=False),
+        sa.Column(
+            "requested_by_user_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("requested_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.String(length=300), nullable=True),
+        sa.Column("decided_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["requested_by_user_id"],
+            ["users.id"],
+            name=op.f("fk_role_grants_requested_by_user_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_role_grants_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_role_grants")),
+    )
+    with op.batch_alter_table("role_grants", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_role_grants_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "signatory_profiles",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -400,6 +454,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_taxii_partner_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_taxii_partner_tokens_token_hash")),
     )
+    op.create_table(
+        "user_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("remember", sa.Boolean(), nullable=False),
+        sa.Column("created_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=200), nullable=True),
+        sa.Column("revoked_at", compliance.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_sessions_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_user_sessions_token_hash")),
+    )
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_user_sessions_user_id_revoked_at", ["user_id", "revoked_at"], unique=False
+        )
+
     op.create_table(
         "case_notes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -451,6 +528,12 @@ def upgrade() -> None:
         ),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("occurred_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "covers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("covers_sha256", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_user_id"], ["users.id"], name=op.f("fk_case_transitions_actor_user_id_users")
         ),
@@ -1021,6 +1104,23 @@ def upgrade() -> None:
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.create_index("ix_custody_events_item_id_id", ["item_id", "id"], unique=False)
 
+    op.create_table(
+        "custody_repeats",
+        sa.Column(
+            "custody_event_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("last_occurred_at", compliance.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["custody_event_id"],
+            ["custody_events.id"],
+            name=op.f("fk_custody_repeats_custody_event_id_custody_events"),
+        ),
+        sa.PrimaryKeyConstraint("custody_event_id", name=op.f("pk_custody_repeats")),
+    )
     # AUTOGEN-END upgrade
     create_audit_events()
     for table in APPEND_ONLY_TABLES:
@@ -1036,6 +1136,7 @@ def downgrade() -> None:
         drop_append_only_triggers(table)
     drop_audit_events()
     # AUTOGEN-BEGIN downgrade
+    op.drop_table("custody_repeats")
     with op.batch_alter_table("custody_events", schema=None) as batch_op:
         batch_op.drop_index("ix_custody_events_item_id_id")
 
@@ -1122,8 +1223,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
     op.drop_table("case_notes")
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_user_sessions_user_id_revoked_at")
+
+    op.drop_table("user_sessions")
     op.drop_table("taxii_partner_tokens")
     op.drop_table("signatory_profiles")
+    with op.batch_alter_table("role_grants", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_role_grants_user_id"))
+
+    op.drop_table("role_grants")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_document_id_effective_from")
 
@@ -1155,6 +1264,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_subjects_value")
 
     op.drop_table("subjects")
+    op.drop_table("sign_in_throttles")
+    op.drop_table("sign_in_failure_windows")
     with op.batch_alter_table("policy_documents", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_documents_next_review_on")
 

@@ -28,7 +28,6 @@ from compliance.cases.workflow import TransitionRequest
 from compliance.db import utcnow
 from compliance.errors import InvalidInput
 from compliance.extensions import db
-from tests.conftest import PASSWORD
 
 MODULES = sorted(
     ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
@@ -37,7 +36,10 @@ MODULES = sorted(
 
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
-    "compliance.auth.operations": {"find_user", "token_from_header"},
+    "compliance.auth.operations": {
+        "active_session_counts", "find_user", "get_grant", "invited_user", "new_totp_secret",
+        "role_grants", "session_user", "token_from_header", "totp_uri", "two_factor_required",
+    },
     "compliance.cases.operations": {
         "find_owner",  # resolves an owner e-mail for the edit it is part of
         "get_case", "next_case_refs", "visible_notes",
@@ -71,6 +73,7 @@ READ_ONLY = {
     },
     "compliance.intel.operations": {
         "case_findings", "case_subject_rows",
+        "check_bundle_shape",  # refuses an oversized or too-deep bundle; stores nothing
         "check_packet_allowed",  # raises when TLP forbids a packet; stores nothing
         "below_source_marking",  # which findings TLP keeps from a level; stores nothing
         "default_finding_ids", "exports_for_case", "get_export", "intel_findings",
@@ -126,7 +129,42 @@ def _auth(name: str) -> Callable[[World], Any]:
     def run(w: World) -> Any:
         user = w.make_user("analyst")
         if name == "create_user":
-            return ops.create_user(w.admin, "new.person@lab.example", "analyst", PASSWORD)
+            return ops.create_user(w.admin, "new.person@lab.example", "analyst")
+        if name == "issue_invitation":
+            return ops.issue_invitation(w.admin, user)
+        if name == "accept_invitation":
+            raw = ops.issue_invitation(w.admin, user)
+            db.session.commit()
+            return ops.accept_invitation(raw, "a password of my own")
+        if name in ("confirm_grant", "cancel_grant"):
+            grant = ops.set_role(w.admin, user, "counsel")
+            db.session.commit()
+            return getattr(ops, name)(w.actor_for("admin"), grant)
+        if name == "complete_sign_in":
+            return ops.complete_sign_in(
+                user, remember=False, client="203.0.113.1", user_agent="test", method="password"
+            )
+        if name in ("enable_two_factor", "check_second_factor", "reset_two_factor"):
+            import pyotp
+
+            secret = ops.new_totp_secret()
+            code = pyotp.TOTP(secret).now()
+            codes = ops.enable_two_factor(Actor.for_user(user), user, secret, code)
+            if name == "enable_two_factor":
+                return codes
+            db.session.commit()
+            if name == "check_second_factor":
+                return ops.check_second_factor(user, codes[0])
+            return ops.reset_two_factor(w.admin, user)
+        if name == "record_second_factor_failure":
+            return ops.record_second_factor_failure(user, "203.0.113.1")
+        if name == "report_closed_windows":
+            for _ in range(2):  # the first is audited at once, the second counted for later
+                ops.authenticate(user.email, "wrong password!", now=utcnow() - timedelta(hours=1))
+            db.session.commit()
+            return ops.report_closed_windows()
+        if name == "sign_out_everywhere":
+            return ops.sign_out_everywhere(w.admin, user)
         if name == "set_password":
             return ops.set_password(w.admin, user, "another long password")
         if name == "set_role":
@@ -595,7 +633,10 @@ def _taxii(name: str) -> Callable[[World], Any]:
 MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.auth.operations.{n}": _auth for n in (
         "create_user", "set_password", "set_role", "set_active", "authenticate",
-        "sign_out", "create_token", "revoke_token",
+        "sign_out", "create_token", "revoke_token", "issue_invitation", "accept_invitation",
+        "confirm_grant", "cancel_grant", "complete_sign_in", "enable_two_factor",
+        "check_second_factor", "reset_two_factor", "record_second_factor_failure",
+        "report_closed_windows", "sign_out_everywhere",
     )},
     **{f"compliance.cases.operations.{n}": _cases for n in (
         "create_case", "open_case", "open_cases", "update_case", "transition_case", "add_note",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +15,18 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> Any:
-    """Time stands still at T0 until the test moves it (`clock.move_to(...)`)."""
+def clock(request: pytest.FixtureRequest) -> Any:
+    """Time stands still at T0 until the test moves it (`clock.move_to(...)`).
+
+    Days pass in these tests while test users stay signed in: sessions are kept from idling
+    out or expiring (tests/security/test_sign_in.py tests those limits).
+    """
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app").config.update(
+            SESSION_IDLE_MINUTES=10**7,
+            SESSION_LIFETIME_HOURS=10**6,
+            PERMANENT_SESSION_LIFETIME=timedelta(days=10**4),  # the signed cookie's age
+        )
     with time_machine.travel(T0, tick=False) as traveller:
         yield traveller
 

@@ -20,10 +20,20 @@ from compliance.auth.permissions import PERMISSIONS
 from compliance.extensions import db
 
 # Routes without a permission marker, and what they require.
-PUBLIC = {"auth.login", "api.health", "static", "findings_api.openapi", "web.favicon"}
+PUBLIC = {
+    "auth.login",
+    "auth.login_second_factor",  # only after a password was checked in this browser session
+    "auth.invitation",  # only with a live invitation token (a 404 otherwise)
+    "api.health",
+    "static",
+    "findings_api.openapi",
+    "web.favicon",
+}
 LOGIN_ONLY = {
     "web.dashboard",
     "auth.logout",
+    "auth.account_password",  # one's own password
+    "auth.two_factor",  # one's own authenticator
     "auth.no_access",
     "reviews.notifications",
     "reviews.mark_read",
