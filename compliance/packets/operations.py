@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from compliance.audit.chain import READ_WINDOW, diff, record, recorded_since
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
+from compliance.cases.approval import approval_drift
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied, WorkflowRefused
@@ -305,6 +306,15 @@ def check_final(preview: Packet, actor: Actor) -> ctx.Gathered:
         raise WorkflowRefused(
             f"{preview.packet_type} was not among the actions approved for {case.ref} "
             f"({', '.join(case.chosen_actions or []) or 'none'})"
+        )
+    # A change since the approval sends an approved case back to legal review as it happens;
+    # checked here too, so a final build never outruns that (after action taken, the approval
+    # has been acted on and new evidence does not undo it).
+    drift = approval_drift(case) if outgoing and case.state == "approved" else []
+    if drift:
+        raise WorkflowRefused(
+            f"{case.ref} changed since it was approved: counsel approves what leaves",
+            details={"changes": [change["what"] for change in drift]},
         )
     profile = signatory_profile(actor.user_id)
     if profile is None:
