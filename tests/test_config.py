@@ -48,6 +48,8 @@ def test_development_generates_and_keeps_a_secret_key(tmp_path, monkeypatch):
 # Settings the code reads that are not an operator's to set, and why each is left out.
 NOT_FOR_OPERATORS = {
     "SQLALCHEMY_DATABASE_URI": "derived from DATABASE_URL",
+    "PERMANENT_SESSION_LIFETIME": "derived from SESSION_LIFETIME_HOURS",
+    "REMEMBER_COOKIE_DURATION": "derived from REMEMBER_DAYS",
     "SESSION_COOKIE_SECURE": "follows ENV",
     "REMEMBER_COOKIE_SECURE": "follows ENV",
     "TESTING": "test runs only",

@@ -89,11 +89,15 @@ def test_scripting_a_case_runs_as_documented(app, app_config, tmp_path, backend)
     assert (case.suspected_actor, case.jurisdiction) == ("Lattice Labs", "US (N.D. Cal.)")
     assert case.chosen_actions == ["referral", "takedown"]
     assert db.session.scalar(select(ClauseCitation).where(ClauseCitation.case_id == case.id))
-    packet = db.session.scalar(select(Packet).where(Packet.case_id == case.id))
-    assert (packet.packet_type, packet.draft, packet.sent_to) == (
+    preview, packet = db.session.scalars(
+        select(Packet).where(Packet.case_id == case.id).order_by(Packet.id)
+    ).all()
+    assert (preview.packet_type, preview.draft, preview.sent_to) == ("referral", True, None)
+    assert (packet.packet_type, packet.draft, packet.sent_to, packet.preview_id) == (
         "referral",
         False,
         "FBI Cyber Division",
+        preview.id,
     )
     assert (work / "referral.pdf").read_bytes()[:5] == b"%PDF-"
     # The details were edited as the analyst, through the audited edit of the web form.

@@ -30,6 +30,7 @@ from typing import Any
 from markupsafe import Markup
 
 from compliance.errors import InvalidInput
+from compliance.intel.models import RESTRICTED_TLP
 from compliance.markdown import render_markdown
 from compliance.packets.composition import BASES, PARTIES, Composition, normalise
 from compliance.packets.timeline import Mark, Span, timeline_svg
@@ -40,7 +41,6 @@ INLINE_LIMIT = 64 * 1024  # text files up to this size are reproduced in full
 PREVIEW_LINES = 12  # first lines shown of a larger text file
 TEXT_TYPES = ("text/", "application/json", "application/x-ndjson", "application/csv")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
-RESTRICTED_TLP = ("amber+strict", "red")
 
 CONFIDENTIALITY = {
     "takedown": "CONFIDENTIAL — PREPARED FOR THE HOSTING PLATFORM",
@@ -239,10 +239,6 @@ class InlineFile:
     lines: tuple[str, ...] = ()
     image_url: str = ""
     embedded: bool = False
-
-    @property
-    def first_line_number(self) -> int:
-        return 1
 
 
 @dataclass(frozen=True)

@@ -187,11 +187,14 @@ def megabyte_event(app, operator):
     """The largest kind of event the product writes: one batch's `finding.ingested` event.
 
     One detector batch of 9,000 findings on one campaign lands in one case, and its audit
-    event lists every finding and evidence item: about 3 MB of JSON in one field.
+    event lists every finding and evidence item: about 3 MB of JSON in one field. Batches hold
+    1,000 findings by default; an operator may raise COMPLIANCE_MAX_BATCH_ITEMS, and the
+    verifier must read what such a batch writes.
     """
     from compliance.evidence.operations import ingest_findings
     from tests.findings import make_finding
 
+    app.config["MAX_BATCH_ITEMS"] = 9000
     batch = [
         make_finding(
             external_id=f"bulk-{i:05d}",

@@ -246,12 +246,12 @@ def _packet_stored(packet_id: int) -> Packet | None:
 
 
 def _request_packet(browser: Browser, url: str, csrf_from: str, ref: str) -> int:
-    token = browser.csrf(f"{csrf_from}/cases/{ref}/packets/new")
+    token = browser.csrf(f"{csrf_from}/cases/{ref}/packets/new?type=memo")
     before = db.session.scalar(select(func.max(Packet.id))) or 0
     db.session.rollback()
     status, _body, headers = browser.open(
-        f"{url}/cases/{ref}/packets/new",
-        form={"packet_type": "memo", "draft": "y", "csrf_token": token},
+        f"{url}/cases/{ref}/packets/new?type=memo",
+        form={"csrf_token": token},
     )
     assert status == 302, status
     packet_id = db.session.scalar(select(func.max(Packet.id)))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from compliance.auth.actor import Actor
+from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.intel import operations, stix
 from tests.intel.conftest import ACCOUNT
@@ -52,8 +53,13 @@ def test_red_on_one_property_makes_the_whole_bundle_red(
     # ... so none of it reaches a takedown, a referral or a re-export.
     from compliance.packets.operations import request_packet
 
-    with pytest.raises(operations.SharingRefused, match="TLP:RED"):
-        request_packet(campaign_case, "referral", counsel, draft=True)
+    # Left out of a referral on its own (in community or not); naming it is refused.
+    fields = {"recipient_in_community": True}
+    assert request_packet(campaign_case, "referral", counsel, fields=fields).id
+    with pytest.raises(InvalidInput) as refused:
+        exhibits = [f"finding:{finding_id}" for finding_id in sorted(provenance)]
+        request_packet(campaign_case, "referral", counsel, fields={**fields, "exhibits": exhibits})
+    assert "TLP:RED: never leaves" in refused.value.details["exhibits"]
     db.session.rollback()
     with pytest.raises(operations.SharingRefused):
         operations.export_case(

@@ -35,6 +35,22 @@ class Ready:
     custodian: Any
 
 
+def approve(ready: Ready, actions: tuple[str, ...] = ("takedown", "referral")) -> None:
+    """investigating -> legal review (the analyst) -> approved (another counsel).
+
+    Evidence added after an approval sends the case back to legal review, so tests that add
+    evidence start from `investigating` and approve afterwards.
+    """
+    from compliance.cases.operations import transition_case
+    from compliance.cases.workflow import TransitionRequest
+
+    if ready.case.state != "legal_review":
+        transition_case(ready.case, "legal_review", ready.analyst, TransitionRequest(reason="ok"))
+    request = TransitionRequest(reason="ok", actions=actions)
+    transition_case(ready.case, "approved", ready.approver, request)
+    db.session.commit()
+
+
 def profile(actor: Any, **overrides: Any) -> Any:
     """Give `actor` a complete signatory profile of their own."""
     from compliance.auth.models import User

@@ -29,10 +29,12 @@ from compliance.packets.timeline import MARK_R, WIDTH, Mark, Span, timeline_svg
 from tests.packets.conftest import (
     CUSTOMER_ACCOUNT,
     TAKEDOWN,
+    approve,
     build,
     build_final,
     finding_body,
     pdf_text,
+    profile,
     referral_fields,
 )
 
@@ -70,10 +72,10 @@ def _reviewed(ready, reason: str = REASON):
 
 
 def _canary_case(make_case, ready_case):
-    """A case whose only evidence is a canary hit (our own text reproduced by a model)."""
+    """A case with a canary hit (our own text reproduced by a model), still investigating."""
     from compliance.evidence.operations import ingest_findings
 
-    ready = ready_case()
+    ready = ready_case(state="investigating")
     body = finding_body(
         detector={"name": "canary-watch", "version": "1.2.0"},
         kind="canary_hit",
@@ -93,7 +95,7 @@ def _canary_case(make_case, ready_case):
     db.session.commit()
     ingest_findings([body], ready.analyst, channel="cli", into_case=ready.case)
     db.session.commit()
-    return ready
+    return ready  # investigating: add what the test needs, then approve()
 
 
 # ---------------------------------------------------------------- 1. work product stays in
@@ -143,8 +145,9 @@ def _import_corvid(ready):
 
 
 def test_partner_intel_dates_come_from_the_bundle_and_amber_needs_the_community(ready_case):
-    ready = ready_case()
+    ready = ready_case(state="investigating")
     intel = _import_corvid(ready)
+    approve(ready)
     # The bundle said first_seen 2026-09-20 and last_seen 2026-10-15: not the import minute.
     assert intel.observed_from == datetime(2026, 9, 20, tzinfo=UTC)
     assert intel.observed_to == datetime(2026, 10, 15, tzinfo=UTC)
@@ -233,6 +236,7 @@ def test_exhibits_carry_custody_and_reproduce_small_files(ready_case):
 # ---------------------------------------------------------------- 5. the case, not boilerplate
 def test_canary_takedown_speaks_of_the_canary_not_a_campaign(make_case, ready_case):
     ready = _canary_case(make_case, ready_case)
+    approve(ready)
     keys = [
         f"finding:{f.id}"
         for f in db.session.query(Finding).filter(Finding.kind == "canary_hit").all()
@@ -309,6 +313,7 @@ def test_no_profile_no_final(ready_case, actor_for):
 # ---------------------------------------------------------------- 7. legal form
 def test_each_legal_basis_has_its_own_elements(make_case, ready_case):
     ready = _canary_case(make_case, ready_case)
+    approve(ready)
     copyright_fields = {
         **TAKEDOWN,
         "basis": "copyright",
@@ -396,13 +401,20 @@ def test_final_build_is_bound_to_its_preview(ready_case):
     # The preview's own download adds custody: that is not a change of inputs.
     operations.download_packet(preview, ready.counsel)
     db.session.commit()
+    # The signatory's details changed after the preview: the final would not read the same.
+    profile(ready.counsel, title="General Counsel")
+    with pytest.raises(WorkflowRefused, match="changed since preview") as refused:
+        operations.request_final(preview, ready.counsel)
+    assert refused.value.details["changes"] == ["signatory changed: title"]
+    # A change the approval covers sends the case back to legal review first.
     from compliance.cases.operations import update_case
 
     update_case(ready.case, ready.analyst, {"suspected_actor": "Someone Else Ltd"})
     db.session.commit()
-    with pytest.raises(WorkflowRefused, match="changed since preview") as refused:
+    assert ready.case.state == "legal_review"
+    with pytest.raises(WorkflowRefused, match="needs the case approved"):
         operations.request_final(preview, ready.counsel)
-    assert any("case details" in line for line in refused.value.details["changes"])
+    approve(ready)
 
     # A change between the request and the build fails the build, saying what changed.
     preview, _pdf = build(ready.case, ready.counsel, "takedown", TAKEDOWN)
@@ -456,7 +468,7 @@ def _lines_with_positions(data: bytes) -> list[list[tuple[float, str]]]:
 def test_identifiers_and_hashes_print_whole_and_headings_never_end_a_page(ready_case):
     from compliance.evidence.operations import ingest_findings
 
-    ready = ready_case()
+    ready = ready_case(state="investigating")
     body = finding_body(
         kind="account_linkage",
         detector={"name": "account-linkage", "version": "3.0.0"},
@@ -469,6 +481,7 @@ def test_identifiers_and_hashes_print_whole_and_headings_never_end_a_page(ready_
     )
     ingest_findings([body], ready.analyst, channel="cli", into_case=ready.case)
     db.session.commit()
+    approve(ready)
     referral, data = build_final(ready.case, ready.counsel, "referral", referral_fields(ready))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "layout-check-referral.pdf").write_bytes(data)  # kept to look at
@@ -529,6 +542,7 @@ def test_every_packet_type_rendered_to_png(make_case, ready_case):
         description="Screenshot of the model card",
     )
     db.session.commit()
+    approve(ready)
     kinds = {
         "takedown-terms": ("takedown", TAKEDOWN),
         "takedown-copyright": (
