@@ -280,8 +280,8 @@ def request_packet(
     return packet
 
 
-def check_final(preview: Packet, actor: Actor) -> ctx.Gathered:
-    """Every rule a final build from `preview` must meet now; the gathered facts if it does."""
+def check_final(preview: Packet, actor: Actor) -> None:
+    """Refuse, saying why, unless a final build from `preview` by `actor` is allowed now."""
     require_permission(actor, "packet.build")
     case = preview.case
     if actor.is_operator:
@@ -339,7 +339,6 @@ def check_final(preview: Packet, actor: Actor) -> ctx.Gathered:
             "preview and check it",
             details={"changes": binding.changes(preview.inputs or {}, now)},
         )
-    return g
 
 
 def request_final(preview: Packet, actor: Actor) -> Packet:
@@ -621,18 +620,21 @@ def _evidence(case: Case, *, with_bytes: bool) -> list[ctx.Evidence]:
     return evidence
 
 
-def _person_name(label: str) -> str:
-    """A person as printed: their name, not the audit label `user:<email>`."""
+def _user_of(label: str) -> Any:
+    """The user behind an actor label (`user:<email>`), or None for any other actor."""
     from compliance.auth.operations import find_user
 
-    user = find_user(label.removeprefix("user:")) if label.startswith("user:") else None
+    return find_user(label.removeprefix("user:")) if label.startswith("user:") else None
+
+
+def _person_name(label: str) -> str:
+    """A person as printed: their name, not the audit label `user:<email>`."""
+    user = _user_of(label)
     return user.name if user is not None else label
 
 
 def _uploader_name(item: Any) -> str:
-    from compliance.auth.operations import find_user
-
-    user = find_user(item.created_by.removeprefix("user:"))
+    user = _user_of(item.created_by)
     return f"{user.name} ({user.role})" if user is not None else item.created_by
 
 
@@ -750,18 +752,13 @@ def gather_for(
 
 def gather(packet: Packet) -> ctx.Gathered:
     """Everything `packet` may draw on; its signatory is the person who requested it."""
-    from compliance.auth.operations import find_user
-
-    requester = None
-    if packet.requested_by.startswith("user:"):
-        user = find_user(packet.requested_by.removeprefix("user:"))
-        requester = Actor.for_user(user) if user is not None else None
+    user = _user_of(packet.requested_by)
     return gather_for(
         packet.case,
         packet.packet_type,
         parse_composition(packet.request_fields),
         draft=packet.draft,
-        requested_by=requester,
+        requested_by=Actor.for_user(user) if user is not None else None,
         packet=packet,
     )
 
