@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, MetaData, String, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    event,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -60,6 +70,26 @@ class Base(DeclarativeBase):
             str: String(),
         },
     )
+
+
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal (constraint text is DDL: no bound parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def one_of(column: str, values: Iterable[str], name: str | None = None) -> CheckConstraint:
+    """A CHECK that `column` holds one of `values`, named ck_<table>_<column> by convention.
+
+    Built from the same tuple the Python rules use, so the database refuses exactly what the
+    code refuses. NULL passes (whether a column may be empty is its own NOT NULL's business).
+    """
+    listed = ", ".join(sql_literal(value) for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or column)
+
+
+def check(condition: str, name: str) -> CheckConstraint:
+    """A named CHECK for an invariant across columns (ck_<table>_<name> by convention)."""
+    return CheckConstraint(condition, name=name)
 
 
 IN_CHUNK = 2000  # values per IN (...) list: under SQLite's and PostgreSQL's parameter limits

@@ -9,12 +9,14 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, one_of, utcnow
 from compliance.extensions import db
 
 ROLES = ("analyst", "counsel", "auditor", "admin")
 PRIVILEGED_ROLES = ("counsel", "admin")  # granting these needs a second admin (or the operator)
 TOKEN_SCOPES = ("ingest", "read")
+# A role grant waits `pending` until a second admin confirms it or someone cancels it.
+GRANT_STATUSES = ("pending", "confirmed", "cancelled")
 NO_PASSWORD = "!"  # noqa: S105 - matches no password: the user has not chosen one yet
 
 
@@ -37,6 +39,8 @@ class User(UserMixin, db.Model):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # no code is used twice
     recovery_code_hashes: Mapped[list[str] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (one_of("role", ROLES),)
 
     # The sign-in session this object was loaded for (set by the user loader, not stored).
     session_token = None
@@ -127,7 +131,7 @@ class RoleGrant(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # confirmed, cancelled
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # GRANT_STATUSES
     requested_by: Mapped[str] = mapped_column(String(300))
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -135,6 +139,8 @@ class RoleGrant(db.Model):
     decided_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    __table_args__ = (one_of("role", PRIVILEGED_ROLES), one_of("status", GRANT_STATUSES))
 
 
 class SignInThrottle(db.Model):

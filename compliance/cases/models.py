@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.auth.models import User
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.extensions import db
 
 STATES = (
@@ -76,6 +76,15 @@ class Case(db.Model):
         Index("ix_cases_next_review_at", "next_review_at"),
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_state_created_at", "state", "created_at"),  # the dashboard's new reports
+        one_of("state", STATES),
+        one_of("severity", SEVERITIES),
+        # A hold always says why (placing one needs a reason; releasing it clears the reason).
+        check(
+            "NOT legal_hold OR (legal_hold_reason IS NOT NULL AND trim(legal_hold_reason) <> '')",
+            "hold_reason",
+        ),
+        check("confidence >= 0 AND confidence <= 1", "confidence"),
+        check("estimated_queries >= 0", "estimated_queries"),
     )
 
     @property
@@ -160,7 +169,11 @@ class CaseTransition(db.Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     from_state: Mapped[str] = mapped_column(String(20))
     # The dashboard's "days to action" and "awaiting my approval" look transitions up by target.
-    __table_args__ = (Index("ix_case_transitions_to_state_case_id", "to_state", "case_id"),)
+    __table_args__ = (
+        Index("ix_case_transitions_to_state_case_id", "to_state", "case_id"),
+        one_of("from_state", STATES),
+        one_of("to_state", STATES),
+    )
     to_state: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(300))
     actor_name: Mapped[str] = mapped_column(String(200))

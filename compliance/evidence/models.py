@@ -19,8 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.audit.models import AuditCheckpoint
-from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.cases.models import SEVERITIES, Case
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.extensions import db
 
 FINDING_KINDS = (
@@ -43,6 +43,8 @@ CUSTODY_ACTIONS = (
     "superseded",
     "transferred",
 )
+# A duplicate flag is `open` until a person merges the cases or marks them distinct.
+DUPLICATE_STATUSES = ("open", "merged", "distinct")
 
 
 class Finding(db.Model):
@@ -77,6 +79,11 @@ class Finding(db.Model):
         UniqueConstraint("detector_name", "external_id"),
         Index("ix_findings_case_id_observed_to", "case_id", "observed_to"),
         Index("ix_findings_external_id", "external_id"),
+        one_of("kind", FINDING_KINDS),
+        one_of("severity", SEVERITIES),
+        check("confidence >= 0 AND confidence <= 1", "confidence"),
+        check("observed_from <= observed_to", "observed_window"),
+        check("sample_prompt_count >= 0", "sample_prompt_count"),
     )
 
     @property
@@ -123,6 +130,8 @@ class EvidenceItem(db.Model):
         Index("ix_evidence_items_case_id_id", "case_id", "id"),
         Index("ix_evidence_items_finding_id", "finding_id"),
         Index("ix_evidence_items_sha256", "sha256"),
+        one_of("role", ITEM_ROLES),
+        check("size_bytes >= 0", "size_bytes"),
     )
 
 
@@ -153,7 +162,10 @@ class CustodyEvent(db.Model):
     def last_occurred_at(self) -> datetime:
         return self.repeats.last_occurred_at if self.repeats else self.occurred_at
 
-    __table_args__ = (Index("ix_custody_events_item_id_id", "item_id", "id"),)
+    __table_args__ = (
+        Index("ix_custody_events_item_id_id", "item_id", "id"),
+        one_of("action", CUSTODY_ACTIONS),
+    )
 
 
 class CustodyRepeat(db.Model):
@@ -183,6 +195,7 @@ class Subject(db.Model):
     __table_args__ = (
         UniqueConstraint("type", "value"),
         Index("ix_subjects_value", "value"),
+        one_of("type", SUBJECT_TYPES),
     )
 
 
@@ -217,7 +230,7 @@ class DuplicateFlag(db.Model):
     duplicate_of_id: Mapped[int]
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
     shared_subjects: Mapped[list[str]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open, merged, distinct
+    status: Mapped[str] = mapped_column(String(20), default="open")  # DUPLICATE_STATUSES
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_by: Mapped[str | None] = mapped_column(String(300))
     resolved_at: Mapped[datetime | None]
@@ -235,6 +248,7 @@ class DuplicateFlag(db.Model):
         UniqueConstraint("case_id", "duplicate_of_id"),
         Index("ix_case_duplicate_flags_duplicate_of_id", "duplicate_of_id"),
         Index("ix_case_duplicate_flags_status", "status"),
+        one_of("status", DUPLICATE_STATUSES),
     )
 
 

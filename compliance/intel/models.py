@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.evidence.models import BLOB_REFERENCES
 from compliance.extensions import db
 
@@ -21,6 +21,8 @@ from compliance.extensions import db
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 # Material received under these never leaves the building (packets, re-exports).
 RESTRICTED_TLP = ("amber+strict", "red")
+# What a TAXII collection may serve: RED is for named recipients only and is never published.
+PUBLISHABLE_TLP = ("clear", "green", "amber", "amber+strict")
 MATCH_KINDS = ("hmac", "ip_prefix", "domain")
 
 
@@ -54,6 +56,8 @@ class IntelExport(db.Model):
     __table_args__ = (
         Index("ix_intel_exports_case_id_id", "case_id", "id"),
         Index("ix_intel_exports_collection_id_published_at", "collection_id", "published_at"),
+        one_of("tlp", TLP_LEVELS),
+        check("size_bytes >= 0", "size_bytes"),
     )
 
     @property
@@ -95,7 +99,11 @@ class IntelImport(db.Model):
         back_populates="intel_import", order_by="IntelIndicator.id"
     )
 
-    __table_args__ = (Index("ix_intel_imports_imported_at", "imported_at"),)
+    __table_args__ = (
+        Index("ix_intel_imports_imported_at", "imported_at"),
+        one_of("tlp", TLP_LEVELS),
+        check("size_bytes >= 0", "size_bytes"),
+    )
 
     @property
     def restricted(self) -> bool:
@@ -126,6 +134,7 @@ class IntelIndicator(db.Model):
     __table_args__ = (
         Index("ix_intel_indicators_match_kind_value", "match_kind", "value"),
         Index("ix_intel_indicators_import_id", "import_id"),
+        one_of("match_kind", MATCH_KINDS),
     )
 
 
@@ -170,6 +179,8 @@ class TaxiiCollection(db.Model):
     max_tlp: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (one_of("max_tlp", PUBLISHABLE_TLP),)
 
     @property
     def tlp_label(self) -> str:

@@ -32,12 +32,11 @@ from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound
 from compliance.extensions import db
 from compliance.intel import stix
-from compliance.intel.models import IntelExport, PartnerToken, TaxiiCollection
+from compliance.intel.models import PUBLISHABLE_TLP, IntelExport, PartnerToken, TaxiiCollection
 from compliance.intel.operations import SharingRefused, stored_bundle
 
 TOKEN_PREFIX = "taxii_"  # noqa: S105 - a label, not a secret
 MAX_PAGE = 100  # objects per page, whatever `limit` asks
-PUBLISHABLE_TLP = ("clear", "green", "amber", "amber+strict")
 
 
 def _level(tlp: str) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.auth.models import User
 from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.evidence.models import BLOB_REFERENCES
 from compliance.extensions import db
 
@@ -68,6 +68,11 @@ class Packet(db.Model):
         Index("ix_packets_preview_id", "preview_id"),
         Index("ix_packets_status_requested_at", "status", "requested_at"),
         Index("ix_packets_sha256", "sha256"),
+        one_of("packet_type", PACKET_TYPES),
+        one_of("status", STATUSES),
+        one_of("sent_channel", CHANNELS),
+        check("bates_first <= bates_last", "bates_range"),
+        check("size_bytes >= 0", "size_bytes"),
     )
 
     @property
@@ -152,6 +157,8 @@ class BatesGap(db.Model):
     packet_id: Mapped[int | None] = mapped_column(ForeignKey("packets.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (check("first_number <= last_number", "range"),)
 
 
 BLOB_REFERENCES.extend([Packet.sha256])  # files kept in the evidence store

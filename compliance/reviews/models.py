@@ -14,11 +14,13 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.auth.models import User
-from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.cases.models import STATES, Case
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.extensions import db
 
 REVIEW_KINDS = ("case", "hold", "policy")
+# What a review or notification is about: a case (state and hold reviews) or a policy document.
+REVIEW_SUBJECT_TYPES = ("case", "policy")
 OUTCOMES = ("continue", "escalate", "recommend_close", "recommend_dismiss")
 OUTCOME_LABELS = {
     "continue": "Continue",
@@ -31,6 +33,9 @@ OUTCOME_LABELS = {
 SCHEDULE_STATUSES = ("scheduled", "due", "overdue", "escalated", "done")
 NOTIFICATION_KINDS = ("review_due", "review_overdue", "review_escalated")
 EMAIL_STATUSES = ("queued", "sent", "failed")
+# A job run is `running` until it ends `ok` or `failed`; a crash leaves it to be marked
+# `interrupted` at the next start.
+JOB_STATUSES = ("running", "ok", "failed", "interrupted")
 
 
 class ReviewSchedule(db.Model):
@@ -59,6 +64,9 @@ class ReviewSchedule(db.Model):
         Index("ix_review_schedules_case_id", "case_id"),
         # Hold and policy reviews are listed by kind (counsel's and admins' queues).
         Index("ix_review_schedules_kind_due_at", "kind", "due_at"),
+        one_of("kind", REVIEW_KINDS),
+        one_of("subject_type", REVIEW_SUBJECT_TYPES),
+        one_of("status", SCHEDULE_STATUSES),
     )
 
     @property
@@ -91,6 +99,10 @@ class Review(db.Model):
     __table_args__ = (
         Index("ix_reviews_case_id_reviewed_at", "case_id", "reviewed_at"),
         Index("ix_reviews_subject", "subject_type", "subject_id", "reviewed_at"),
+        one_of("kind", REVIEW_KINDS),
+        one_of("subject_type", REVIEW_SUBJECT_TYPES),
+        one_of("outcome", OUTCOMES),
+        one_of("case_state", STATES),
     )
 
     @property
@@ -124,6 +136,8 @@ class Notification(db.Model):
         # The bell counts unread per user on every page.
         Index("ix_notifications_recipient_id_read_at", "recipient_id", "read_at"),
         Index("ix_notifications_recipient_id_created_at", "recipient_id", "created_at"),
+        one_of("kind", NOTIFICATION_KINDS),
+        one_of("subject_type", REVIEW_SUBJECT_TYPES),
     )
 
 
@@ -148,6 +162,8 @@ class OutboxEmail(db.Model):
 
     __table_args__ = (
         Index("ix_outbox_emails_status_next_attempt_at", "status", "next_attempt_at"),
+        one_of("status", EMAIL_STATUSES),
+        check("attempts >= 0", "attempts"),
     )
 
 
@@ -160,9 +176,12 @@ class JobRun(db.Model):
     job_id: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(12), default="running")  # ok, failed, interrupted
+    status: Mapped[str] = mapped_column(String(12), default="running")  # JOB_STATUSES
     summary: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str] = mapped_column(String(200), default="")
 
-    __table_args__ = (Index("ix_job_runs_job_id_started_at", "job_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_job_runs_job_id_started_at", "job_id", "started_at"),
+        one_of("status", JOB_STATUSES),
+    )
