@@ -4,6 +4,7 @@ PostgreSQL only one scheduler of several is active."""
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -78,7 +79,9 @@ def _record_job_events(monkeypatch) -> list[list[Any]]:
         recorded.append(events)
         return scheduler
 
-    monkeypatch.setattr(sched, "build_scheduler", build_recording)
+    # Patched where start_scheduler looks it up (the module that defines it).
+    home = sys.modules[sched.start_scheduler.__module__]
+    monkeypatch.setattr(home, "build_scheduler", build_recording)
     return recorded
 
 
