@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from compliance.audit.models import AuditEvent
 from compliance.auth.models import ApiToken, User
+from compliance.auth.tokens import token_digest
 from compliance.extensions import db
 
 BIN = Path(sys.executable).parent / "compliance"
@@ -111,7 +112,7 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line(app, cli_env):
     raw = result.stdout.strip().splitlines()[-1]
     assert raw.startswith("cmp_") and " " not in raw
     token = db.session.scalar(select(ApiToken))
-    assert token.token_hash != raw and raw not in token.token_hash  # stored hashed
+    assert token.token_hash == token_digest(raw) and raw not in token.token_hash  # stored hashed
     listing = run(cli_env, "tokens", "list")
     assert "query-fingerprint detector" in listing.stdout and raw not in listing.stdout
 

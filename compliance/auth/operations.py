@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -30,6 +29,7 @@ from compliance.auth.models import (
     UserSession,
 )
 from compliance.auth.permissions import require_permission
+from compliance.auth.tokens import token_digest
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from compliance.extensions import db
@@ -48,10 +48,6 @@ RECOVERY_CODES = 10
 
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _check_new_user(email: str, role: str, password: str | None) -> None:
@@ -117,7 +113,7 @@ def issue_invitation(actor: Actor, user: User) -> str:
     """A one-time link token for the user to choose their own password; shown once."""
     require_permission(actor, "user.manage")
     raw = secrets.token_urlsafe(32)
-    user.invite_token_hash = _digest(raw)
+    user.invite_token_hash = token_digest(raw)
     user.invite_expires_at = utcnow() + INVITATION_VALID
     db.session.flush()
     record(
@@ -132,7 +128,7 @@ def issue_invitation(actor: Actor, user: User) -> str:
 
 def invited_user(raw: str) -> User | None:
     """The user a live invitation token belongs to."""
-    user = db.session.scalar(select(User).where(User.invite_token_hash == _digest(raw)))
+    user = db.session.scalar(select(User).where(User.invite_token_hash == token_digest(raw)))
     if user is None or user.invite_expires_at is None or user.invite_expires_at < utcnow():
         return None
     return user
@@ -330,7 +326,7 @@ def _start_session(
     )
     record_ = UserSession(
         user_id=user.id,
-        token_hash=_digest(raw),
+        token_hash=token_digest(raw),
         remember=remember,
         created_at=utcnow(),
         expires_at=utcnow() + lifetime,
@@ -348,7 +344,7 @@ def session_user(raw: str) -> tuple[User, UserSession] | None:
     row = db.session.execute(
         select(User, UserSession)
         .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == _digest(raw))
+        .where(UserSession.token_hash == token_digest(raw))
     ).first()
     if row is None:
         return None
@@ -411,7 +407,7 @@ def _spend_password_check(password: str) -> None:
 
 
 def _throttle_key(account: str, client: str | None) -> str:
-    return _digest(f"{account}|{client or 'unknown'}")
+    return token_digest(f"{account}|{client or 'unknown'}")
 
 
 def _window_start(now: datetime) -> datetime:
@@ -622,7 +618,7 @@ def _new_recovery_codes() -> tuple[list[str], list[str]]:
         "-".join(secrets.token_hex(2) + secrets.token_hex(2) for _ in range(2))
         for _ in range(RECOVERY_CODES)
     ]
-    return codes, [_digest(code) for code in codes]
+    return codes, [token_digest(code) for code in codes]
 
 
 def enable_two_factor(
@@ -659,7 +655,7 @@ def check_second_factor(
         user.totp_last_step = step
         db.session.flush()
         return "totp"
-    digest = _digest((code or "").strip().lower())
+    digest = token_digest((code or "").strip().lower())
     if digest in (user.recovery_code_hashes or []):
         user.recovery_code_hashes = [h for h in user.recovery_code_hashes if h != digest]
         db.session.flush()
@@ -690,10 +686,6 @@ def reset_two_factor(actor: Actor, user: User) -> None:
     _end_sessions(actor, user, "two-factor reset")
 
 
-def _hash_token(raw: str) -> str:
-    return _digest(raw)
-
-
 def create_token(actor: Actor, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
     """Issue a token; returns the row and the raw token, which is never stored or shown again."""
     require_permission(actor, "token.manage")
@@ -710,7 +702,7 @@ def create_token(actor: Actor, name: str, scopes: list[str]) -> tuple[ApiToken, 
     token = ApiToken(
         name=name,
         scopes=sorted(set(scopes)),
-        token_hash=_hash_token(raw),
+        token_hash=token_digest(raw),
         prefix=raw[:12],
         created_by_id=actor.user_id,
     )
@@ -746,7 +738,7 @@ def revoke_token(actor: Actor, token_id: int) -> ApiToken:
 
 def token_from_header(raw: str) -> ApiToken | None:
     """The live token matching a bearer value, compared in constant time; records its use."""
-    digest = _hash_token(raw)
+    digest = token_digest(raw)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -14,7 +14,6 @@ Operations flush and audit in the caller's transaction; they never commit.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -28,6 +27,7 @@ from sqlalchemy import select
 from compliance.audit.chain import record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
+from compliance.auth.tokens import token_digest
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound
 from compliance.extensions import db
@@ -41,10 +41,6 @@ MAX_PAGE = 100  # objects per page, whatever `limit` asks
 
 def _level(tlp: str) -> int:
     return stix.TLP_ORDER.index(tlp)
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def taxii_time(value: datetime) -> str:
@@ -139,7 +135,7 @@ def create_partner_token(
     token = PartnerToken(
         partner=partner,
         collection_id=collection.id,
-        token_hash=_hash(raw),
+        token_hash=token_digest(raw),
         prefix=raw[:12],
         created_by=actor.label,
         created_at=utcnow(),
@@ -180,7 +176,7 @@ def list_partner_tokens() -> list[PartnerToken]:
 
 def partner_from_secret(raw: str) -> PartnerToken | None:
     """The live partner token matching `raw`, compared in constant time; records its use."""
-    digest = _hash(raw)
+    digest = token_digest(raw)
     token = db.session.scalar(select(PartnerToken).where(PartnerToken.token_hash == digest))
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from compliance import PROJECT_ROOT
+from compliance.auth.tokens import token_digest
 from compliance.cli import main
 from compliance.extensions import db
 from compliance.intel import operations
@@ -205,6 +206,7 @@ def test_counsel_sets_up_taxii_sharing_from_the_cli(
     raw = token.output.strip().splitlines()[-1]
     stored = db.session.scalar(select(PartnerToken))
     assert raw.startswith("taxii_") and raw not in stored.token_hash
+    assert stored.token_hash == token_digest(raw)  # hashed as every other token is
 
     exported = runner.invoke(
         main,
