@@ -155,6 +155,10 @@ BAD: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("ck_cases_confidence", {"confidence": 1.5}),
         ("ck_cases_confidence", {"confidence": -0.1}),
         ("ck_cases_estimated_queries", {"estimated_queries": -1}),
+        (
+            "ck_cases_incident_window",
+            {"incident_start": NOW, "incident_end": NOW - timedelta(microseconds=1)},
+        ),
     ],
     "case_transitions": [
         ("ck_case_transitions_from_state", {"from_state": "nowhere"}),

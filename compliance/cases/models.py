@@ -85,6 +85,7 @@ class Case(db.Model):
         ),
         check("confidence >= 0 AND confidence <= 1", "confidence"),
         check("estimated_queries >= 0", "estimated_queries"),
+        check("incident_start <= incident_end", "incident_window"),
     )
 
     @property

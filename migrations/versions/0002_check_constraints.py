@@ -62,6 +62,7 @@ CONSTRAINTS: dict[str, list[tuple[str, str]]] = {
         ),
         ("confidence", "confidence >= 0 AND confidence <= 1"),
         ("estimated_queries", "estimated_queries >= 0"),
+        ("incident_window", "incident_start <= incident_end"),
     ],
     "case_transitions": [
         ("from_state", one_of("from_state", STATES)),
