@@ -189,10 +189,7 @@ BAD: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("ck_reviews_outcome", {"outcome": "shrug"}),
         ("ck_reviews_case_state", {"case_state": "archived"}),
     ],
-    "notifications": [
-        ("ck_notifications_kind", {"kind": "hello"}),
-        ("ck_notifications_subject_type", {"subject_type": "packet"}),
-    ],
+    "notifications": [("ck_notifications_kind", {"kind": "hello"})],
     "outbox_emails": [
         ("ck_outbox_emails_status", {"status": "bounced"}),
         ("ck_outbox_emails_attempts", {"attempts": -1}),

@@ -19,7 +19,7 @@ from compliance.db import BigId, check, one_of, utcnow
 from compliance.extensions import db
 
 REVIEW_KINDS = ("case", "hold", "policy")
-# What a review or notification is about: a case (state and hold reviews) or a policy document.
+# What a review is about: a case (state and hold reviews) or a policy document.
 REVIEW_SUBJECT_TYPES = ("case", "policy")
 OUTCOMES = ("continue", "escalate", "recommend_close", "recommend_dismiss")
 OUTCOME_LABELS = {
@@ -137,7 +137,7 @@ class Notification(db.Model):
         Index("ix_notifications_recipient_id_read_at", "recipient_id", "read_at"),
         Index("ix_notifications_recipient_id_created_at", "recipient_id", "created_at"),
         one_of("kind", NOTIFICATION_KINDS),
-        one_of("subject_type", REVIEW_SUBJECT_TYPES),
+        # subject_type stays open: any capability may notify about its own records.
     )
 
 

@@ -143,7 +143,6 @@ CONSTRAINTS: dict[str, list[tuple[str, str]]] = {
     ],
     "notifications": [
         ("kind", one_of("kind", ("review_due", "review_overdue", "review_escalated"))),
-        ("subject_type", one_of("subject_type", REVIEW_SUBJECT_TYPES)),
     ],
     "outbox_emails": [
         ("status", one_of("status", ("queued", "sent", "failed"))),
