@@ -69,7 +69,9 @@ def _calendar(country: str, subdivision: str | None) -> Calendar:
     except NotImplementedError:
         if subdivision is not None and country in holidays.list_supported_countries():
             # A subdivision the package does not know: its nation's holidays still count.
-            log.warning("unknown subdivision %s of %s: national holidays only", subdivision, country)
+            log.warning(
+                "unknown subdivision %s of %s: national holidays only", subdivision, country
+            )
             return _calendar(country, None)
         log.warning("no public holidays known for %s: counting weekends only", country)
         return Calendar(country, subdivision, frozenset({SATURDAY, SUNDAY}), known=False)
@@ -133,7 +135,9 @@ def holidays_between(
     calendar = calendar_for(country, subdivision)
     found = []
     for year in range(start.year, end.year + 1):
-        found.extend((d, name) for d, name in calendar.holidays_in(year).items() if start < d <= end)
+        found.extend(
+            (d, name) for d, name in calendar.holidays_in(year).items() if start < d <= end
+        )
     return sorted(found)
 
 
@@ -165,7 +169,7 @@ def follow_up_target(
 def days_left_text(
     today: date, due: date, country: str | None = DEFAULT_COUNTRY, subdivision: str | None = None
 ) -> str:
-    """"3 business days left", "due today", "overdue by 2 business days" — for pages and mails."""
+    """ "3 business days left", "due today", "overdue by 2 business days" — for pages and mails."""
     left = business_days_between(today, due, country, subdivision)
     if due == today:
         return "due today"
