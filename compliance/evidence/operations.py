@@ -841,8 +841,13 @@ def add_evidence_file(
     description: str,
     supersedes: EvidenceItem | None = None,
     reason: str | None = None,
+    correspondence: bool = False,
 ) -> EvidenceItem:
-    """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
+    """Preserve a file an analyst brings (screenshots, reports); corrections supersede.
+
+    `correspondence` marks a notice's proof of sending or a recipient's answer: preserved the
+    same way, outside what an approval covers and what a packet exhibits.
+    """
     require_permission(actor, "evidence.add")
     name = _plain_name(name)
     description = (description or "").strip()
@@ -866,7 +871,7 @@ def add_evidence_file(
     now = utcnow()
     item = EvidenceItem(
         case=case,
-        role="upload",
+        role="correspondence" if correspondence else "upload",
         name=name,
         description=description,
         media_type=(media_type or "application/octet-stream")[:150],
@@ -914,7 +919,8 @@ def add_evidence_file(
             "reason": item.supersede_reason,
         },
     )
-    approval.withdraw_if_changed(case, actor)
+    if not correspondence:
+        approval.withdraw_if_changed(case, actor)
     return item
 
 
