@@ -54,6 +54,10 @@ from compliance.evidence.store import BlobDamaged, BlobMissing, BlobStore, blob_
 from compliance.extensions import db
 
 ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
+# Other domains' reactions to newly stored findings, registered when they are imported (the
+# notices' re-upload watch): each is called with the new finding ids and the actor, inside the
+# ingest's transaction.
+INGEST_HOOKS: list[Callable[[list[int], Actor], Any]] = []
 _HASH_METHOD = EvidenceItem.__table__.c.hash_method.default.arg  # the model's wording
 
 
@@ -653,6 +657,8 @@ def _ingest_findings(
                     )
                 )
     record_many(events, actor=actor)
+    for hook in INGEST_HOOKS:  # e.g. compliance.notices.watch.watch_new_findings
+        hook(finding_ids, actor)
     for positions in by_case.values():  # new evidence on an approved case: counsel re-approves
         approval.withdraw_if_changed(new[positions[0]].case_row, actor)  # type: ignore[attr-defined]
     by_index = {p.index: (finding_ids[i], p) for i, p in enumerate(new)}
