@@ -591,6 +591,8 @@ COMMAND_GROUPS: list[str] = [
     "compliance.packets.cli:packet_group",
     "compliance.intel.cli:intel_group",
     "compliance.cases.cli:case_group",
+    "compliance.notices.cli:notice_group",
+    "compliance.notices.cli:recipient_group",
     "compliance.backup_cli:backup_command",
     "compliance.backup_cli:restore_command",
 ]

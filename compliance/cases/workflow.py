@@ -82,21 +82,17 @@ def packet_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | N
 
 def notice_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
     """Action is taken when a notice went out: a sent packet is recorded as a notice."""
-    from compliance.notices.operations import notices_for_case
-
-    if notices_for_case(case):
+    if readiness.notice_count(case):
         return None
     return "needs at least one notice sent: mark the packet sent to its recipient"
 
 
 def notices_settled(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
     """A case closes when every notice is resolved, or withdrawn with a reason."""
-    from compliance.notices.operations import unsettled_notices
-
-    open_notices = unsettled_notices(case)
+    open_notices = readiness.unsettled_notices(case)
     if not open_notices:
         return None
-    listed = ", ".join(f"{n.our_reference} ({n.state_label.lower()})" for n in open_notices[:5])
+    listed = ", ".join(open_notices[:5])
     return f"every notice must be resolved or withdrawn first: {listed}"
 
 

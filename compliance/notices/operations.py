@@ -558,9 +558,11 @@ def _blocker(notice: Notice, transition: NoticeTransition) -> str | None:
 
 
 def _as_datetime(value: date | datetime | None) -> datetime | None:
+    """A recorded day as a time: now for today, else noon UTC of that day."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.combine(value, time(12, 0), tzinfo=UTC)
+    now = utcnow()
+    return now if value == now.date() else datetime.combine(value, time(12, 0), tzinfo=UTC)
 
 
 def transition_notice(

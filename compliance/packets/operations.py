@@ -1070,12 +1070,12 @@ def mark_sent(
     """
     from compliance.notices.operations import get_recipient, record_notice
 
+    require_permission(actor, "packet.send")
     if recipient_id is None and not (recipient or "").strip():
         recipient_id = (packet.request_fields or {}).get("recipient_id")
     directory = get_recipient(recipient_id) if recipient_id else None
     if directory is not None and not (recipient or "").strip():
         recipient = directory.name
-    require_permission(actor, "packet.send")
     if packet.draft:
         raise WorkflowRefused("a draft packet can never be marked as sent: build a final packet")
     if packet.packet_type not in EXTERNAL_TYPES:
