@@ -31,6 +31,7 @@ from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import InvalidInput, NotFound, WorkflowRefused
 from compliance.evidence.models import EvidenceItem, Finding
+from compliance.evidence.operations import INGEST_HOOKS
 from compliance.extensions import db
 from compliance.notices.models import IDENTIFIER_KINDS, Notice, NoticeIdentifier
 from compliance.notices.operations import normalise_identifier
@@ -353,9 +354,13 @@ def flags_for_case(case: Case) -> list[RepeatFlag]:
     )
 
 
-def follow_up_fields(flag: RepeatFlag) -> dict[str, Any]:
-    """A packet composition prefilled to cite the earlier notice (the follow-up's compose page)."""
+def follow_up_fields(flag_id: int, case: Case) -> dict[str, Any]:
+    """A packet composition prefilled to cite the earlier notice (the follow-up's compose page,
+    on the earlier notice's case)."""
+    flag = get_flag(flag_id)
     notice = flag.notice
+    if notice.case_id != case.id:
+        raise NotFound(f"no re-upload flag {flag_id} on {case.ref}")
     stored = dict(notice.packet.request_fields or {}) if notice.packet is not None else {}
     sent = notice.sent_at.astimezone(UTC).date().isoformat()
     ticket = f" (your reference {notice.their_reference})" if notice.their_reference else ""
@@ -367,8 +372,11 @@ def follow_up_fields(flag: RepeatFlag) -> dict[str, Any]:
     )
     narrative = stored.get("narrative") or ""
     stored["narrative"] = f"{citation}\n\n{narrative}".strip()
-    if flag.kind == "url" and flag.value not in stored.get("offending_urls", []):
-        stored["offending_urls"] = [flag.value, *stored.get("offending_urls", [])]
+    if flag.kind == "url" and flag.value.startswith("https://"):
+        urls = [
+            u for u in stored.get("offending_urls", []) if u.rstrip("/").casefold() != flag.value
+        ]
+        stored["offending_urls"] = [flag.value, *urls]
     if notice.recipient_id and "recipient_id" not in stored:
         stored["recipient_id"] = notice.recipient_id
     stored.pop("exhibits", None)  # the follow-up chooses its exhibits afresh
@@ -376,6 +384,7 @@ def follow_up_fields(flag: RepeatFlag) -> dict[str, Any]:
 
 
 __all__ = [
+    "INGEST_HOOKS",
     "CheckResult",
     "check_identifier",
     "close_flag",

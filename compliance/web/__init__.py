@@ -38,6 +38,7 @@ BLUEPRINTS = [
     "compliance.notices.views:bp",
     "compliance.notices.views:recipients_bp",
     "compliance.notices.views:send_bp",
+    "compliance.notices.watch_views:bp",
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
