@@ -38,7 +38,7 @@ class Spread:
         if len(days) == 1:
             return cls(1, float(days[0]), float(days[0]))
         p90 = statistics.quantiles(days, n=10, method="inclusive")[-1]
-        return cls(len(days), round(statistics.median(days), 1), round(p90, 1))
+        return cls(len(days), float(round(statistics.median(days), 1)), round(p90, 1))
 
 
 @dataclass(frozen=True)
