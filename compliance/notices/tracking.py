@@ -20,7 +20,7 @@ from compliance.cases.models import Case
 from compliance.db import BigId, utcnow
 from compliance.evidence.models import Finding
 from compliance.extensions import db
-from compliance.notices.models import Notice
+from compliance.notices.models import IDENTIFIER_KINDS, Notice
 
 # What a notice waits for, in the order a notice meets them.
 DEADLINE_KINDS = {
@@ -100,3 +100,7 @@ class RepeatFlag(db.Model):
     @property
     def status_label(self) -> str:
         return REPEAT_STATUSES.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        return IDENTIFIER_KINDS.get(self.kind, self.kind)

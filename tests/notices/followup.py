@@ -34,7 +34,13 @@ def make_recipient(actor: Actor, **fields: Any) -> Recipient:
     return recipient
 
 
-def stored_packet(case: Any, actor: Actor, packet_type: str = "takedown", **fields: Any) -> Any:
+def stored_packet(
+    case: Any,
+    actor: Actor,
+    packet_type: str = "takedown",
+    built_at: datetime | None = None,
+    **fields: Any,
+) -> Any:
     """A final packet as a build leaves it (stored, hashed), naming the targeted material."""
     from compliance.evidence.store import blob_store
     from compliance.packets.operations import request_packet
@@ -43,7 +49,7 @@ def stored_packet(case: Any, actor: Actor, packet_type: str = "takedown", **fiel
     data = f"%PDF-1.7 stand-in {packet.id}".encode()
     packet.sha256, _created = blob_store().put(data)
     packet.draft, packet.status, packet.size_bytes = False, "stored", len(data)
-    packet.built_at = utcnow() - timedelta(days=3)
+    packet.built_at = (built_at or utcnow()) - timedelta(days=1)
     packet.request_fields = {
         "recipient": US_PLATFORM["name"],
         "offending_urls": [f"{REPOSITORY}/"],
@@ -67,14 +73,15 @@ def send_notice(
     """Mark a stored packet sent to `recipient` (a one-off name when None); its notice."""
     from compliance.packets.operations import mark_sent
 
-    packet = stored_packet(case, actor, **fields)
+    sent_on = sent_on or utcnow()
+    packet = stored_packet(case, actor, built_at=sent_on, **fields)
     mark_sent(
         packet,
         actor,
         recipient="" if recipient else "A one-off host (fictional)",
         recipient_id=recipient.id if recipient else None,
         channel="email",
-        sent_on=sent_on or utcnow(),
+        sent_on=sent_on,
         owner_id=owner_id,
     )
     db.session.commit()

@@ -149,7 +149,7 @@ def test_the_follow_up_notice_is_composed_citing_the_earlier_one(
     page = client.get(f"/notices/{notice.id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Re-uploads" in html and WEIGHTS_SHA256 in html and "Deadlines" in html
+    assert "Re-uploads" in html and WEIGHTS_SHA256 in html and "File SHA-256" in html
     response = client.get(f"/notices/repeats/{flag.id}/follow-up")
     assert response.status_code == 302
     compose = client.get(response.headers["Location"])
