@@ -89,7 +89,7 @@ class NoticeStepForm(FlaskForm):
 
     target = StringField(validators=[DataRequired()])
     occurred_on = DateField("Date", validators=[Optional()])
-    outcome = SelectField("Outcome", choices=[("", "—"), *OUTCOMES.items()])
+    outcome = SelectField("Outcome", choices=[("", "—"), *OUTCOMES.items()], validate_choice=False)
     reason = TextAreaField("Reason", validators=[Optional(), Length(max=5000)])
     note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
     their_reference = StringField(

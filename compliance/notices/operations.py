@@ -37,6 +37,7 @@ from compliance.notices.models import (
     NoticeIdentifier,
     Recipient,
 )
+from compliance.packets.composition import Composition
 from compliance.packets.models import Packet
 
 ANALYST_OR_COUNSEL = frozenset({"analyst", "counsel"})
@@ -224,6 +225,27 @@ def find_recipient(key: str) -> Recipient:
     if recipient is None:
         raise NotFound(f"no recipient named {key!r}")
     return recipient
+
+
+def address_composition(composition: Composition) -> Composition:
+    """Fill a packet composition from its directory recipient: the name and contact when left
+    empty, and whether it is inside the sharing community (the directory decides, so the
+    TLP:AMBER check follows the directory entry, not a box ticked per packet)."""
+    if composition.recipient_id is None:
+        return composition
+    recipient = db.session.get(Recipient, composition.recipient_id)
+    if recipient is None:
+        raise InvalidInput(
+            "some packet fields are not valid",
+            details={"recipient_id": f"no recipient {composition.recipient_id} in the directory"},
+        )
+    return composition.model_copy(
+        update={
+            "recipient": composition.recipient or recipient.name,
+            "recipient_contact": composition.recipient_contact or recipient.contact,
+            "recipient_in_community": recipient.in_sharing_community,
+        }
+    )
 
 
 def recipient_json(r: Recipient) -> dict[str, Any]:

@@ -254,7 +254,7 @@ def request_packet(
             "a final packet is built from a preview: compose the packet, build its preview "
             "(a draft), then build the final packet from that preview"
         )
-    composition = parse_composition(fields)
+    composition = _addressed(parse_composition(fields))
     _check_choices(case, packet_type, composition, actor)
     packet = Packet(
         case=case,
@@ -397,8 +397,16 @@ class ComposeOptions:
     amber: bool  # the case holds TLP:AMBER partner material
 
 
+def _addressed(composition: Composition) -> Composition:
+    """A composition addressed to a directory recipient takes its name, contact and
+    sharing-community membership (the TLP:AMBER check) from the directory."""
+    from compliance.notices.operations import address_composition
+
+    return address_composition(composition)
+
+
 def compose_options(case: Case, packet_type: str, fields: dict[str, Any]) -> ComposeOptions:
-    composition = parse_composition(fields)
+    composition = _addressed(parse_composition(fields))
     g = gather_for(case, packet_type, composition, draft=True, with_bytes=False)
     entries = []
     for e in g.evidence:

@@ -18,6 +18,7 @@ from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.notices import watch
+from compliance.notices.operations import list_recipients
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
@@ -65,6 +66,10 @@ def new(ref: str):
         basis = basis if basis in BASES else "terms"
     options = operations.compose_options(case, packet_type, stored | {"exhibits": None})
     form = ComposeForm()
+    form.recipient_id.choices = [("", "— one-off recipient (type it below) —")] + [
+        (str(r.id), f"{r.name} ({r.kind_label}, {r.jurisdiction})")
+        for r in list_recipients(active_only=True)
+    ]
     form.custodian.choices = [("", "—")] + [
         (p.user.email, f"{p.full_name}, {p.title}") for p in options.custodians
     ]

@@ -273,3 +273,25 @@ def test_action_taken_needs_a_notice_and_closing_needs_every_notice_settled(
         )
         == 1
     )
+
+
+def test_a_packet_addressed_to_the_directory_takes_its_community_membership(
+    app, recipient, counsel, make_case
+):
+    from compliance.packets.composition import parse
+    from compliance.packets.operations import request_packet
+
+    addressed = ops.address_composition(parse({"recipient_id": recipient.id}))
+    assert (addressed.recipient, addressed.recipient_in_community) == (recipient.name, False)
+    assert "notices@modelhaven.example" in addressed.recipient_contact
+    ops.update_recipient(recipient, counsel, {"in_sharing_community": True})
+    ticked_off = parse({"recipient_id": recipient.id, "recipient_in_community": False})
+    assert ops.address_composition(ticked_off).recipient_in_community is True
+    packet = request_packet(
+        make_case(), "takedown", counsel, fields={"basis": "terms", "recipient_id": recipient.id}
+    )
+    assert packet.request_fields["recipient_in_community"] is True
+    assert packet.request_fields["recipient"] == recipient.name
+    with pytest.raises(InvalidInput) as refused:
+        ops.address_composition(parse({"recipient_id": 999999}))
+    assert "recipient_id" in refused.value.details
