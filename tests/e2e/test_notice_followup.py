@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db
 from compliance.notices.operations import transition_notice
+from compliance.notices.tracking import RepeatFlag
 from tests.e2e.conftest import shot, sign_in
 from tests.notices.followup import REPOSITORY, make_recipient, send_notice
 from tests.notices.test_watch import WEIGHTS_SHA256, reupload_finding
@@ -41,6 +44,9 @@ def test_deadlines_reuploads_and_the_follow_up_in_the_browser(
     ingest_findings(reupload_finding(), operator)
     db.session.commit()
     disputed_id, taken_id, taken_ref = disputed.id, taken.id, taken.our_reference
+    case_ref = case.ref
+    seen_ref = db.session.scalar(select(RepeatFlag.seen_case_id).limit(1))
+    seen_ref = db.session.get(type(case), seen_ref).ref
 
     page = new_page()
     sign_in(page, counsel_user)
@@ -78,6 +84,12 @@ def test_deadlines_reuploads_and_the_follow_up_in_the_browser(
         "followed up"
         in page.locator(".flash, .flashes, [role=status], main").first.inner_text().lower()
     )
+
+    page.goto(f"/cases/{seen_ref}?tab=notices")
+    assert taken_ref in page.get_by_role("region", name="Re-uploads").inner_text()
+    page.goto(f"/cases/{case_ref}?tab=notices")
+    assert "Restoration window opens" in page.locator("table.notices").inner_text()
+    shot(page, "case-notices-tab-deadlines")
 
     analyst = new_page(390, 844)
     sign_in(analyst, analyst_user)

@@ -155,3 +155,42 @@ def test_deadlines_shown_count_the_recipients_business_days(backend, app, make_c
         db.session.commit()
         assert next_deadline(notice) is None
         assert [n.id for n, _d in upcoming()] == [one_off.id]
+
+
+def test_an_agencys_information_request_has_its_own_deadline(backend, app, make_case, people):
+    from compliance.notices.operations import record_information_request
+
+    owner, counsel_user = people
+    counsel = Actor.for_user(counsel_user)
+    case = make_case(summary="Referral to an agency")
+    with time_machine.travel(at(date(2026, 12, 2), 10), tick=False) as clock:
+        notice = send_notice(
+            case,
+            counsel,
+            None,
+            packet_type="referral",
+            sent_on=at(date(2026, 12, 1)),
+            owner_id=owner.id,
+        )
+        transition_notice(notice, counsel, "acknowledged", occurred_at=date(2026, 12, 2))
+        clock.move_to(at(date(2026, 12, 3), 13))
+        record_information_request(
+            notice,
+            counsel,
+            received_on=date(2026, 12, 3),
+            request="Logs for Oct.",
+            due_on=date(2026, 12, 10),
+        )
+        db.session.commit()
+        assert [(d.kind, d.due_on) for d in deadlines_of(notice)] == [
+            ("information_due", date(2026, 12, 10)),
+            ("decision", date(2026, 12, 16)),  # 10 U.S. business days after 2 Dec
+        ]
+        assert next_deadline(notice).kind == "information_due"
+        for day in (8, 11):
+            clock.move_to(at(date(2026, 12, day)))
+            notice_reminders()
+    assert reminders() == [
+        ("2026-12-08", "information_due", date(2026, 12, 10), "before"),
+        ("2026-12-11", "information_due", date(2026, 12, 10), "overdue"),
+    ]
