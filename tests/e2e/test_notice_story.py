@@ -114,6 +114,7 @@ def test_sent_acknowledged_counter_notice_restored(
     ]
     assert notice.counter_notice_received_on is not None
     assert notice.events[2].evidence_item.name == "counter-notice.txt"
+    assert ("model_name", "acme/distilled-7b") in {(i.kind, i.value) for i in notice.identifiers}
 
     lawyer.goto(f"/cases/{ref}?tab=notices")
     lawyer.get_by_role("link", name=notice.our_reference).wait_for()
