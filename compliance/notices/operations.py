@@ -295,9 +295,14 @@ def normalise_identifier(kind: str, value: str) -> str:
 
 
 def _model_name(repository: str) -> str | None:
-    """`owner/name` of a model repository address (https://host/owner/name[/...])."""
-    parts = urlsplit(repository if "://" in repository else f"https://{repository}")
-    segments = [s for s in parts.path.split("/") if s]
+    """`owner/name` of a model repository: https://host/owner/name[/...], host/owner/name or
+    owner/name."""
+    if "://" in repository:
+        segments = [s for s in urlsplit(repository).path.split("/") if s]
+    else:
+        segments = [s for s in repository.split("/") if s]
+        if segments and "." in segments[0]:  # a host name first
+            segments = segments[1:]
     if len(segments) >= 2:
         return f"{segments[0]}/{segments[1]}"
     return None

@@ -62,6 +62,13 @@ def _text(value: str | None) -> str | None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--basis", type=click.Choice(tuple(BASES)), help="Takedown: the legal basis.")
 @click.option("--recipient", default=None, help="Platform or agency that will receive it.")
+@click.option(
+    "--recipient-id",
+    type=int,
+    default=None,
+    help="A recipient of the directory (`compliance recipient list`): its name, contact and "
+    "sharing-community membership.",
+)
 @click.option("--recipient-contact", default=None, help="Its notice address or designated agent.")
 @click.option(
     "--in-community",
@@ -158,6 +165,7 @@ def _composition(options: dict[str, Any]) -> dict[str, Any]:
     fields = {
         "basis": options["basis"],
         "recipient": options["recipient"],
+        "recipient_id": options["recipient_id"],
         "recipient_contact": options["recipient_contact"],
         "recipient_in_community": options["in_community"] or None,
         "exhibits": list(options["exhibits"]) or None,

@@ -649,7 +649,10 @@ def _notices(name: str) -> Callable[[World], Any]:
         return db.session.scalar(select(Notice).where(Notice.packet_id == packet.id))
 
     fields = {
-        "name": "Hub", "kind": "hosting_platform", "jurisdiction": "US", "email": "a@x.example"
+        "name": "Hub",
+        "kind": "hosting_platform",
+        "jurisdiction": "US",
+        "email": "a@x.example",
     }
 
     def run(w: World) -> Any:
@@ -662,7 +665,11 @@ def _notices(name: str) -> Callable[[World], Any]:
         if name == "record_notice":
             packet = _stored_packet(w, "takedown", draft=False)
             return ops.record_notice(
-                packet, w.counsel, recipient=None, recipient_name="Hub", channel="email",
+                packet,
+                w.counsel,
+                recipient=None,
+                recipient_name="Hub",
+                channel="email",
                 sent_at=utcnow(),
             )
         notice = sent(w, "referral" if "referral" in name or "information" in name else "takedown")

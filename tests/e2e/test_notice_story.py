@@ -5,7 +5,6 @@ a counter-notice, the platform restores the model; the case's Notices tab shows 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -114,10 +113,18 @@ def test_sent_acknowledged_counter_notice_restored(
     ]
     assert notice.counter_notice_received_on is not None
     assert notice.events[2].evidence_item.name == "counter-notice.txt"
+    assert ("model_name", "acme/distilled-7b") in {(i.kind, i.value) for i in notice.identifiers}
 
     lawyer.goto(f"/cases/{ref}?tab=notices")
     lawyer.get_by_role("link", name=notice.our_reference).wait_for()
     shot(lawyer, "case-notices-tab")
     lawyer.goto("/recipients/")
     shot(lawyer, "recipients-directory")
-    assert Path(receipt).exists()
+
+    # On a phone the notice's page (with its 64-digit hashes) still fits the screen.
+    phone = new_page(width=390, height=844)
+    sign_in(phone, lawyer_user)
+    phone.goto(f"/notices/{notice_id}")
+    phone.get_by_role("heading", name=f"Notice {notice.our_reference}").wait_for()
+    shot(phone, "notice-phone")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390

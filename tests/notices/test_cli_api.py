@@ -151,3 +151,44 @@ def test_counsel_sends_from_its_own_page_with_proof_and_steps_the_notice(
     assert tab.status_code == 200 and notice.our_reference.encode() in tab.data
     assert client.get("/recipients/").status_code == 200
     assert client.get("/notices/").status_code == 200
+
+
+def test_a_referral_request_is_answered_from_its_page_with_a_supplemental_packet(
+    app, stored_packet, send, login_as
+):
+    _, client = login_as("counsel")
+    packet = stored_packet("referral", recipient="Northwind Cyber Crime Unit (fictional)")
+    notice = send(packet, recipient="Northwind Cyber Crime Unit (fictional)")
+    client.post(
+        f"/notices/{notice.id}/referral",
+        data={
+            "agency_case_number": "NCCU-2026-0193",
+            "assigned_agent": "Agent R. Example",
+            "referral_status": "assigned",
+        },
+    )
+    client.post(
+        f"/notices/{notice.id}/requests",
+        data={"received_on": utcnow().date().isoformat(), "request": "Server logs, please"},
+    )
+    db.session.refresh(notice)
+    assert (notice.agency_case_number, notice.referral_status) == (
+        "NCCU-2026-0193",
+        "information_requested",
+    )
+    page = client.get(f"/notices/{notice.id}").data.decode()
+    assert "Server logs, please" in page
+    compose = f"/cases/{packet.case.ref}/packets/new?type=referral&amp;from={packet.id}"
+    assert compose in page  # a new referral composed from the one sent, on the same case
+    form = client.get(compose.replace("&amp;", "&"))
+    assert form.status_code == 200 and b"Northwind Cyber Crime Unit" in form.data
+    supplemental = stored_packet("referral", case=packet.case)
+    send(supplemental, recipient="Northwind Cyber Crime Unit (fictional)")
+    request_id = notice.information_requests[0].id
+    client.post(
+        f"/notices/{notice.id}/requests/{request_id}/answer",
+        data={"packet_id": str(supplemental.id)},
+    )
+    db.session.refresh(notice)
+    assert notice.information_requests[0].answer_packet_id == supplemental.id
+    assert notice.referral_status == "under_investigation"
