@@ -591,6 +591,9 @@ COMMAND_GROUPS: list[str] = [
     "compliance.packets.cli:packet_group",
     "compliance.intel.cli:intel_group",
     "compliance.cases.cli:case_group",
+    "compliance.notices.cli:notice_group",
+    "compliance.notices.watch_cli:notice_group",  # check-identifier, deadlines
+    "compliance.notices.cli:recipient_group",
     "compliance.backup_cli:backup_command",
     "compliance.backup_cli:restore_command",
 ]

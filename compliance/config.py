@@ -86,6 +86,10 @@ class Defaults:
     POLICY_REVIEW_DAYS = 365
     REVIEW_DUE_NOTICE_HOURS = 24  # "due" (and its reminder) starts this long before the date
     REVIEW_ESCALATE_AFTER_DAYS = 2  # overdue this long -> escalated to counsel
+    # Notices: the owner is reminded this many business days before a deadline (and on the
+    # day; counsel when it passes); the follow-up target of a recipient outside the directory.
+    NOTICE_REMIND_BUSINESS_DAYS = 2
+    NOTICE_RESPONSE_DAYS = 10
     PUBLIC_URL = "http://127.0.0.1:5000"  # links in e-mails
     PACKET_POLL_SECONDS = 20  # how often the active scheduler looks for queued packets
     TRUST_PROXY = False

@@ -22,6 +22,7 @@ from compliance.cases.workflow import TransitionRequest
 from compliance.evidence.demo import load_samples
 from compliance.extensions import db
 from compliance.intel.demo import load_intel_samples
+from compliance.notices.demo import load_recipients
 from compliance.packets.demo import build_demo_packets
 from compliance.policies.demo import sync_policies
 from compliance.reviews.demo import load_review_demo
@@ -376,6 +377,7 @@ DEMO_STEPS: list[Callable[[Echo], None]] = [
     load_manual_cases,
     advance_demo_cases,
     load_review_demo,
+    load_recipients,
     build_demo_packets,
 ]
 

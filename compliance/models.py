@@ -7,6 +7,8 @@ import compliance.cases.retention  # noqa: F401 - case merges
 import compliance.cases.search  # noqa: F401 - search documents
 import compliance.evidence.models  # noqa: F401
 import compliance.intel.models  # noqa: F401
+import compliance.notices.models  # noqa: F401
+import compliance.notices.tracking  # noqa: F401 - reminders sent, repeats flagged
 import compliance.packets.models  # noqa: F401
 import compliance.policies.models  # noqa: F401
 import compliance.reviews.models  # noqa: F401

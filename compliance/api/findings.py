@@ -237,6 +237,17 @@ KNOWN_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": ("the case after the edit, as GET answers it", None)},
         "errors": ["400", "401", "403", "404", "409", "413", "415", "422"],
     },
+    ("get", "/api/v1/notices"): {
+        "summary": "Notices sent, newest first (paginated; filter by state, case)",
+        "scope": "read",
+        "query": {**_PAGINATED, "state": "notice state", "case": "case reference"},
+        "errors": ["401", "403", "404", "422"],
+    },
+    ("get", "/api/v1/notices/{notice_id}"): {
+        "summary": "One notice: history, targeted identifiers, the agency's requests",
+        "scope": "read",
+        "errors": ["401", "403", "404"],
+    },
     ("get", "/api/v1/health"): {"summary": "Liveness and database check"},
     ("get", "/api/v1/openapi.json"): {"summary": "This document"},
 }

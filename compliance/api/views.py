@@ -232,3 +232,36 @@ def case_edit(ref: str):
     body = case_json(case, detail=True)
     db.session.commit()
     return jsonify(body)
+
+
+@bp.get("/notices")
+@api_require("read")
+def notices():
+    """Notices sent, newest first; `?state=` and `?case=REF` filter."""
+    from compliance.notices.operations import list_notices, notice_json
+
+    page, per_page = pagination()
+    state = request.args.get("state") or None
+    ref = request.args.get("case") or None
+    rows, total = list_notices(
+        state=state,
+        case=get_case(ref) if ref else None,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    items = [notice_json(n) | {"url": url_for("api.notice_detail", notice_id=n.id)} for n in rows]
+    extra = {k: v for k, v in (("state", state), ("case", ref)) if v}
+    response = paginated(items, page, per_page, total, "api.notices", **extra)
+    db.session.commit()
+    return response
+
+
+@bp.get("/notices/<int:notice_id>")
+@api_require("read")
+def notice_detail(notice_id: int):
+    """One notice with its history, targeted identifiers and (referrals) the agency's requests."""
+    from compliance.notices.operations import get_notice, notice_json
+
+    response = jsonify(notice_json(get_notice(notice_id), detail=True))
+    db.session.commit()
+    return response

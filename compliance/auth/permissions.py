@@ -32,6 +32,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "packet.build": frozenset({COUNSEL}),
     "packet.send": frozenset({COUNSEL}),  # record that a final packet went out
     "packet.view": frozenset({ANALYST, COUNSEL, AUDITOR}),
+    # Notices after sending: follow them up (acknowledgments, answers, identifiers); the
+    # notice workflow's table says which moves need counsel (compliance.notices.operations).
+    "notice.view": frozenset({ANALYST, COUNSEL, AUDITOR}),
+    "notice.manage": frozenset({ANALYST, COUNSEL}),
+    # The recipients directory: everyone reads it, admins and counsel maintain it.
+    "recipient.view": frozenset({ANALYST, COUNSEL, AUDITOR, ADMIN}),
+    "recipient.manage": frozenset({COUNSEL, ADMIN}),
     "audit.view": frozenset({COUNSEL, AUDITOR}),
     "audit.export": frozenset({AUDITOR}),
     "user.manage": frozenset({ADMIN}),

@@ -50,7 +50,7 @@ def approval_content(case: Case) -> dict[str, Any]:
     items = list(
         db.session.execute(
             db.select(EvidenceItem.id, EvidenceItem.sha256)
-            .where(EvidenceItem.case_id == case.id)
+            .where(EvidenceItem.case_id == case.id, EvidenceItem.role != "correspondence")
             .order_by(EvidenceItem.id)
         )
     )

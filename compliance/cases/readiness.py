@@ -28,3 +28,17 @@ def sent_packet_types(case: Case) -> set[str]:
     from compliance.packets.operations import sent_packet_types as sent
 
     return sent(case)
+
+
+def notice_count(case: Case) -> int:
+    """Notices sent for the case (each packet marked sent is one)."""
+    from compliance.notices.operations import notices_for_case
+
+    return len(notices_for_case(case))
+
+
+def unsettled_notices(case: Case) -> list[str]:
+    """The case's notices neither resolved nor withdrawn, as "reference (state)"."""
+    from compliance.notices.operations import unsettled_notices as unsettled
+
+    return [f"{n.our_reference} ({n.state_label.lower()})" for n in unsettled(case)]

@@ -80,6 +80,22 @@ def packet_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | N
     return f"needs a {wanted} packet built and marked sent"
 
 
+def notice_sent(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    """Action is taken when a notice went out: a sent packet is recorded as a notice."""
+    if readiness.notice_count(case):
+        return None
+    return "needs at least one notice sent: mark the packet sent to its recipient"
+
+
+def notices_settled(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
+    """A case closes when every notice is resolved, or withdrawn with a reason."""
+    open_notices = readiness.unsettled_notices(case)
+    if not open_notices:
+        return None
+    listed = ", ".join(open_notices[:5])
+    return f"every notice must be resolved or withdrawn first: {listed}"
+
+
 def approval_current(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
     """Action is taken on what counsel approved: nothing covered has changed since."""
     from compliance.cases.approval import approval_drift
@@ -153,10 +169,12 @@ TRANSITIONS: tuple[Transition, ...] = (
         "action_taken",
         COUNSEL,
         "Record action taken",
-        (approval_current, packet_sent),
+        (approval_current, packet_sent, notice_sent),
     ),
     Transition(("action_taken",), "monitoring", ANALYST_OR_COUNSEL, "Start monitoring"),
-    Transition(("action_taken", "monitoring"), "closed", COUNSEL, "Close", (outcome_given,)),
+    Transition(
+        ("action_taken", "monitoring"), "closed", COUNSEL, "Close", (outcome_given, notices_settled)
+    ),
     Transition(
         ("closed", "dismissed"), "investigating", COUNSEL, "Reopen", (reason_given, not_merged)
     ),

@@ -32,7 +32,9 @@ FINDING_KINDS = (
     "account_linkage",
 )
 SUBJECT_TYPES = ("account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain")
-ITEM_ROLES = ("finding_record", "attachment", "upload")
+# "correspondence": a notice's proof of sending or a recipient's answer (compliance.notices):
+# kept as evidence, but not what counsel approved, and never an exhibit.
+ITEM_ROLES = ("finding_record", "attachment", "upload", "correspondence")
 CUSTODY_ACTIONS = (
     "collected",
     "ingested",

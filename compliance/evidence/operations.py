@@ -54,6 +54,10 @@ from compliance.evidence.store import BlobDamaged, BlobMissing, BlobStore, blob_
 from compliance.extensions import db
 
 ORPHAN_GRACE_SECONDS = 3600  # a blob younger than this may belong to a batch still committing
+# Other domains' reactions to newly stored findings, registered when they are imported (the
+# notices' re-upload watch): each is called with the new finding ids and the actor, inside the
+# ingest's transaction.
+INGEST_HOOKS: list[Callable[[list[int], Actor], Any]] = []
 _HASH_METHOD = EvidenceItem.__table__.c.hash_method.default.arg  # the model's wording
 
 
@@ -653,6 +657,8 @@ def _ingest_findings(
                     )
                 )
     record_many(events, actor=actor)
+    for hook in INGEST_HOOKS:  # e.g. compliance.notices.watch.watch_new_findings
+        hook(finding_ids, actor)
     for positions in by_case.values():  # new evidence on an approved case: counsel re-approves
         approval.withdraw_if_changed(new[positions[0]].case_row, actor)  # type: ignore[attr-defined]
     by_index = {p.index: (finding_ids[i], p) for i, p in enumerate(new)}
@@ -841,8 +847,13 @@ def add_evidence_file(
     description: str,
     supersedes: EvidenceItem | None = None,
     reason: str | None = None,
+    correspondence: bool = False,
 ) -> EvidenceItem:
-    """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
+    """Preserve a file an analyst brings (screenshots, reports); corrections supersede.
+
+    `correspondence` marks a notice's proof of sending or a recipient's answer: preserved the
+    same way, outside what an approval covers and what a packet exhibits.
+    """
     require_permission(actor, "evidence.add")
     name = _plain_name(name)
     description = (description or "").strip()
@@ -866,7 +877,7 @@ def add_evidence_file(
     now = utcnow()
     item = EvidenceItem(
         case=case,
-        role="upload",
+        role="correspondence" if correspondence else "upload",
         name=name,
         description=description,
         media_type=(media_type or "application/octet-stream")[:150],
@@ -914,7 +925,8 @@ def add_evidence_file(
             "reason": item.supersede_reason,
         },
     )
-    approval.withdraw_if_changed(case, actor)
+    if not correspondence:
+        approval.withdraw_if_changed(case, actor)
     return item
 
 

@@ -62,6 +62,13 @@ def _text(value: str | None) -> str | None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--basis", type=click.Choice(tuple(BASES)), help="Takedown: the legal basis.")
 @click.option("--recipient", default=None, help="Platform or agency that will receive it.")
+@click.option(
+    "--recipient-id",
+    type=int,
+    default=None,
+    help="A recipient of the directory (`compliance recipient list`): its name, contact and "
+    "sharing-community membership.",
+)
 @click.option("--recipient-contact", default=None, help="Its notice address or designated agent.")
 @click.option(
     "--in-community",
@@ -158,6 +165,7 @@ def _composition(options: dict[str, Any]) -> dict[str, Any]:
     fields = {
         "basis": options["basis"],
         "recipient": options["recipient"],
+        "recipient_id": options["recipient_id"],
         "recipient_contact": options["recipient_contact"],
         "recipient_in_community": options["in_community"] or None,
         "exhibits": list(options["exhibits"]) or None,
@@ -309,15 +317,36 @@ def verify(file: Path) -> None:
 
 @packet_group.command("mark-sent")
 @click.argument("packet_id", type=int)
-@click.option("--recipient", required=True)
+@click.option("--recipient", default="", help="Free text for a one-off recipient.")
+@click.option("--recipient-id", type=int, default=None, help="A recipient of the directory.")
 @click.option("--channel", required=True, type=click.Choice(CHANNELS))
 @click.option("--on", "sent_on", default=None, help="Date sent (YYYY-MM-DD, UTC). Default: today.")
+@click.option("--their-ref", "their_reference", default="", help="Their ticket or reference.")
+@click.option(
+    "--proof",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Proof of sending (receipt, confirmation e-mail): kept as evidence.",
+)
 @actor_option
 @transactional
 def mark_sent_command(
-    packet_id: int, recipient: str, channel: str, sent_on: str | None, as_email: str | None
+    packet_id: int,
+    recipient: str,
+    recipient_id: int | None,
+    channel: str,
+    sent_on: str | None,
+    their_reference: str,
+    proof: Path | None,
+    as_email: str | None,
 ) -> None:
-    """Record that final packet PACKET_ID (the id `packet build`/`packet list` print) was sent."""
+    """Record that final packet PACKET_ID (the id `packet build`/`packet list` print) was sent.
+
+    It becomes a notice (`compliance notice list`), followed until it is resolved.
+    """
+    import mimetypes
+
+    from compliance.notices.operations import Upload
     from compliance.packets.operations import get_packet, mark_sent
 
     try:
@@ -332,8 +361,19 @@ def mark_sent_command(
         get_packet(packet_id),
         resolve_actor(as_email),
         recipient=recipient,
+        recipient_id=recipient_id,
         channel=channel,
         sent_on=when,
+        their_reference=their_reference,
+        proof=(
+            Upload(
+                proof.name,
+                mimetypes.guess_type(proof.name)[0] or "application/octet-stream",
+                proof.read_bytes(),
+            )
+            if proof
+            else None
+        ),
     )
     click.echo(f"packet {packet.id} recorded as sent to {packet.sent_to} by {packet.sent_channel}")
 

@@ -39,6 +39,9 @@ class Composition(BaseModel):
 
     basis: Literal["terms", "copyright", "dsa"] | None = None
     recipient: str = Field("", max_length=300)
+    # The directory entry (compliance.notices.models.Recipient) the packet is addressed to;
+    # None for a one-off recipient typed as free text.
+    recipient_id: int | None = Field(None, ge=1)
     recipient_contact: str = Field("", max_length=1000)
     # TLP:AMBER partner material goes only to a recipient counsel confirms is inside the
     # sharing community; the confirmation is stored here and in the audit trail.

@@ -173,6 +173,10 @@ def build_demo_packets(echo: Callable[[str], None]) -> None:
         counsel = db.session.scalar(select(User).where(User.email == email))
         if case is None or counsel is None:
             continue
+        from compliance.notices.demo import directory_id
+
+        if recipient_id := directory_id(composition.get("recipient", "")):
+            composition = {**composition, "recipient_id": recipient_id}
         stored = parse_composition(composition).stored()
         existing = db.session.scalars(
             select(Packet).where(Packet.case_id == case.id, Packet.packet_type == packet_type)
@@ -197,13 +201,29 @@ def build_demo_packets(echo: Callable[[str], None]) -> None:
 
 
 def _send(packet: Packet, actor: Actor) -> None:
-    """The complaint went to the hub's web form; the case moves to action taken."""
+    """The complaint went to the hub's web form, whose receipt is kept as proof; the hub
+    acknowledged it with a ticket number; the case moves to action taken."""
+    from compliance.notices.models import Notice
+    from compliance.notices.operations import Upload, transition_notice
+
+    receipt = (
+        b"Subject: [ModelHub T&S] We received your report (ticket MH-4471)\n"
+        b"From: no-reply@modelhub.example\n\n"
+        b"Thank you. Your report about lattice-systems/lattice-coder-7b was received and "
+        b"assigned ticket MH-4471.\n"
+    )
     mark_sent(
         packet,
         actor,
-        recipient=packet.request_fields["recipient"],
+        recipient=""
+        if packet.request_fields.get("recipient_id")
+        else (packet.request_fields["recipient"]),
         channel="web_form",
         sent_on=utcnow() - timedelta(minutes=5),
+        their_reference="MH-4471",
+        proof=Upload("modelhub-receipt-MH-4471.eml", "message/rfc822", receipt),
     )
+    notice = db.session.scalar(select(Notice).where(Notice.packet_id == packet.id))
+    transition_notice(notice, actor, "acknowledged", note="Ticket MH-4471 assigned")
     transition_case(packet.case, "action_taken", actor, TransitionRequest())
     db.session.commit()

@@ -66,6 +66,9 @@ LIST_FIELDS = ("offending_urls", "files")
 
 
 class ComposeForm(FlaskForm):
+    # A directory entry (compliance.notices); choices are set by the view. Checked by the
+    # operation (an entry that exists), not against the offered list.
+    recipient_id = SelectField("Recipient from the directory", choices=[], validate_choice=False)
     recipient = StringField("Recipient", validators=_LINE)
     recipient_contact = StringField("Recipient's notice address or designated agent", _LINE)
     recipient_in_community = BooleanField(
@@ -97,6 +100,8 @@ class ComposeForm(FlaskForm):
         for name in ("copyrighted_work", "recipient_in_community"):
             if name in composition:
                 getattr(self, name).data = composition[name]
+        if composition.get("recipient_id"):
+            self.recipient_id.data = str(composition["recipient_id"])
 
     def composition(
         self, packet_type: str, basis: str | None, form: MultiDict, shown: dict[str, Any]
@@ -106,7 +111,11 @@ class ComposeForm(FlaskForm):
         for name in FIELDS_SHOWN[(packet_type, basis)]:
             value = getattr(self, name).data or ""
             fields[name] = value.splitlines() if name in LIST_FIELDS else value
-        if shown["amber"]:
+        directory = (self.recipient_id.data or "").strip()
+        if packet_type != "memo" and directory:
+            # The directory says whether it is inside the sharing community (TLP:AMBER).
+            fields["recipient_id"] = int(directory) if directory.isdigit() else directory
+        elif shown["amber"]:
             fields["recipient_in_community"] = self.recipient_in_community.data
         chosen = form.getlist("exhibit")
         if sorted(chosen) != sorted(shown["eligible"]):

@@ -254,7 +254,7 @@ def request_packet(
             "a final packet is built from a preview: compose the packet, build its preview "
             "(a draft), then build the final packet from that preview"
         )
-    composition = parse_composition(fields)
+    composition = _addressed(parse_composition(fields))
     _check_choices(case, packet_type, composition, actor)
     packet = Packet(
         case=case,
@@ -397,8 +397,16 @@ class ComposeOptions:
     amber: bool  # the case holds TLP:AMBER partner material
 
 
+def _addressed(composition: Composition) -> Composition:
+    """A composition addressed to a directory recipient takes its name, contact and
+    sharing-community membership (the TLP:AMBER check) from the directory."""
+    from compliance.notices.operations import address_composition
+
+    return address_composition(composition)
+
+
 def compose_options(case: Case, packet_type: str, fields: dict[str, Any]) -> ComposeOptions:
-    composition = parse_composition(fields)
+    composition = _addressed(parse_composition(fields))
     g = gather_for(case, packet_type, composition, draft=True, with_bytes=False)
     entries = []
     for e in g.evidence:
@@ -512,7 +520,9 @@ def _evidence(case: Case, *, with_bytes: bool) -> list[ctx.Evidence]:
 
     items = list(
         db.session.scalars(
-            select(EvidenceItem).where(EvidenceItem.case_id == case.id).order_by(EvidenceItem.id)
+            select(EvidenceItem)
+            .where(EvidenceItem.case_id == case.id, EvidenceItem.role != "correspondence")
+            .order_by(EvidenceItem.id)
         )
     )
     superseded = {i.supersedes_id for i in items if i.supersedes_id}
@@ -1054,9 +1064,26 @@ def mark_sent(
     recipient: str,
     channel: str,
     sent_on: datetime,
+    recipient_id: int | None = None,
+    their_reference: str = "",
+    proof: Any = None,
+    owner_id: int | None = None,
 ) -> Packet:
-    """Record that a final external packet went out: to whom, how, when, and who says so."""
+    """Record that a final external packet went out: to whom, how, when, and who says so.
+
+    The sending becomes a notice (compliance.notices), followed until it is resolved:
+    `recipient_id` names a directory entry (then `recipient` may be empty), `proof` is a
+    notices.operations.Upload kept as evidence, `owner_id` who follows it up (default: the
+    sender).
+    """
+    from compliance.notices.operations import get_recipient, record_notice
+
     require_permission(actor, "packet.send")
+    if recipient_id is None and not (recipient or "").strip():
+        recipient_id = (packet.request_fields or {}).get("recipient_id")
+    directory = get_recipient(recipient_id) if recipient_id else None
+    if directory is not None and not (recipient or "").strip():
+        recipient = directory.name
     if packet.draft:
         raise WorkflowRefused("a draft packet can never be marked as sent: build a final packet")
     if packet.packet_type not in EXTERNAL_TYPES:
@@ -1102,6 +1129,17 @@ def mark_sent(
             "sha256": packet.sha256,
             "bates": packet.bates_range,
         },
+    )
+    record_notice(
+        packet,
+        actor,
+        recipient=directory,
+        recipient_name=recipient,
+        channel=channel,
+        sent_at=sent_on,
+        their_reference=their_reference,
+        proof=proof,
+        owner_id=owner_id,
     )
     return packet
 

@@ -17,6 +17,8 @@ from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
+from compliance.notices import watch
+from compliance.notices.operations import list_recipients
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
@@ -53,6 +55,8 @@ def new(ref: str):
         base = operations.get_packet(int(request.args["from"]), case)
         packet_type = base.packet_type
     stored = dict(base.request_fields) if base else {}
+    if request.args.get("repeat", "").isdigit():  # a re-upload's follow-up cites the notice
+        stored = watch.follow_up_fields(int(request.args["repeat"]), case)
     if packet_type not in PACKET_TYPES:
         options = operations.compose_options(case, "memo", {})
         return render_template("packets/choose.html", case=case, options=options, bases=BASES)
@@ -62,6 +66,10 @@ def new(ref: str):
         basis = basis if basis in BASES else "terms"
     options = operations.compose_options(case, packet_type, stored | {"exhibits": None})
     form = ComposeForm()
+    form.recipient_id.choices = [("", "— one-off recipient (type it below) —")] + [
+        (str(r.id), f"{r.name} ({r.kind_label}, {r.jurisdiction})")
+        for r in list_recipients(active_only=True)
+    ]
     form.custodian.choices = [("", "—")] + [
         (p.user.email, f"{p.full_name}, {p.title}") for p in options.custodians
     ]

@@ -31,7 +31,16 @@ OUTCOME_LABELS = {
 # Life of a scheduled review: upcoming -> due (notice window) -> overdue -> escalated.
 # `done` rows belong to subjects that no longer need reviews (closed case, released hold).
 SCHEDULE_STATUSES = ("scheduled", "due", "overdue", "escalated", "done")
-NOTIFICATION_KINDS = ("review_due", "review_overdue", "review_escalated")
+NOTIFICATION_KINDS = (
+    "review_due",
+    "review_overdue",
+    "review_escalated",
+    # A notice's deadline (compliance.notices.reminders) and a re-upload (notices.watch).
+    "notice_reminder",
+    "notice_due",
+    "notice_overdue",
+    "notice_repeat",
+)
 EMAIL_STATUSES = ("queued", "sent", "failed")
 # A job run is `running` until it ends `ok` or `failed`; a crash leaves it to be marked
 # `interrupted` at the next start.

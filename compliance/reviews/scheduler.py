@@ -127,6 +127,12 @@ def job_specs(packet_poll_seconds: int = 20) -> list[JobSpec]:
             HOUR,
             "Pull partner labs' TAXII collections",
         ),
+        JobSpec(
+            "notice-reminders",
+            IntervalTrigger(minutes=30, timezone=utc),
+            6 * HOUR,
+            "Remind notices' owners of deadlines; escalate passed ones",
+        ),
     ]
     return specs
 

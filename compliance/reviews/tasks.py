@@ -200,6 +200,13 @@ def intel_taxii_poll(now: datetime | None = None) -> Summary:
     return poll_taxii_feeds(now)
 
 
+def notice_reminders(now: datetime | None = None) -> Summary:
+    """Remind notices' owners of their deadlines and escalate passed ones to counsel."""
+    from compliance.notices.reminders import notice_reminders as remind
+
+    return remind(now)
+
+
 JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "reviews-due": reviews_due,
     "reviews-escalate": reviews_escalate,
@@ -211,6 +218,7 @@ JOBS: dict[str, Callable[[datetime | None], Summary]] = {
     "packets-queued": packets_queued,
     "intel-rematch": intel_rematch,
     "intel-taxii-poll": intel_taxii_poll,
+    "notice-reminders": notice_reminders,
 }
 
 

@@ -35,6 +35,10 @@ BLUEPRINTS = [
     "compliance.packets.views:signatory_bp",
     "compliance.intel.views:bp",
     "compliance.intel.taxii_views:bp",
+    "compliance.notices.views:bp",
+    "compliance.notices.views:recipients_bp",
+    "compliance.notices.views:send_bp",
+    "compliance.notices.watch_views:bp",
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
@@ -46,6 +50,8 @@ NAV_ITEMS = [
     ("reviews.mine", "My reviews", "review.complete"),
     ("reviews.team", "Review calendar", "case.view"),
     ("reviews.outbox", "Outbox & jobs", "user.manage"),
+    ("notices.index", "Notices", "notice.view"),
+    ("recipients.index", "Recipients", "recipient.view"),
     ("intel.index", "Intel sharing", "intel.import"),
     ("audit.index", "Audit trail", "audit.view"),
     ("auth.users", "Users", "user.manage"),

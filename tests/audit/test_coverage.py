@@ -92,6 +92,13 @@ READ_ONLY = {
         "taxii_time",
     },
     "compliance.intel.taxii_client": {"get_feed", "list_feeds"},
+    "compliance.notices.operations": {
+        "address_composition",  # fills a composition from the directory; request_packet audits
+        "find_notice_transition", "find_recipient", "get_information_request", "get_notice",
+        "get_recipient", "identifiers_from_packet", "list_notices", "list_recipients",
+        "next_step", "normalise_identifier", "notice_json", "notice_options",
+        "notices_for_case", "notices_matching", "recipient_json", "unsettled_notices",
+    },
 }  # fmt: skip
 
 # Mutating operations whose entries are not written yet (strict expected failures). Keep empty.
@@ -630,6 +637,67 @@ def _taxii(name: str) -> Callable[[World], Any]:
     return run
 
 
+def _notices(name: str) -> Callable[[World], Any]:
+    from compliance.notices import operations as ops
+    from compliance.notices.models import Notice
+    from compliance.packets.operations import mark_sent
+
+    def sent(w: World, packet_type: str = "takedown") -> Any:
+        packet = _stored_packet(w, packet_type, draft=False)
+        mark_sent(packet, w.counsel, recipient="Model hub", channel="email", sent_on=utcnow())
+        db.session.commit()
+        return db.session.scalar(select(Notice).where(Notice.packet_id == packet.id))
+
+    fields = {
+        "name": "Hub",
+        "kind": "hosting_platform",
+        "jurisdiction": "US",
+        "email": "a@x.example",
+    }
+
+    def run(w: World) -> Any:
+        if name == "create_recipient":
+            return ops.create_recipient(w.admin, fields)
+        if name == "update_recipient":
+            entry = ops.create_recipient(w.admin, fields)
+            db.session.commit()
+            return ops.update_recipient(entry, w.counsel, {"response_days": 3})
+        if name == "record_notice":
+            packet = _stored_packet(w, "takedown", draft=False)
+            return ops.record_notice(
+                packet,
+                w.counsel,
+                recipient=None,
+                recipient_name="Hub",
+                channel="email",
+                sent_at=utcnow(),
+            )
+        notice = sent(w, "referral" if "referral" in name or "information" in name else "takedown")
+        if name == "transition_notice":
+            return ops.transition_notice(notice, w.counsel, "acknowledged")
+        if name == "record_response":
+            return ops.record_response(notice, w.counsel, note="they asked for a date")
+        if name == "set_identifiers":
+            return ops.set_identifiers(notice, w.counsel, [("model_name", "acme/x")])
+        if name == "set_owner":
+            return ops.set_owner(notice, w.counsel, w.make_user("analyst").id)
+        if name == "update_referral":
+            return ops.update_referral(notice, w.counsel, agency_case_number="A-1")
+        info = ops.record_information_request(
+            notice, w.counsel, received_on=utcnow().date(), request="logs"
+        )
+        if name == "record_information_request":
+            return info
+        db.session.commit()
+        answer = _stored_packet(w, "referral", draft=False)
+        answer.case_id = notice.case_id
+        mark_sent(answer, w.counsel, recipient="Agency", channel="email", sent_on=utcnow())
+        db.session.commit()
+        return ops.answer_information_request(info, w.counsel, answer)
+
+    return run
+
+
 MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.auth.operations.{n}": _auth for n in (
         "create_user", "set_password", "set_role", "set_active", "authenticate",
@@ -651,6 +719,11 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     **{f"compliance.packets.operations.{n}": _packets for n in (
         "reserve_range", "mark_sent", "download_packet", "request_packet", "build_packet",
         "mark_failed", "request_final", "set_signatory_profile",
+    )},
+    **{f"compliance.notices.operations.{n}": _notices for n in (
+        "create_recipient", "update_recipient", "record_notice", "transition_notice",
+        "record_response", "set_identifiers", "set_owner", "update_referral",
+        "record_information_request", "answer_information_request",
     )},
     **{f"compliance.policies.operations.{n}": _policies for n in (
         "sync_policies", "schedule_review", "cite_clause", "withdraw_citation",

@@ -27,6 +27,8 @@ def ready(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readiness, "evidence_count", lambda case: 1)
     monkeypatch.setattr(readiness, "clause_link_count", lambda case: 1)
     monkeypatch.setattr(readiness, "sent_packet_types", lambda case: {"takedown", "referral"})
+    monkeypatch.setattr(readiness, "notice_count", lambda case: 1)
+    monkeypatch.setattr(readiness, "unsettled_notices", lambda case: [])
 
 
 def case_in_state(make_case, make_user, state: str) -> Case:

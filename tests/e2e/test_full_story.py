@@ -159,9 +159,12 @@ def test_from_finding_to_monitoring_and_an_audit_export(
         lawyer.get_by_role("link", name="Download").first.click()
     pdf = Path(download.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF") and b"DRAFT" not in pdf[:2000]
-    lawyer.get_by_text("Mark as sent", exact=True).click()
+    lawyer.get_by_role("link", name="Record as sent…").click()
+    lawyer.get_by_label("…or a one-off recipient (free text)").fill("ModelHub Trust & Safety")
     lawyer.once("dialog", lambda dialog: dialog.accept())
     lawyer.get_by_role("button", name="Record as sent").click()
+    lawyer.get_by_text("Record acknowledgment", exact=True).wait_for()  # the notice's page
+    lawyer.goto(f"/cases/{ref}")
     _confirm(lawyer, "Record action taken")
     lawyer.get_by_text("moved from approved to action_taken").wait_for()
 

@@ -1,0 +1,1 @@
+"""Recipients directory, notices sent, their answers and follow-up."""
