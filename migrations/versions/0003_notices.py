@@ -2,7 +2,7 @@
 agencies' requests for more information (CHECK constraints on every state and kind column).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-06
 """
 
@@ -16,12 +16,26 @@ from sqlalchemy.dialects import postgresql
 import compliance.db
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Evidence items gain the role "correspondence": a notice's proof of sending or a recipient's
+# answer (0002 allowed only the roles before notices).
+ITEM_ROLES = ("finding_record", "attachment", "upload")
+NOTICE_ITEM_ROLES = ("correspondence",)
+
+
+def _item_roles(roles: tuple[str, ...]) -> None:
+    with op.batch_alter_table("evidence_items") as batch_op:
+        batch_op.drop_constraint(op.f("ck_evidence_items_role"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("ck_evidence_items_role"), f"role IN ({', '.join(map(repr, roles))})"
+        )
+
 
 def upgrade() -> None:
+    _item_roles(ITEM_ROLES + NOTICE_ITEM_ROLES)
     op.create_table(
         "recipients",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -227,6 +241,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Correspondence items stay in the evidence store and the custody log; downgrading past
+    # notices with any of them recorded is refused by the constraint rather than losing them.
     with op.batch_alter_table("notice_information_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_notice_information_requests_notice_id")
 
@@ -251,3 +267,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_recipients_kind_name")
 
     op.drop_table("recipients")
+    _item_roles(ITEM_ROLES)

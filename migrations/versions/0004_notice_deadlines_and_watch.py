@@ -20,6 +20,18 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Notifications gain the notices' kinds (0002 allowed only the reviews').
+REVIEW_KINDS = ("review_due", "review_overdue", "review_escalated")
+NOTICE_KINDS = ("notice_reminder", "notice_due", "notice_overdue", "notice_repeat")
+
+
+def _notification_kinds(kinds: tuple[str, ...]) -> None:
+    with op.batch_alter_table("notifications") as batch_op:
+        batch_op.drop_constraint(op.f("ck_notifications_kind"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("ck_notifications_kind"), f"kind IN ({', '.join(map(repr, kinds))})"
+        )
+
 
 def upgrade() -> None:
     op.create_table(
@@ -108,9 +120,12 @@ def upgrade() -> None:
             "ix_notice_repeat_flags_notice_id_status", ["notice_id", "status"], unique=False
         )
         batch_op.create_index("ix_notice_repeat_flags_seen_case_id", ["seen_case_id"], unique=False)
+    _notification_kinds(REVIEW_KINDS + NOTICE_KINDS)
 
 
 def downgrade() -> None:
+    op.execute(f"DELETE FROM notifications WHERE kind IN ({', '.join(map(repr, NOTICE_KINDS))})")
+    _notification_kinds(REVIEW_KINDS)
     with op.batch_alter_table("notice_repeat_flags", schema=None) as batch_op:
         batch_op.drop_index("ix_notice_repeat_flags_seen_case_id")
         batch_op.drop_index("ix_notice_repeat_flags_notice_id_status")
