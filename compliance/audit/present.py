@@ -78,9 +78,7 @@ class People:
             for section in (record.get("changes") or {}, record.get("details") or {}):
                 for key, value in section.items():
                     values = (
-                        (value.get("before"), value.get("after"))
-                        if _is_change(value)
-                        else (value,)
+                        (value.get("before"), value.get("after")) if _is_change(value) else (value,)
                     )
                     for one in values:
                         if _USER_ID_FIELDS.match(key) and _int(one) is not None:
@@ -89,20 +87,19 @@ class People:
                             case_ids.add(_int(one))
                         else:
                             _collect(one, emails)
+        # Always the same two queries, whatever the page holds: a page's cost stays flat.
         people = cls()
-        if user_ids or emails:
-            rows = db.session.execute(
-                select(User.id, User.name, User.email).where(
-                    User.id.in_(user_ids) | User.email.in_(emails)
-                )
+        rows = db.session.execute(
+            select(User.id, User.name, User.email).where(
+                User.id.in_(user_ids) | User.email.in_(emails)
             )
-            for id_, name, email in rows:
-                people.by_id[id_] = (name or email, f"user:{email}")
-                people.by_label[f"user:{email}"] = name or email
-        if case_ids:
-            people.cases = dict(
-                db.session.execute(select(Case.id, Case.ref).where(Case.id.in_(case_ids))).all()
-            )
+        )
+        for id_, name, email in rows:
+            people.by_id[id_] = (name or email, f"user:{email}")
+            people.by_label[f"user:{email}"] = name or email
+        people.cases = dict(
+            db.session.execute(select(Case.id, Case.ref).where(Case.id.in_(case_ids))).all()
+        )
         return people
 
 
@@ -217,8 +214,11 @@ class Presenter:
         if isinstance(value, str):
             if value.startswith("user:") and value in self.people.by_label:
                 return self.actor(value)
-            if parse_time(value) is not None:
-                return Markup('<time datetime="{}">{}</time>').format(value, format_stamp(value))
+            parsed = parse_time(value)
+            if parsed is not None:
+                return Markup('<time datetime="{}">{}</time>').format(
+                    parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), format_stamp(parsed)
+                )
             return Markup("{}").format(value)
         if isinstance(value, list):
             if all(not isinstance(one, dict | list) for one in value):
@@ -309,6 +309,4 @@ def present_events(events: Iterable[Any], link: Callable[..., str] | None = None
             pairs.append((event.record, event.payload, event.hash))
     people = People.for_records(record for record, _, _ in pairs)
     presenter = Presenter(people, link)
-    return [
-presenter.event(record, raw, hash_) for record, raw, hash_ in pairs
-    ]
+    return [presenter.event(record, raw, hash_) for record, raw, hash_ in pairs]

@@ -78,9 +78,7 @@ def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
         "summary": summary,
         "kind": kind,
         "subject_type": subject_type,
-        "finding_articles": _finding_articles(
-            queries.findings_page(case.id, page, kind), case.ref
-        ),
+        "finding_articles": _finding_articles(queries.findings_page(case.id, page, kind), case.ref),
         "items": items,
         "custody": custody,
         "findings_total": findings_shown,

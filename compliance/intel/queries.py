@@ -45,6 +45,7 @@ def subject_groups(rows: list[Any]) -> list[tuple[str, bool, list[Any]]]:
     """Subjects grouped by type, shareable-as-hash types first: (type, hashed, rows)."""
     groups = {kind: list(group) for kind, group in groupby(rows, key=lambda row: row.type)}
     order = sorted(
-        groups, key=lambda t: (t not in HASHED_TYPES, SUBJECT_TYPES.index(t) if t in SUBJECT_TYPES else 99)
+        groups,
+        key=lambda t: (t not in HASHED_TYPES, SUBJECT_TYPES.index(t) if t in SUBJECT_TYPES else 99),
     )
     return [(kind, kind in HASHED_TYPES, groups[kind]) for kind in order]

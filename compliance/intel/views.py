@@ -48,9 +48,7 @@ def _export_form(case: Case) -> ExportForm:
         form.subjects.data = [s.id for s in subjects if s.type in HASHED_TYPES]
     if form.findings.data is None:
         # Our own detectors' findings: intel we received is not ours to re-share by default.
-        form.findings.data = [
-            f.id for f in findings if f.detector_name != operations.DETECTOR_NAME
-        ]
+        form.findings.data = [f.id for f in findings if f.detector_name != operations.DETECTOR_NAME]
     # For the page: the subjects grouped by type (the POST handlers only read the choices).
     form.subject_groups = queries.subject_groups(subjects)
     return form
