@@ -33,7 +33,7 @@ _runs = itertools.count(1)
 
 def _subject(index: int, kind: str, run: str) -> dict[str, str]:
     if kind == "ip_prefix":
-        return {"type": kind, "id": f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.0/24"}
+        return {"type": kind, "id": f"10.{(index >> 8) & 255}.{index & 255}.0/24"}
     if kind == "email_domain":
         return {"type": kind, "id": f"grown-{run}-{index}.example"}
     return {"type": kind, "id": f"{kind}_{run}_{index:06d}"}

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from compliance.extensions import db
 
 EMPTY = Markup('<span class="empty" title="empty">—</span>')
+LONG_LIST = 5  # entries: a longer list of objects is counted and folded
 LONG_TEXT = 100  # characters: longer text that changed is shown as a word diff
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _USER_ID_FIELDS = re.compile(
@@ -221,11 +222,23 @@ class Presenter:
                 )
             return Markup("{}").format(value)
         if isinstance(value, list):
-            if all(not isinstance(one, dict | list) for one in value):
-                return Markup(", ").join(self.value(one) for one in value)
-            return Markup('<ol class="kv-list">{}</ol>').format(
-                Markup("").join(Markup("<li>{}</li>").format(self.value(one)) for one in value)
-            )
+            scalars = all(not isinstance(one, dict | list) for one in value)
+            limit = LONG_LIST * 4 if scalars else LONG_LIST
+            # A batch of a hundred findings: counted, the first few shown, all in the raw
+            # record (rendering every entry cost seconds on a campaign case's tab).
+            shown = [self.value(one) for one in value[:limit]]
+            if scalars:
+                html = Markup(", ").join(shown)
+            else:
+                html = Markup('<ol class="kv-list">{}</ol>').format(
+                    Markup("").join(Markup("<li>{}</li>").format(one) for one in shown)
+                )
+            if len(value) <= limit:
+                return html
+            return Markup(
+                '<details class="long-list"><summary>{} entries</summary>{}'
+                '<p class="muted">… and {} more in the raw record.</p></details>'
+            ).format(f"{len(value):,}", html, f"{len(value) - limit:,}")
         if isinstance(value, dict):
             return Markup('<dl class="kv">{}</dl>').format(
                 Markup("").join(
