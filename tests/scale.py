@@ -14,20 +14,25 @@ from typing import Any
 
 from compliance.auth.actor import Actor
 from compliance.cases.models import Case
-from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
+from compliance.evidence.models import FINDING_KINDS
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db
 
 BATCH = 100  # findings per ingest call: one transaction each
-# Most subjects of a campaign are accounts; the other types come in smaller numbers.
-TYPE_WEIGHTS = {
-    "account": 6,
-    "api_key": 1,
-    "ip_prefix": 1,
-    "org": 0,
-    "payment_fingerprint": 1,
-    "email_domain": 1,
-}
+# Most subjects of a campaign are accounts; the other types come in smaller numbers, mixed in
+# (every type appears among the first ten subjects, however small the case).
+TYPE_CYCLE = (
+    "account",
+    "api_key",
+    "account",
+    "ip_prefix",
+    "account",
+    "payment_fingerprint",
+    "account",
+    "email_domain",
+    "account",
+    "account",
+)
 _runs = itertools.count(1)
 
 
@@ -40,8 +45,7 @@ def _subject(index: int, kind: str, run: str) -> dict[str, str]:
 
 
 def _types(count: int) -> list[str]:
-    weighted = [t for t in SUBJECT_TYPES for _ in range(TYPE_WEIGHTS.get(t, 1))]
-    return [weighted[i % len(weighted)] for i in range(count)]
+    return [TYPE_CYCLE[i % len(TYPE_CYCLE)] for i in range(count)]
 
 
 def grown_findings(findings: int, subjects: int, run: str) -> list[dict[str, Any]]:
