@@ -27,7 +27,7 @@ from compliance.evidence.models import (
 from compliance.extensions import db
 
 TAB_PAGE = 25  # findings (and files) per page of a case's Evidence tab
-SUBJECT_PAGE = 50  # subjects per page
+SUBJECT_PAGE = 25  # subjects per page
 OTHER_CASES_SHOWN = 8  # other cases named beside a subject (the rest counted)
 
 ITEM_COLUMNS = (

@@ -45,10 +45,10 @@ def test_evidence_tab_summarises_filters_and_pages(
     # The upload form sits at the top, behind a button.
     assert html.index("upload-disclosure") < html.index("<h2>Findings")
     rows = re.findall(r"<tr><td>[^<]*</td><td><code", html.split('id="subjects"')[1])
-    assert len(rows) == 50  # one page of subjects
+    assert len(rows) == 25  # one page of subjects
     first_row = html.split('<table class="subjects">')[1].split("</tr>", 2)[1]
     assert "org_shared_campaign" in first_row and other_ref in first_row
-    assert "Subjects page 1 of 5" in html
+    assert "Subjects page 1 of 10" in html
 
     by_kind = client.get(f"/cases/{case.ref}?tab=evidence&kind=canary_hit").get_data(as_text=True)
     assert by_kind.count('<article class="finding"') == 10  # 60 grown findings, 6 kinds
@@ -59,8 +59,8 @@ def test_evidence_tab_summarises_filters_and_pages(
     assert "Subjects: api key" in text
     listed = text.split('id="subjects"')[1]
     assert "api_key_" in listed and "account_" not in listed
-    last = client.get(f"/cases/{case.ref}?tab=evidence&subject_page=5").get_data(as_text=True)
-    assert len(re.findall(r"<tr><td>[^<]*</td><td><code", last.split('id="subjects"')[1])) == 41
+    last = client.get(f"/cases/{case.ref}?tab=evidence&subject_page=10").get_data(as_text=True)
+    assert len(re.findall(r"<tr><td>[^<]*</td><td><code", last.split('id="subjects"')[1])) == 16
 
 
 def test_intel_share_form_groups_subjects_with_select_all_and_counts(app, make_case, login_as):
