@@ -31,7 +31,8 @@ def _fits(page: Any, scope: str = "main") -> tuple[int, int, int, list[str]]:
           let right = 0;
           const scrolls = (el) => {
             for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
-              if (["auto", "scroll", "hidden"].includes(getComputedStyle(up).overflowX)) return true;
+              const overflow = getComputedStyle(up).overflowX;
+              if (["auto", "scroll", "hidden"].includes(overflow)) return true;
             }
             return false;
           };
