@@ -104,6 +104,10 @@ class People:
         return people
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _is_change(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"before", "after"}
 
@@ -206,7 +210,7 @@ class Presenter:
         return self.value(value)
 
     def value(self, value: Any) -> Markup:
-        if value is None or value == "" or value == [] or value == {}:
+        if _empty(value):
             return EMPTY
         if isinstance(value, bool):
             return Markup("yes") if value else Markup("no")
@@ -264,6 +268,8 @@ class Presenter:
         changes = []
         for key, change in (record.get("changes") or {}).items():
             if _is_change(change):
+                if _empty(change["before"]) and _empty(change["after"]):
+                    continue  # nothing to nothing (None to []): not a change a person sees
                 changes.append(self.change(key, change["before"], change["after"]))
             else:  # not a before/after pair: shown as the value it is
                 changes.append(Line(label_of(key), None, self.field_value(key, change)))
