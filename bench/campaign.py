@@ -8,9 +8,10 @@ then requests, in rounds (one request of each page per round, so noise spreads e
 - the Evidence tab of the ordinary case, and of the campaign case (page 1, then filtered by
   subject type and on a later page of subjects); its Intel tab; its Audit tab.
 
-Targets: the campaign Evidence tab's median <= 5x the floor's (the page target of
-bench/pages.py) and <= 1.5x the ordinary case's Evidence tab. The Intel tab (its share form
-offers every subject as a choice) and the Audit tab are reported.
+Reported, not yet enforced (see bench/README.md): the campaign Evidence tab's median against
+the floor's (bench/pages.py's page target is 5x) and against the ordinary case's Evidence tab
+(the goal: 1.5x). The Intel tab (its share form offers every subject as a choice) and the
+Audit tab are reported too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS, QUICK_ROUNDS, WARMUP = 40, 5, 3
-FLOOR_TARGET, GROWTH_TARGET = 5.0, 1.5
 PASSWORD = "bench campaign password"
 
 
@@ -137,14 +137,13 @@ def run(quick: bool = False) -> list[dict]:
     for name, median in medians.items():
         if name.startswith("floor"):
             continue
-        target = FLOOR_TARGET if name.startswith("evidence tab, campaign case") else None
-        rows.append(_row(f"{name}: median vs floor", median, floor, target, timed))
+        rows.append(_row(f"{name}: median vs floor", median, floor, None, timed))
     rows.append(
         _row(
             "evidence tab: campaign case vs ordinary case (median)",
             medians["evidence tab, campaign case"],
             ordinary,
-            GROWTH_TARGET,
+            None,
             timed,
         )
     )
