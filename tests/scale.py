@@ -20,7 +20,8 @@ from compliance.extensions import db
 
 BATCH = 100  # findings per ingest call: one transaction each
 # Most subjects of a campaign are accounts; the other types come in smaller numbers, mixed in
-# (every type appears among the first ten subjects, however small the case).
+# (every type appears among the first ten subjects, however small the case). IP prefixes do
+# not depend on the run: two cases grown in one database share them, as campaigns do.
 TYPE_CYCLE = (
     "account",
     "api_key",
@@ -31,7 +32,7 @@ TYPE_CYCLE = (
     "account",
     "email_domain",
     "account",
-    "account",
+    "org",
 )
 _runs = itertools.count(1)
 
