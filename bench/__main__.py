@@ -16,7 +16,7 @@ from pathlib import Path
 
 # Packets first: their peak-memory figure is the process's maximum RSS, which the audit suite
 # (a million events held in memory for its reference) would otherwise set.
-SUITES = ["packets", "ingest", "audit", "pages"]
+SUITES = ["packets", "ingest", "audit", "pages", "campaign"]
 
 
 def format_table(rows: list[dict]) -> str:

@@ -5,3 +5,36 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Long choice lists (the Intel tab's share form): select all of a group, filter it, count.
+function updateChoiceCounts(form) {
+  for (const group of form.querySelectorAll("[data-choice-group]")) {
+    const count = group.querySelector("[data-group-count]");
+    if (count) {
+      count.textContent = group.querySelectorAll(".choices input:checked").length.toLocaleString("en");
+    }
+  }
+  for (const total of form.querySelectorAll("[data-count-of]")) {
+    const name = total.getAttribute("data-count-of");
+    total.textContent = form.querySelectorAll(`input[name="${name}"]:checked`).length.toLocaleString("en");
+  }
+}
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("[data-choice-counts]");
+  if (!form) return;
+  if (event.target.matches("[data-select-all]")) {
+    const group = event.target.closest("[data-choice-group]");
+    for (const box of group.querySelectorAll(".choices input[type=checkbox]")) {
+      if (!box.closest("label").hidden) box.checked = event.target.checked;
+    }
+  }
+  updateChoiceCounts(form);
+});
+document.addEventListener("input", (event) => {
+  if (!event.target.matches("[data-filter]")) return;
+  const needle = event.target.value.trim().toLowerCase();
+  const group = event.target.closest("[data-choice-group]");
+  for (const label of group.querySelectorAll(".choices label")) {
+    label.hidden = needle !== "" && !label.textContent.toLowerCase().includes(needle);
+  }
+});

@@ -20,6 +20,7 @@ from compliance.audit.checkpoints import (
 )
 from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditCheckpoint, AuditEvent
+from compliance.audit.present import present_events
 from compliance.auth.permissions import current_actor, require
 from compliance.backup import last_drill
 from compliance.cases.models import Case
@@ -91,10 +92,10 @@ def index():
     ).first()
     return render_template(
         "audit/index.html",
-        events=events,
+        events=present_events(events, link=url_for),
         filters=filters,
         active_filters={k: v for k, v in filters.items() if v},
-        next_before=events[-1].seq if has_more else None,
+        next_before=events[-1].seq if has_more and events else None,
         head=head,
         verification=last_verification(),
         checkpoint=latest_checkpoint(),
@@ -153,18 +154,29 @@ def export():
     )
 
 
+CASE_TAB_EVENTS = 50
+
+
 def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
     """The case's audit tab: its own events and those of every case merged into it."""
     from compliance.cases.retention import history_refs
 
     refs = history_refs(case.ref)
+    query = select(AuditEvent).where(AuditEvent.case_ref.in_(refs))
+    before = int_arg("before")
+    if before:
+        query = query.where(AuditEvent.seq < before)
     events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.case_ref.in_(refs))
-        .order_by(AuditEvent.seq.desc())
-        .limit(200)
+        query.order_by(AuditEvent.seq.desc()).limit(CASE_TAB_EVENTS + 1)
     ).all()
-    return {"events": events, "merged_refs": refs[1:]}
+    has_more = len(events) > CASE_TAB_EVENTS
+    events = events[:CASE_TAB_EVENTS]
+    return {
+        "events": present_events(events, link=url_for),
+        "merged_refs": refs[1:],
+        "next_before": events[-1].seq if has_more and events else None,
+        "newest": bool(before),
+    }
 
 
 # The audit trail owns the case's audit tab: selecting by ref keeps merged cases' histories

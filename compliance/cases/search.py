@@ -9,9 +9,11 @@ notes or subjects changed in the transaction, so no operation has to remember to
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup, escape
 from sqlalchemy import ForeignKey, Select, Text, delete, event, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -192,6 +194,98 @@ def count_matching(query: str, privileged: bool, limit: int) -> int | None:
     return db.session.scalar(
         select(func.count()).select_from(select(matches).limit(limit).subquery())
     )
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Why a case matched: where (title, summary, a note, a subject) and the words around."""
+
+    where: str
+    text: Markup  # escaped, the matching words in <mark>
+
+
+SNIPPET_CONTEXT = 70  # characters either side of the first matching word
+SNIPPETS_PER_CASE = 2
+
+
+def _pattern(query: str) -> re.Pattern[str] | None:
+    words = [w for w in _words(query) if len(w) > 1 or w.isdigit()]
+    if not words:
+        return None
+    # The search matches words and, for the last one, prefixes; so do the marks.
+    alternatives = [re.escape(query.strip())] if len(words) > 1 else []
+    alternatives += [
+        re.escape(w) + (r"\w*" if i == len(words) - 1 else r"\b") for i, w in enumerate(words)
+    ]
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
+
+
+def _cut(text: str, pattern: re.Pattern[str]) -> Markup | None:
+    found = pattern.search(text)
+    if found is None:
+        return None
+    start = max(found.start() - SNIPPET_CONTEXT, 0)
+    end = min(found.end() + SNIPPET_CONTEXT, len(text))
+    window = " ".join(text[start:end].split())
+    marked = Markup("").join(
+        Markup("<mark>{}</mark>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(pattern.split(window))
+    )
+    return Markup("{}{}{}").format("… " if start else "", marked, " …" if end < len(text) else "")
+
+
+def snippets(case_ids: list[int], query: str, privileged: bool) -> dict[int, list[Snippet]]:
+    """For each listed case, up to two passages showing why it matched `query`.
+
+    Read from the case's own fields, notes and subjects (not the search document, which has
+    lost where each word came from). Privileged notes are read only for `privileged` (counsel)
+    searches: a snippet never quotes a note its reader may not open.
+    """
+    from compliance.cases.models import Case, CaseNote
+
+    found = _pattern(query)
+    if found is None or not case_ids:
+        return {}
+    pattern = re.compile("(" + found.pattern + ")", found.flags)
+    passages: dict[int, list[Snippet]] = {}
+
+    def add(case_id: int, where: str, text: str | None) -> None:
+        kept = passages.setdefault(case_id, [])
+        if text and len(kept) < SNIPPETS_PER_CASE:
+            cut = _cut(text, pattern)
+            if cut is not None:
+                kept.append(Snippet(where, cut))
+
+    for case_id, title, summary, actor in db.session.execute(
+        select(Case.id, Case.title, Case.summary, Case.suspected_actor).where(Case.id.in_(case_ids))
+    ):
+        add(case_id, "title", title)
+        add(case_id, "summary", summary)
+        add(case_id, "suspected actor", actor)
+    notes = select(CaseNote.case_id, CaseNote.body, CaseNote.privileged).where(
+        CaseNote.case_id.in_(case_ids)
+    )
+    if not privileged:
+        notes = notes.where(CaseNote.privileged.is_(False))
+    for case_id, body, is_privileged in db.session.execute(notes.order_by(CaseNote.id)):
+        add(case_id, "privileged note" if is_privileged else "note", body)
+    wanted = [c for c in case_ids if len(passages.get(c, ())) < SNIPPETS_PER_CASE]
+    words = [w.lower() for w in _words(query)]
+    if wanted and words:
+        from compliance.evidence.models import CaseSubject, Subject
+
+        rows = db.session.execute(
+            select(CaseSubject.case_id, Subject.type, Subject.value)
+            .join(Subject, Subject.id == CaseSubject.subject_id)
+            .where(
+                CaseSubject.case_id.in_(wanted),
+                *[func.lower(Subject.value).contains(w, autoescape=True) for w in words],
+            )
+            .limit(SNIPPETS_PER_CASE * len(wanted) * 4)
+        )
+        for case_id, kind, value in rows:
+            add(case_id, kind.replace("_", " "), value)
+    return {case_id: kept for case_id, kept in passages.items() if kept}
 
 
 def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:

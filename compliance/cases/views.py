@@ -9,21 +9,21 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from compliance.audit.models import AuditEvent
 from compliance.auth.models import User
+from compliance.auth.people import display_names
 from compliance.auth.permissions import can, current_actor, require
 from compliance.cache import ProcessCache
-from compliance.cases import operations, search
+from compliance.cases import operations, queries
 from compliance.cases.approval import approval_drift
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
-from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
+from compliance.cases.models import SEVERITIES, STATES, Case, CaseNote
 from compliance.cases.tabs import TABS, ordered_tabs, register_tab
 from compliance.cases.workflow import TransitionRequest, options_for
-from compliance.db import utcnow
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
@@ -31,8 +31,8 @@ from compliance.web.audited import audited_read
 from compliance.web.paging import int_arg, page_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
-PER_PAGE = 25
-COUNT_CAP = 10_000
+PER_PAGE = queries.PER_PAGE
+COUNT_CAP = queries.COUNT_CAP
 
 
 def _owner_choices() -> list[tuple[int, str]]:
@@ -95,24 +95,11 @@ def _apply_errors(form: CaseForm, error: OperationError) -> None:
     flash(error.message, "error")
 
 
-SORTS = {
-    "updated": (Case.updated_at.desc(), Case.id.desc()),
-    "created": (Case.created_at.desc(), Case.id.desc()),
-    "review": (Case.next_review_at.asc(), Case.id.asc()),
-    "ref": (Case.id.desc(),),
-}
-
-
 @bp.route("/")
 @require("case.view")
 def index():
     q = request.args.get("q", "").strip()[:200]
     sort = request.args.get("sort")
-    if sort not in SORTS:
-        # A search lists its matches newest case first, the search index's own order: a page
-        # then reads its 25 matches instead of sorting every match (1,400 of 100,000 cases
-        # for a seller's handle). The other orders stay one choice away.
-        sort = "ref" if q else "updated"
     filters = {
         "q": q,
         "state": request.args.get("state") or None,
@@ -120,57 +107,24 @@ def index():
         "owner": int_arg("owner"),
         "overdue": request.args.get("overdue") == "1",
         "hold": request.args.get("hold") == "1",
-        "sort": sort,
+        # The order the list is really in, so the Sort box shows it (after a search too).
+        "sort": sort if sort in queries.SORTS else queries.default_sort(q),
     }
-    # Filters and paging run on case ids alone (covered by the indexes on the filtered and
-    # sorted columns); only the page's 25 cases are then loaded with their owners. OFFSET on
-    # full rows would read and discard every skipped case with its owner join.
-    conditions = []
-    if filters["state"] in STATES:
-        conditions.append(Case.state == filters["state"])
-    if filters["severity"] in SEVERITIES:
-        conditions.append(Case.severity == filters["severity"])
-    if filters["owner"]:
-        conditions.append(Case.owner_id == filters["owner"])
-    if filters["overdue"]:
-        conditions += [Case.next_review_at < utcnow(), Case.state.in_(OPEN_STATES)]
-    if filters["hold"]:
-        conditions.append(Case.legal_hold.is_(True))
-    query = select(Case.id).where(*conditions)
-    privileged = can(current_user, "note.privileged")
-    if filters["q"]:
-        query = search.filter_matching(query, Case.id, filters["q"], privileged=privileged)
-    page = page_arg()
-    # Counting stops at COUNT_CAP: an exact count of 100,000 matching cases would cost more
-    # than the page itself, and nobody pages past 400 pages (they filter or search instead).
-    # A text search alone is counted in the search index, without reading each case's row.
-    total = (
-        search.count_matching(filters["q"], privileged, COUNT_CAP + 1)
-        if filters["q"] and not conditions
-        else None
-    )
-    if total is None:
-        total = db.session.scalar(
-            select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())
-        )
-    ids = db.session.scalars(
-        query.order_by(*SORTS[filters["sort"]]).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-    ).all()
-    loaded = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))}
-    cases = [loaded[case_id] for case_id in ids if case_id in loaded]
+    listing = queries.case_list(filters, page_arg(), can(current_user, "note.privileged"))
     return render_template(
         "cases/list.html",
-        cases=cases,
+        cases=listing.cases,
+        snippets=listing.snippets,
         filters=filters,
-        page=page,
-        total=min(total, COUNT_CAP),
-        more=total > COUNT_CAP,
-        pages=max((min(total, COUNT_CAP) + PER_PAGE - 1) // PER_PAGE, 1),
-        has_next=len(ids) == PER_PAGE and (total > COUNT_CAP or page * PER_PAGE < total),
+        page=listing.page,
+        total=listing.total,
+        more=listing.more,
+        pages=listing.pages,
+        has_next=listing.has_next,
         states=STATES,
         severities=SEVERITIES,
         owner_options=_owner_options(filters["owner"]),
-        sorts=list(SORTS),
+        sorts=[(key, label) for key, (label, _order) in queries.SORTS.items()],
     )
 
 
@@ -358,6 +312,10 @@ def _notes(case: Case, actor: Any) -> dict[str, Any]:
     ).all()
     set_committed_value(case, "notes", list(loaded))
     notes = operations.visible_notes(case, actor)
+    # Authors and editors by name, looked up together (always one query: a flat page cost).
+    display_names(
+        [n.author for n in notes] + [r.edited_by for n in notes for r in n.revisions], query=True
+    )
     operations.record_privileged_view(case, actor, notes)
     return {"notes": notes, "note_form": NoteForm()}
 

@@ -14,35 +14,34 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     send_file,
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from compliance.auth.permissions import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput, OperationError
-from compliance.evidence import operations
+from compliance.evidence import operations, queries
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
-from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
+from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES, EvidenceItem, Finding
 from compliance.evidence.schema import TooManyFindings, parse_batch
 from compliance.evidence.store import blob_store
 from compliance.extensions import db
 from compliance.web.audited import audited_read, download_name
-from compliance.web.paging import page_arg
+from compliance.web.paging import MAX_PAGE, page_arg
 
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
 PREVIEW_BYTES = 64 * 1024
-TAB_PAGE = 25  # findings (and files) per page of a case's Evidence tab
+TAB_PAGE = queries.TAB_PAGE
 
 
-# What the Evidence tab shows of each finding and file: rows of these columns, not whole
-# mapped objects (building 25 + 25 objects with their JSON cost more than the page's SQL).
+# What the Evidence tab shows of each finding: columns, not whole mapped objects.
 _FINDING_COLUMNS = (
     Finding.id,
     Finding.kind,
@@ -59,88 +58,37 @@ _FINDING_COLUMNS = (
     Finding.metrics,
     Finding.subjects,
 )
-_ITEM_COLUMNS = (
-    EvidenceItem.id,
-    EvidenceItem.name,
-    EvidenceItem.description,
-    EvidenceItem.source,
-    EvidenceItem.collected_at,
-    EvidenceItem.sha256,
-    EvidenceItem.size_bytes,
-    EvidenceItem.supersedes_id,
-    EvidenceItem.supersede_reason,
-)
-_CUSTODY_COLUMNS = (
-    CustodyEvent.item_id,
-    CustodyEvent.action,
-    CustodyEvent.occurred_at,
-    CustodyEvent.actor,
-    CustodyEvent.actor_name,
-    CustodyEvent.actor_role,
-    CustodyEvent.purpose,
-)
-
-
-_CORRECTION = aliased(EvidenceItem)
-
-# The tab's statements are built once and bound per request: on this page, building and
-# keying a statement cost more than running it. They run on the session's connection as
-# Core statements of columns (rows, not mapped objects).
-_CASE_ID, _OFFSET, _IDS = (
-    bindparam("case_id"),
-    bindparam("offset"),
-    bindparam("ids", expanding=True),
-)
-_PAGE_FINDINGS = (
-    select(Finding.id, Finding.content_sha256)
-    .where(Finding.case_id == _CASE_ID)
-    .order_by(Finding.observed_to.desc(), Finding.id.desc())
-    .limit(TAB_PAGE)
-    .offset(_OFFSET)
-)
-_PAGE_ITEMS = (
-    # supersedes_id is unique: at most one correction per item, so one row per item. A join,
-    # not EXISTS: PostgreSQL answered EXISTS by hashing every correction in the store.
-    select(*_ITEM_COLUMNS, _CORRECTION.id.is_not(None).label("superseded"))
-    .outerjoin(_CORRECTION, _CORRECTION.supersedes_id == EvidenceItem.id)
-    .where(EvidenceItem.case_id == _CASE_ID)
-    .order_by(EvidenceItem.id)
-    .limit(TAB_PAGE)
-    .offset(_OFFSET)
-)
-_CUSTODY = (
-    select(*_CUSTODY_COLUMNS)
-    .where(CustodyEvent.item_id.in_(_IDS))
-    .order_by(CustodyEvent.item_id, CustodyEvent.id)
-)
-_TOTALS = select(
-    select(func.count()).where(Finding.case_id == _CASE_ID).scalar_subquery().label("findings"),
-    select(func.count()).where(EvidenceItem.case_id == _CASE_ID).scalar_subquery().label("items"),
-)
 
 
 def evidence_tab(case: Case, actor: Any) -> dict[str, Any]:
-    # A campaign case gathers hundreds of findings: the tab shows them a page at a time
-    # (newest first), with the files of the same page, so its cost does not grow with them.
+    # A campaign case gathers a thousand findings and ten thousand subjects: the tab opens
+    # with counts, then shows one page of each list (filtered by ?kind= and ?subject_type=).
     page = page_arg()
-    bound = {"case_id": case.id, "offset": (page - 1) * TAB_PAGE}
-    run = db.session.connection().execute
-    page_findings = run(_PAGE_FINDINGS, bound).all()
-    items = run(_PAGE_ITEMS, bound).all()
-    custody: dict[int, list[Any]] = {}
-    if items:
-        for event in run(_CUSTODY, {"ids": [item.id for item in items]}):
-            custody.setdefault(event.item_id, []).append(event)
-    totals = run(_TOTALS, bound).one()
+    kind = request.args.get("kind") if request.args.get("kind") in FINDING_KINDS else None
+    subject_type = request.args.get("subject_type")
+    subject_type = subject_type if subject_type in SUBJECT_TYPES else None
+    subject_page = min(max(request.args.get("subject_page", 1, type=int), 1), MAX_PAGE)
+    summary = queries.summary(case.id)
+    items, custody = queries.items_page(case.id, page)
+    findings_shown = summary.findings_by_kind.get(kind, 0) if kind else summary.findings_total
+    subjects_shown = (
+        summary.subjects_by_type.get(subject_type, 0) if subject_type else summary.subjects_total
+    )
     return {
-        "finding_articles": _finding_articles(page_findings, case.ref),
+        "summary": summary,
+        "kind": kind,
+        "subject_type": subject_type,
+        "finding_articles": _finding_articles(queries.findings_page(case.id, page, kind), case.ref),
         "items": items,
         "custody": custody,
-        "findings_total": totals.findings,
-        "items_total": totals.items,
+        "findings_total": findings_shown,
+        "items_total": summary.items_total,
         "evidence_page": page,
-        "evidence_pages": max(-(-max(totals.findings, totals.items) // TAB_PAGE), 1),
-        "subjects": operations.case_subjects(case),
+        "evidence_pages": queries.pages(max(findings_shown, summary.items_total), TAB_PAGE),
+        "subjects": queries.subjects_page(case.id, subject_page, subject_type),
+        "subjects_total": subjects_shown,
+        "subject_page": subject_page,
+        "subject_pages": queries.pages(subjects_shown, queries.SUBJECT_PAGE),
         "flags": operations.duplicate_flags(case),
         "upload_form": UploadForm(),
     }

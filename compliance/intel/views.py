@@ -14,7 +14,7 @@ from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput, OperationError
 from compliance.extensions import db
-from compliance.intel import operations
+from compliance.intel import operations, queries
 from compliance.intel.forms import (
     CollectionForm,
     ExportForm,
@@ -32,7 +32,8 @@ bp = Blueprint("intel", __name__)
 def _export_form(case: Case) -> ExportForm:
     """The export form with the case's choices (and, on first display, the defaults)."""
     form = ExportForm()
-    subjects = operations.case_subject_rows(case)
+    subjects = queries.subject_rows(case.id)
+    findings = queries.finding_rows(case.id)
     restricted = operations.restricted_finding_ids(case)
     form.subjects.choices = [
         (s.id, f"{s.type}: {s.value}" + (" (hashed)" if s.type in HASHED_TYPES else " (in clear)"))
@@ -40,13 +41,16 @@ def _export_form(case: Case) -> ExportForm:
     ]
     form.findings.choices = [
         (f.id, f"#{f.id} {f.kind} {f.observed_from:%Y-%m-%d}–{f.observed_to:%Y-%m-%d}")
-        for f in operations.case_findings(case)
+        for f in findings
         if f.id not in restricted
     ]
     if form.subjects.data is None:
         form.subjects.data = [s.id for s in subjects if s.type in HASHED_TYPES]
     if form.findings.data is None:
-        form.findings.data = operations.default_finding_ids(case)
+        # Our own detectors' findings: intel we received is not ours to re-share by default.
+        form.findings.data = [f.id for f in findings if f.detector_name != operations.DETECTOR_NAME]
+    # For the page: the subjects grouped by type (the POST handlers only read the choices).
+    form.subject_groups = queries.subject_groups(subjects)
     return form
 
 
@@ -59,7 +63,9 @@ def intel_tab(case: Case, actor: Actor) -> dict[str, Any]:
     if can(actor, "intel.export"):
         from compliance.intel import taxii_client, taxii_server
 
-        context["export_form"] = _export_form(case)
+        form = context["export_form"] = _export_form(case)
+        context["subjects_selected"] = set(form.subjects.data or ())
+        context["findings_selected"] = set(form.findings.data or ())
         collections = taxii_server.list_collections()
         feeds = [f for f in taxii_client.list_feeds() if f.active]
         if collections:

@@ -14,6 +14,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from compliance.audit.context import new_request_id
+from compliance.audit.present import format_stamp
+from compliance.auth.people import display_name
 from compliance.auth.permissions import can
 from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
@@ -190,6 +192,8 @@ def register(app: Flask) -> None:
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["when"] = format_when
+    app.jinja_env.filters["stamp"] = format_stamp
+    app.jinja_env.filters["person"] = display_name
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["label"] = lambda value: (value or "").replace("_", " ")
     app.jinja_env.filters["metric"] = format_metric

@@ -86,6 +86,7 @@ def test_from_finding_to_monitoring_and_an_audit_export(
     page.get_by_text("moved from triage to investigating").wait_for()
 
     page.get_by_role("link", name="Evidence").click()
+    page.locator("details.upload-disclosure > summary", has_text="Add evidence").click()
     attachment = tmp_path / "cluster-listing.csv"
     attachment.write_text("account,template,requests\nacct_e2e_81f2c0,T07,88211\n")
     page.locator("#file").set_input_files(str(attachment))

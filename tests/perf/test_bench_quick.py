@@ -31,6 +31,8 @@ def test_make_bench_quick_runs_every_suite():
         assert any(name.startswith(f"seed {scale} cases") for name in names), scale
         for page in ("case list", "evidence tab", "dashboard", "search", "audit view"):
             assert any(page in n and f"at {scale}: median vs floor" in n for n in names), page
+    # The campaign suite: a case grown to campaign size, its tabs against the floor.
+    assert any(n.startswith("evidence tab, campaign case: median vs floor") for n in names)
     assert all(row["measured"] is None or row["measured"] >= 0 for row in rows)
     # Errors under load are a fault at any scale (timing rows are only information here).
     assert all(row["passed"] is not False for row in rows if row["name"].startswith("HTTP load"))
