@@ -27,7 +27,6 @@ from werkzeug.serving import make_server
 from compliance import create_app
 from compliance.extensions import db
 from tests.conftest import PASSWORD, app_settings
-from tests.e2e.conftest import sign_in
 from tests.scale import grow_case
 
 PAGES = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
@@ -47,14 +46,13 @@ SCREENSHOT_MAX_PX = 12000
 # Links that do not lead to an HTML page (files, images, feeds): fetched, never walked.
 NOT_PAGES = {
     "packets.download",
-    "evidence.download",
-    "intel.bundle",
-    "intel.export_bundle",
-    "audit.export",
+    "intel.download_export",
+    "audit.checkpoint_download",
     "web.chart",
     "web.favicon",
     "static",
 }
+NOT_PAGE_PREFIXES = ("api.", "findings_api.", "taxii.")
 # Pages each role must reach (route pattern, case tab): the crawl may find more, never fewer.
 MUST_FIND = {
     "analyst": {
@@ -81,7 +79,12 @@ MUST_FIND = {
         ("/reviews/mine", None),
     },
     "auditor": {("/", None), ("/cases/", None), ("/audit/", None), ("/cases/<ref>", "audit")},
-    "admin": {("/policies/", None), ("/users", None), ("/tokens", None), ("/admin/outbox", None)},
+    "admin": {
+        ("/policies/", None),
+        ("/admin/users", None),
+        ("/admin/tokens", None),
+        ("/admin/outbox", None),
+    },
 }
 MAX_PAGES_PER_ROLE = 80
 
@@ -152,6 +155,8 @@ def route_of(site: Site, url: str) -> tuple[str, str | None, str] | None:
     tab = None
     if rule.endpoint == "cases.view":
         tab = parse_qs(parts.query).get("tab", ["overview"])[0]
+    if rule.endpoint in NOT_PAGES or rule.endpoint.startswith(NOT_PAGE_PREFIXES):
+        return None
     return rule.rule, tab, rule.endpoint
 
 
@@ -189,14 +194,21 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
     context = browser.new_context(
         base_url=site.base_url, viewport={"width": width, "height": WIDTHS[width]}
     )
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(120_000)  # the ungrown tabs of #18 take long
     page = context.new_page()
     from compliance.auth.models import User
 
+    from compliance.auth.permissions import can
+
     with site.app.app_context():
         user = db.session.scalar(select(User).where(User.email == ROLES[role]))
+        reads_cases = can(user, "case.view")
         db.session.remove()
-    sign_in(page, user)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)  # each role lands where it may
 
     problems: list[str] = []
     current: list[str] = []  # what the page being checked logged
@@ -206,11 +218,20 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
         "response",
         lambda r: current.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
     )
-    page.on("requestfailed", lambda r: current.append(f"request failed {r.url}: {r.failure}"))
+    # A request the browser itself cancels (an icon still loading as the walk moves on) is
+    # not a failure of the page.
+    page.on(
+        "requestfailed",
+        lambda r: None
+        if r.failure == "net::ERR_ABORTED"
+        else current.append(f"request failed {r.url}: {r.failure}"),
+    )
 
     grown_case = f"/cases/{site.grown_ref}"
     if width == 1440 or role not in site.found:
-        queue = [("/", ""), (f"{grown_case}?tab=evidence", ""), (f"{grown_case}?tab=intel", "")]
+        queue = [(urlsplit(page.url).path, "")]  # where the role lands after signing in
+        if reads_cases:  # the grown case first: it stands for every case page
+            queue += [(f"{grown_case}?tab={tab}", "") for tab in TALL_TABS]
         crawl = True
     else:
         queue, crawl = list(site.found[role]), False
@@ -219,7 +240,7 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
     while queue and len(visited) < MAX_PAGES_PER_ROLE:
         path, came_from = queue.pop(0)
         where = route_of(site, site.base_url + path)
-        if where is None or where[2] in NOT_PAGES:
+        if where is None:
             continue
         key = where[:2]
         if crawl and key in seen:
@@ -255,7 +276,7 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
         if crawl:
             for href in facts["links"]:
                 target = route_of(site, href)
-                if target is None or target[2] in NOT_PAGES or target[:2] in seen:
+                if target is None or target[:2] in seen:
                     continue
                 parts = urlsplit(href)
                 query = {k: v for k, v in parse_qs(parts.query).items() if k == "tab"}
