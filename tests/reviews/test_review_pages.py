@@ -123,3 +123,21 @@ def test_a_hold_review_form_is_offered_to_counsel_only(app, login_as, make_case)
     _, analyst = login_as("analyst")
     assert b"Record a legal-hold review" in counsel.get(f"/cases/{case.ref}?tab=reviews").data
     assert b"Record a legal-hold review" not in analyst.get(f"/cases/{case.ref}?tab=reviews").data
+
+
+def test_reviews_of_cases_nobody_owns_are_in_counsels_my_reviews(
+    app, clock, login_as, make_case, make_user
+):
+    from compliance.auth.operations import set_active
+
+    unowned = make_case(title="Nobody's sweep")
+    leaver = make_user("analyst")
+    orphaned = make_case(owner_id=leaver.id, title="Left behind")
+    set_active(Actor.cli_operator(), leaver, False)
+    db.session.commit()
+    _, counsel = login_as("counsel")
+    page = counsel.get("/reviews/mine").get_data(as_text=True)
+    assert unowned.ref in page and orphaned.ref in page
+    assert page.count('<span class="badge unassigned">unassigned</span>') == 3  # 2 rows + intro
+    _, analyst = login_as("analyst")  # analysts see only their own cases
+    assert unowned.ref not in analyst.get("/reviews/mine").get_data(as_text=True)
