@@ -10,6 +10,7 @@ Each page is saved as a screenshot: test-artifacts/pages/<role>-<width>-<slug>.p
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -87,6 +88,15 @@ MUST_FIND = {
     },
 }
 MAX_PAGES_PER_ROLE = 80
+# The README's screenshots (docs/ui/), taken by this walk when COMPLIANCE_UI_SCREENSHOTS=1:
+# (role, width, route pattern, case tab) -> file name. A window's worth, not the whole page.
+README_SHOTS = {
+    ("counsel", 1440, "/", None): "dashboard",
+    ("counsel", 1440, "/cases/<ref>", "overview"): "case",
+    ("auditor", 1440, "/audit/", None): "audit-trail",
+    ("analyst", 390, "/cases/<ref>", "overview"): "case-phone",
+}
+DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
 
 
 @dataclass
@@ -229,9 +239,10 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
 
     grown_case = f"/cases/{site.grown_ref}"
     if width == 1440 or role not in site.found:
-        queue = [(urlsplit(page.url).path, "")]  # where the role lands after signing in
+        queue = []
         if reads_cases:  # the grown case first: it stands for every case page
             queue += [(f"{grown_case}?tab={tab}", "") for tab in TALL_TABS]
+        queue.append((urlsplit(page.url).path, ""))  # where the role lands after signing in
         crawl = True
     else:
         queue, crawl = list(site.found[role]), False
@@ -259,6 +270,10 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
             path=str(PAGES / f"{name}.png"),
             full_page=facts["height"] <= SCREENSHOT_MAX_PX,
         )
+        readme_name = README_SHOTS.get((role, width, *key))
+        if readme_name and os.environ.get("COMPLIANCE_UI_SCREENSHOTS") == "1":
+            DOCS_UI.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_UI / f"{readme_name}.png"))
         found = list(current)
         if facts["scrollWidth"] > facts["innerWidth"]:
             found.append(
