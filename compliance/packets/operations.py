@@ -397,7 +397,9 @@ def retry_packet(failed: Packet, actor: Actor) -> Packet:
     retried from its preview, under the same checks as any final build)."""
     require_permission(actor, "packet.build")
     if failed.status != "failed":
-        raise WorkflowRefused(f"packet {failed.id} did not fail ({failed.status}): nothing to retry")
+        raise WorkflowRefused(
+            f"packet {failed.id} did not fail ({failed.status}): nothing to retry"
+        )
     if failed.draft:
         return request_packet(
             failed.case, failed.packet_type, actor, fields=failed.request_fields, retry_of=failed

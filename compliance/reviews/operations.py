@@ -707,7 +707,9 @@ def open_reviews(until: datetime, user: User | None = None) -> list[ReviewSchedu
             .outerjoin(User, User.id == Case.owner_id)
             .where(or_(Case.owner_id.is_(None), User.active.is_(False)))
         )
-        parts.append(query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(unowned)))
+        parts.append(
+            query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(unowned))
+        )
     kinds = [k for k, p in (("hold", "hold.manage"), ("policy", "policy.review")) if can(user, p)]
     if kinds:
         parts.append(query.where(ReviewSchedule.kind.in_(kinds)))

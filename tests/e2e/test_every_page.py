@@ -207,7 +207,6 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
     context.set_default_timeout(120_000)  # the ungrown tabs of #18 take long
     page = context.new_page()
     from compliance.auth.models import User
-
     from compliance.auth.permissions import can
 
     with site.app.app_context():
@@ -232,9 +231,11 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
     # not a failure of the page.
     page.on(
         "requestfailed",
-        lambda r: None
-        if r.failure == "net::ERR_ABORTED"
-        else current.append(f"request failed {r.url}: {r.failure}"),
+        lambda r: (
+            None
+            if r.failure == "net::ERR_ABORTED"
+            else current.append(f"request failed {r.url}: {r.failure}")
+        ),
     )
 
     grown_case = f"/cases/{site.grown_ref}"
@@ -281,12 +282,12 @@ def walk(site: Site, browser: Any, role: str, width: int) -> tuple[list[str], se
                 f"(past the edge: {', '.join(facts['wide'])})"
             )
         found += [f"broken image {src}" for src in facts["broken"]]
-        if path.startswith(grown_case) and key[1] in TALL_TABS:
-            if facts["height"] > TALL_TAB_LIMIT_PX[width]:
-                found.append(
-                    f"{facts['height']} px tall (the limit for the {key[1]} tab of a case with "
-                    f"1,000 findings is {TALL_TAB_LIMIT_PX[width]} px)"
-                )
+        tall_tab = path.startswith(grown_case) and key[1] in TALL_TABS
+        if tall_tab and facts["height"] > TALL_TAB_LIMIT_PX[width]:
+            found.append(
+                f"{facts['height']} px tall (the limit for the {key[1]} tab of a case with "
+                f"1,000 findings is {TALL_TAB_LIMIT_PX[width]} px)"
+            )
         problems += [f"{label}: {p}" for p in found]
         if crawl:
             for href in facts["links"]:

@@ -281,14 +281,13 @@ def test_a_failed_build_is_told_in_words_and_retried_with_the_same_composition(
 
     response = client.post(f"/cases/{ready.case.ref}/packets/{failed.id}/retry")
     assert response.status_code == 302
-    again = db.session.scalar(
-        select(operations.Packet).where(operations.Packet.id > failed.id)
-    )
+    again = db.session.scalar(select(operations.Packet).where(operations.Packet.id > failed.id))
     assert again.status == "queued" and again.draft
     assert again.request_fields == failed.request_fields
     event = db.session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.action == "packet.requested", AuditEvent.object_id == str(again.id))
+        select(AuditEvent).where(
+            AuditEvent.action == "packet.requested", AuditEvent.object_id == str(again.id)
+        )
     )
     assert event.details["retry_of"] == failed.id
     # Only a failed build is retried.
