@@ -38,3 +38,14 @@ document.addEventListener("input", (event) => {
     label.hidden = needle !== "" && !label.textContent.toLowerCase().includes(needle);
   }
 });
+
+// The top menu on a narrow screen: folded behind its button (CSS shows the button there only).
+document.documentElement.classList.add("js");
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".menu-toggle");
+  if (!toggle) return;
+  const menu = document.getElementById(toggle.getAttribute("aria-controls"));
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+  menu.classList.toggle("open", open);
+});

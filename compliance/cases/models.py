@@ -89,6 +89,11 @@ class Case(db.Model):
     )
 
     @property
+    def review_request(self) -> CaseTransition | None:
+        """The latest move into legal review: who asked for the approval, when, and why."""
+        return next((t for t in reversed(self.transitions) if t.to_state == "legal_review"), None)
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 

@@ -50,10 +50,7 @@ def has_summary(case: Case, actor: Actor, request: TransitionRequest) -> str | N
 
 def four_eyes(case: Case, actor: Actor, request: TransitionRequest) -> str | None:
     """The approver is not the person who asked for the approval."""
-    sender = next(
-        (t for t in reversed(case.transitions) if t.to_state == "legal_review"),
-        None,
-    )
+    sender = case.review_request
     if sender is not None and sender.actor == actor.label:
         return (
             f"four-eyes rule: {sender.actor_name} sent this case to legal review, "

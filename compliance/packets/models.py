@@ -86,6 +86,24 @@ class Packet(db.Model):
         )
 
     @property
+    def failure_in_words(self) -> str | None:
+        """Why a build failed, for the people on the case page: our own refusals as written,
+        anything else (a database or programming error) without its text, which stays in the
+        server log and in `failure_reason` for the CLI and the audit trail."""
+        if self.status != "failed":
+            return None
+        reason = self.failure_reason or ""
+        if reason.startswith("RenderError: "):
+            return f"The packet could not be built: {reason.removeprefix('RenderError: ')}."
+        if reason.startswith("the build did not finish"):
+            return "The build stopped before it finished (its worker was lost)."
+        return (
+            "The build failed because of an unexpected error on our side; the details are in "
+            f"the server log under packet {self.id}. Retry it; if it fails again, tell an "
+            "administrator."
+        )
+
+    @property
     def is_sent(self) -> bool:
         return self.sent_on is not None
 

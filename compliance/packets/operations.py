@@ -240,6 +240,7 @@ def request_packet(
     *,
     draft: bool = True,
     fields: dict[str, Any] | None = None,
+    retry_of: Packet | None = None,
 ) -> Packet:
     """Queue a draft: the preview of a composition, watermarked, with no Bates numbers.
 
@@ -275,7 +276,12 @@ def request_packet(
         object_type="packet",
         object_id=packet.id,
         case=case,
-        details={"type": packet_type, "draft": True, "composition": composition.stored()},
+        details={
+            "type": packet_type,
+            "draft": True,
+            "composition": composition.stored(),
+            **({"retry_of": retry_of.id} if retry_of else {}),
+        },
     )
     return packet
 
@@ -341,7 +347,7 @@ def check_final(preview: Packet, actor: Actor) -> None:
         )
 
 
-def request_final(preview: Packet, actor: Actor) -> Packet:
+def request_final(preview: Packet, actor: Actor, *, retry_of: Packet | None = None) -> Packet:
     """Queue the final build of a preview's composition, bound to the preview's inputs."""
     check_final(preview, actor)
     composition = parse_composition(preview.request_fields)
@@ -380,9 +386,27 @@ def request_final(preview: Packet, actor: Actor) -> Packet:
             # inside the sharing community: that word is recorded here.
             "recipient_in_community": composition.recipient_in_community,
             "amber_exhibits": amber,
+            **({"retry_of": retry_of.id} if retry_of else {}),
         },
     )
     return packet
+
+
+def retry_packet(failed: Packet, actor: Actor) -> Packet:
+    """Request a failed build again: a new packet of the same composition (a failed final is
+    retried from its preview, under the same checks as any final build)."""
+    require_permission(actor, "packet.build")
+    if failed.status != "failed":
+        raise WorkflowRefused(
+            f"packet {failed.id} did not fail ({failed.status}): nothing to retry"
+        )
+    if failed.draft:
+        return request_packet(
+            failed.case, failed.packet_type, actor, fields=failed.request_fields, retry_of=failed
+        )
+    if failed.preview_id is None:
+        raise WorkflowRefused(f"packet {failed.id} has no preview to build it from again")
+    return request_final(get_packet(failed.preview_id, failed.case), actor, retry_of=failed)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,25 @@ def final(ref: str, packet_id: int):
     return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
 
 
+@bp.route("/<int:packet_id>/retry", methods=["POST"])
+@require("packet.build")
+def retry(ref: str, packet_id: int):
+    """A failed build, requested again with the same composition."""
+    case = get_case(ref)
+    failed = operations.get_packet(packet_id, case)
+    try:
+        packet = operations.retry_packet(failed, current_actor())
+    except OperationError as error:
+        db.session.rollback()
+        if error.status == 403:
+            raise
+        flash(f"Packet {packet_id} was not retried: {error.message}", "error")
+        return redirect(url_for("cases.view", ref=ref, tab="packets"))
+    db.session.commit()
+    flash(f"Packet {packet_id} requested again as packet {packet.id}.", "success")
+    return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
+
+
 @bp.route("/<int:packet_id>/download")
 @audited_read()
 @require("packet.view")

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -699,6 +699,17 @@ def open_reviews(until: datetime, user: User | None = None) -> list[ReviewSchedu
     # walk every open schedule of the team (all cases' rows) to find one person's.
     my_cases = select(Case.id).where(Case.owner_id == user.id)
     parts = [query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(my_cases))]
+    if user.role == "counsel":
+        # Nobody owns these cases (or their owner left): counsel are told of their reviews
+        # (recipients_for), so counsel find them among their own work too.
+        unowned = (
+            select(Case.id)
+            .outerjoin(User, User.id == Case.owner_id)
+            .where(or_(Case.owner_id.is_(None), User.active.is_(False)))
+        )
+        parts.append(
+            query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(unowned))
+        )
     kinds = [k for k, p in (("hold", "hold.manage"), ("policy", "policy.review")) if can(user, p)]
     if kinds:
         parts.append(query.where(ReviewSchedule.kind.in_(kinds)))

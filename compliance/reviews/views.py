@@ -3,7 +3,10 @@ notifications with the top-bar bell, and the admin's outbox and job log."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import calendar
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -69,6 +72,41 @@ def mine():
     return render_template("reviews/mine.html", lists=lists, now=utcnow())
 
 
+@dataclass(frozen=True)
+class MonthGrid:
+    """One month of the review calendar: weeks of days (Monday first) and reviews per day."""
+
+    first: date
+    weeks: list[list[date]]
+    counts: dict[date, int]
+    overdue: int  # open reviews due before this month
+
+    @property
+    def previous(self) -> date:
+        return (self.first - timedelta(days=1)).replace(day=1)
+
+    @property
+    def next(self) -> date:
+        return (self.first + timedelta(days=31)).replace(day=1)
+
+
+def _month_arg(today: date) -> date:
+    year, _, month = request.args.get("month", "").partition("-")
+    try:
+        return date(int(year), int(month), 1) if 1900 < int(year) < 9000 else today.replace(day=1)
+    except ValueError:
+        return today.replace(day=1)
+
+
+def month_grid(first: date) -> MonthGrid:
+    weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
+    last = weeks[-1][-1]
+    rows = operations.open_reviews(datetime.combine(last, time.max, tzinfo=UTC))
+    counts = Counter(row.due_at.date() for row in rows)
+    overdue = sum(n for day, n in counts.items() if day < first)
+    return MonthGrid(first, weeks, counts, overdue)
+
+
 @bp.route("/reviews/team")
 @require("case.view")
 def team():
@@ -76,7 +114,15 @@ def team():
     days = min(max(request.args.get("days", 30, type=int), 1), 366)
     rows = operations.open_reviews(now + timedelta(days=days))
     by_day = [(day, list(items)) for day, items in groupby(rows, key=lambda r: r.due_at.date())]
-    return render_template("reviews/team.html", by_day=by_day, days=days, now=now)
+    grid = month_grid(_month_arg(now.date()))
+    return render_template(
+        "reviews/team.html",
+        by_day=by_day,
+        days=days,
+        now=now,
+        grid=grid,
+        listed={d for d, _ in by_day},
+    )
 
 
 @bp.route("/cases/<ref>/reviews", methods=["POST"])

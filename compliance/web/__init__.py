@@ -71,6 +71,17 @@ SETUP_ENDPOINTS = {
     "auth.two_factor",
 }
 
+# Statuses with a page of their own in templates/errors/ (others use errors/any.html).
+ERROR_PAGES = (403, 404, 409, 500, 503)
+# What a page says when the handler gave no reason of its own.
+PAGE_MESSAGES = {
+    403: "Your role may not open this page or take this action.",
+    404: "There is nothing at this address: the page or record does not exist, or it was "
+    "merged into another.",
+    405: "This address does not accept that kind of request.",
+    500: "An unexpected error stopped this request.",
+}
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -156,8 +167,15 @@ def register(app: Flask) -> None:
                 details = [{"field": field, "message": text} for field, text in details.items()]
             body = {"error": {"code": code, "message": message, "details": details}}
             return jsonify(body), status
-        template = f"errors/{status}.html" if status in (403, 404, 409, 503) else "errors/any.html"
-        return render_template(template, status=status, message=message, details=details), status
+        template = f"errors/{status}.html" if status in ERROR_PAGES else "errors/any.html"
+        page = render_template(
+            template,
+            status=status,
+            message=message,
+            details=details,
+            request_id=g.get("request_id"),
+        )
+        return page, status
 
     @app.errorhandler(OperationError)
     def _operation_error(error: OperationError) -> Any:
@@ -180,7 +198,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, error.description or error.name)
+        message = error.description or error.name
+        if not wants_json() and message == type(error).description:
+            # Werkzeug's generic sentence ("You don't have the permission to access the
+            # requested resource...") says nothing to a user: our pages say it in our words.
+            message = PAGE_MESSAGES.get(error.code or 500, message)
+        return error_response(error.code or 500, code, message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

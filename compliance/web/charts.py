@@ -30,12 +30,21 @@ STYLE = Style(
 _COMMON = {"js": [], "style": STYLE, "show_legend": False, "height": 280, "width": 560}
 
 
+def count_axis(values: list[int], ticks: int = 5) -> list[int]:
+    """Whole-number labels for an axis of counts (pygal would divide 0..1 into tenths)."""
+    top = max(values, default=0)
+    step = max(1, -(-top // ticks))  # ceiling: at most `ticks` steps
+    return list(range(0, max(top, 1) + step, step))
+
+
 def cases_by_state_svg() -> str:
     """How many cases are in each workflow state."""
     counts = dict(db.session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
     chart = pygal.HorizontalBar(title="Cases by state", print_values=True, **_COMMON)
     chart.x_labels = [s.replace("_", " ") for s in STATES]
-    chart.add("cases", [counts.get(s, 0) for s in STATES])
+    values = [counts.get(s, 0) for s in STATES]
+    chart.y_labels = count_axis(values)  # the value axis, though drawn horizontally
+    chart.add("cases", values)
     return chart.render(is_unicode=True)
 
 
@@ -52,6 +61,7 @@ def new_cases_per_week_svg(now: datetime, weeks: int = 12) -> str:
     chart = pygal.Bar(title="New cases per week", print_values=False, **_COMMON)
     chart.x_labels = [(start + timedelta(weeks=i)).strftime("%d %b") for i in range(weeks)]
     chart.x_label_rotation = 30
+    chart.y_labels = count_axis(buckets)
     chart.add("new cases", buckets)
     return chart.render(is_unicode=True)
 

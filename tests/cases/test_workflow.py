@@ -200,3 +200,19 @@ def test_case_refs_are_sequential_per_year(app, make_case):
     refs = [make_case().ref for _ in range(3)]
     year = refs[0].split("-")[1]
     assert refs == [f"DIST-{year}-{n:04d}" for n in (1, 2, 3)]
+
+
+def test_the_approve_form_shows_who_asked_for_the_approval_and_why(
+    app, make_case, make_user, ready, login_as
+):
+    asker = make_user("counsel", name="Casey Asker")
+    case = case_in_state(make_case, make_user, "investigating")
+    request = TransitionRequest(reason="Evidence complete; takedown to the reseller's host.")
+    operations.transition_case(case, "legal_review", Actor.for_user(asker), request)
+    db.session.commit()
+    _, approver = login_as("counsel")
+    page = approver.get(f"/cases/{case.ref}").get_data(as_text=True)
+    form = page[page.index('name="target" value="approved"') :]
+    form = form[: form.index("</form>")]
+    assert "Sent to legal review by <strong>Casey Asker</strong>" in form
+    assert "Evidence complete; takedown to the reseller&#39;s host." in form

@@ -250,3 +250,62 @@ def test_stale_rendering_is_failed(ready_case):
     assert fail_stale_builds() == [packet.id]
     db.session.refresh(packet)
     assert packet.status == "failed" and "worker lost" in packet.failure_reason
+
+
+def test_a_failed_build_is_told_in_words_and_retried_with_the_same_composition(
+    ready_case, monkeypatch, app
+):
+    from compliance.auth.models import User
+    from tests.conftest import AuthActions
+
+    ready = ready_case()
+    packet = operations.request_packet(
+        ready.case, "referral", ready.counsel, fields=referral_fields(ready)
+    )
+    db.session.commit()
+
+    def broken_store(pdf: bytes) -> str:
+        raise RuntimeError("(sqlite3.OperationalError) no such table: evidence_blobs [SQL: INSERT]")
+
+    monkeypatch.setattr(operations, "_store", broken_store)
+    failed = operations.build_packet(packet.id).packet
+    assert "no such table" in failed.failure_reason  # kept for the CLI and the audit trail
+    monkeypatch.undo()
+
+    client = app.test_client()
+    AuthActions(client).login(db.session.get(User, ready.counsel.user_id))
+    tab = client.get(f"/cases/{ready.case.ref}?tab=packets").get_data(as_text=True)
+    assert "unexpected error on our side" in tab and f"under packet {failed.id}" in tab
+    assert "sqlite3" not in tab and "SQL" not in tab
+    assert "Retry the build" in tab
+
+    response = client.post(f"/cases/{ready.case.ref}/packets/{failed.id}/retry")
+    assert response.status_code == 302
+    again = db.session.scalar(select(operations.Packet).where(operations.Packet.id > failed.id))
+    assert again.status == "queued" and again.draft
+    assert again.request_fields == failed.request_fields
+    event = db.session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "packet.requested", AuditEvent.object_id == str(again.id)
+        )
+    )
+    assert event.details["retry_of"] == failed.id
+    # Only a failed build is retried.
+    assert operations.build_packet(again.id).packet.status == "stored"
+    with pytest.raises(WorkflowRefused, match="did not fail"):
+        operations.retry_packet(again, ready.counsel)
+
+
+def test_a_failed_final_is_retried_from_its_preview(ready_case, monkeypatch):
+    ready = ready_case()
+    preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
+    final = operations.request_final(preview, ready.counsel)
+    db.session.commit()
+    monkeypatch.setattr(operations, "_store", lambda pdf: (_ for _ in ()).throw(OSError("full")))
+    failed = operations.build_packet(final.id).packet
+    monkeypatch.undo()
+    assert failed.status == "failed" and "unexpected error" in failed.failure_in_words
+    again = operations.retry_packet(failed, ready.counsel)
+    db.session.commit()
+    assert not again.draft and again.preview_id == preview.id
+    assert operations.build_packet(again.id).packet.status == "stored"

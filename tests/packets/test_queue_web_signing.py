@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from compliance.extensions import db
 from compliance.packets import operations
 from compliance.packets.models import Packet
 from compliance.packets.tasks import build_queued_packets
+from tests.conftest import PASSWORD
 from tests.packets.conftest import build, referral_fields
 
 
@@ -107,3 +109,32 @@ def test_concurrent_reservations_never_overlap(app):
     for (_a, last), (first, _b) in zip(ranges, ranges[1:], strict=False):
         assert first == last + 1
     assert operations.counter_value("EVD") == ranges[-1][1]
+
+
+@pytest.mark.parametrize(
+    ("query", "present", "absent"),
+    [
+        (
+            "type=takedown&basis=terms",
+            {"offending_urls", "uploader"},
+            {"agency_contact", "custodian"},
+        ),
+        ("type=referral", {"agency_contact", "custodian"}, {"offending_urls", "uploader"}),
+        ("type=memo", {"narrative"}, {"agency_contact", "offending_urls", "custodian"}),
+    ],
+)
+def test_the_compose_form_shows_only_the_fields_of_the_chosen_type(
+    app, ready_case, query, present, absent
+):
+    from compliance.auth.models import User
+
+    ready = ready_case()
+    client = app.test_client()
+    user = db.session.get(User, ready.counsel.user_id)
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    page = client.get(f"/cases/{ready.case.ref}/packets/new?{query}").get_data(as_text=True)
+    names = set(re.findall(r'name="([a-z_]+)"', page))
+    assert present <= names and not (absent & names), names
+    # Without a type, the first page only asks which packet it is.
+    choose = client.get(f"/cases/{ready.case.ref}/packets/new").get_data(as_text=True)
+    assert "Compose a referral" in choose and 'name="recipient"' not in choose

@@ -123,3 +123,41 @@ def test_a_hold_review_form_is_offered_to_counsel_only(app, login_as, make_case)
     _, analyst = login_as("analyst")
     assert b"Record a legal-hold review" in counsel.get(f"/cases/{case.ref}?tab=reviews").data
     assert b"Record a legal-hold review" not in analyst.get(f"/cases/{case.ref}?tab=reviews").data
+
+
+def test_reviews_of_cases_nobody_owns_are_in_counsels_my_reviews(
+    app, clock, login_as, make_case, make_user
+):
+    from compliance.auth.operations import set_active
+
+    unowned = make_case(title="Nobody's sweep")
+    leaver = make_user("analyst")
+    orphaned = make_case(owner_id=leaver.id, title="Left behind")
+    set_active(Actor.cli_operator(), leaver, False)
+    db.session.commit()
+    _, counsel = login_as("counsel")
+    page = counsel.get("/reviews/mine").get_data(as_text=True)
+    assert unowned.ref in page and orphaned.ref in page
+    assert page.count('<span class="badge unassigned">unassigned</span>') == 3  # 2 rows + intro
+    _, analyst = login_as("analyst")  # analysts see only their own cases
+    assert unowned.ref not in analyst.get("/reviews/mine").get_data(as_text=True)
+
+
+def test_the_calendar_shows_the_month_as_a_grid_beside_the_list(app, clock, login_as, make_case):
+    make_case(title="First")  # reported on T0 (2 Nov): due a day later
+    make_case(title="Second")
+    clock.move_to(T0 + timedelta(days=40))  # 12 December: both overdue by then
+    make_case(title="Third")  # due 13 December
+    _, client = login_as("analyst")
+    page = client.get("/reviews/team").get_data(as_text=True)
+    grid = page[page.index('<table class="month-grid">') : page.index("</table>")]
+    assert "December 2026" in page
+    assert grid.count('class="count"') == 1 and 'title="1 review due 2026-12-13"' in grid
+    assert "2 overdue</span> from before this month" in page
+    assert 'href="#day-2026-12-13"' in grid and 'id="day-2026-12-13"' in page
+    november = client.get("/reviews/team?month=2026-11").get_data(as_text=True)
+    assert "November 2026" in november and 'title="2 reviews due 2026-11-03"' in november
+    # Other months and a bad month argument still render.
+    january = client.get("/reviews/team?month=2027-01&days=7").get_data(as_text=True)
+    assert "January 2027" in january
+    assert client.get("/reviews/team?month=nonsense").status_code == 200
