@@ -160,7 +160,7 @@ class PresentedEvent:
 class Presenter:
     """Renders events; `link` builds URLs (None in the PDF, where names stand alone)."""
 
-    def __init__(self, people: People, link: Callable[..., str] | None = None) -> None:
+    def __init__(self, people: People, link: Callable[..., str | None] | None = None) -> None:
         self.people = people
         self.link = link
 
@@ -174,10 +174,9 @@ class Presenter:
             text = {"cli": f"{who} (command line)", "system": f"scheduler: {who}"}.get(kind)
             text = text or (f"API token {who}" if kind == "token" else label)
             return Markup('<span title="{}">{}</span>').format(label, text)
-        if self.link is not None:
-            return Markup('<a href="{}" title="{}">{}</a>').format(
-                self.link("audit.index", actor=label), label, name
-            )
+        href = self.link("audit.index", actor=label) if self.link is not None else None
+        if href is not None:
+            return Markup('<a href="{}" title="{}">{}</a>').format(href, label, name)
         return Markup("{}").format(name)
 
     def user(self, user_id: int) -> Markup:
@@ -316,7 +315,9 @@ def word_diff(before: str, after: str) -> Markup:
     return Markup('<div class="text-diff">{}</div>').format(Markup("").join(parts))
 
 
-def present_events(events: Iterable[Any], link: Callable[..., str] | None = None) -> list[Any]:
+def present_events(
+    events: Iterable[Any], link: Callable[..., str | None] | None = None
+) -> list[Any]:
     """AuditEvent rows or exported records (dicts with `hash`) as PresentedEvents."""
     from compliance.audit.verify_export import canonical_bytes
 

@@ -21,7 +21,7 @@ from compliance.audit.checkpoints import (
 from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.present import present_events
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.permissions import can, current_actor, require
 from compliance.backup import last_drill
 from compliance.cases.models import Case
 from compliance.cases.tabs import register_tab
@@ -157,6 +157,15 @@ def export():
 CASE_TAB_EVENTS = 50
 
 
+def _links_for(actor: Any):
+    """URLs for the case tab: a person links to their audit trail only for who may read it."""
+    if can(actor, "audit.view"):
+        return url_for
+    return lambda endpoint, **values: (
+        None if endpoint == "audit.index" else url_for(endpoint, **values)
+    )
+
+
 def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
     """The case's audit tab: its own events and those of every case merged into it."""
     from compliance.cases.retention import history_refs
@@ -172,7 +181,7 @@ def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
     has_more = len(events) > CASE_TAB_EVENTS
     events = events[:CASE_TAB_EVENTS]
     return {
-        "events": present_events(events, link=url_for),
+        "events": present_events(events, link=_links_for(actor)),
         "merged_refs": refs[1:],
         "next_before": events[-1].seq if has_more and events else None,
         "newest": bool(before),
