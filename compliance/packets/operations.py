@@ -1132,7 +1132,9 @@ def mark_sent(
         errors["sent_on"] = "a date with a time zone"
     elif sent_on > utcnow():
         errors["sent_on"] = "cannot be in the future"
-    elif packet.built_at and sent_on < packet.built_at.replace(hour=0, minute=0, second=0, microsecond=0):
+    elif packet.built_at and sent_on < packet.built_at.replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ):
         errors["sent_on"] = "cannot be before the packet was built"
     if errors:
         raise InvalidInput("the sending record is not complete", details=errors)
