@@ -27,6 +27,7 @@ from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.web.paging import int_arg
+from compliance.web.transaction import transactional
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PER_PAGE = 50
@@ -105,9 +106,9 @@ def index():
 
 @bp.route("/verify", methods=["POST"])
 @require("audit.view")
+@transactional
 def verify():
     report = run_verification(current_actor())
-    db.session.commit()
     if report.ok:
         flash(
             f"Audit chain verified: {report.count} events, head seq={report.head_seq}.", "success"
@@ -134,6 +135,7 @@ def checkpoint_download(checkpoint_id: int):
 
 @bp.route("/export", methods=["POST"])
 @require("audit.export")
+@transactional
 def export():
     export = export_audit(
         current_actor(),
@@ -142,7 +144,6 @@ def export():
         until=_time_arg("until"),
         case_ref=request.form.get("case", "").strip() or None,
     )
-    db.session.commit()
     return Response(
         export.content,
         mimetype=export.media_type,

@@ -29,6 +29,7 @@ from compliance.extensions import db
 from compliance.web import format_when
 from compliance.web.audited import audited_read
 from compliance.web.paging import int_arg, page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 PER_PAGE = 25
@@ -176,6 +177,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("case.create")
+@transactional
 def create():
     form = CaseForm()
     form.owner_id.choices = _owner_choices()
@@ -187,10 +189,8 @@ def create():
                 **_form_fields(form),
             )
         except OperationError as error:
-            db.session.rollback()
             _apply_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Case {case.ref} opened.", "success")
             return redirect(url_for("cases.view", ref=case.ref))
     return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
@@ -204,6 +204,7 @@ def _reads_notes() -> bool:
 @bp.route("/<ref>")
 @audited_read(when=_reads_notes)
 @require("case.view")
+@transactional  # a tab may record a read that matters (privileged notes viewed)
 def view(ref: str):
     case = operations.get_case(ref)
     actor = current_actor()
@@ -212,7 +213,7 @@ def view(ref: str):
     if tab is None or not can(current_user, tab.permission):
         abort(404)
     context = tab.context(case, actor)
-    page = render_template(
+    return render_template(
         "cases/view.html",
         case=case,
         actor=actor,
@@ -222,19 +223,11 @@ def view(ref: str):
         approval_changes=approval_drift(case) if case.state == "legal_review" else [],
         **context,
     )
-    # A tab may record a read that matters (privileged notes viewed). Committing after the
-    # render, not before: a commit expires every loaded row, and the template would then
-    # reload each finding, item and custody event one query at a time (N+1). Nothing reads
-    # the rows after this commit (the session ends with the request), so it need not expire
-    # the hundreds of them either.
-    session = db.session()
-    session.expire_on_commit = False
-    session.commit()
-    return page
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
 @require("case.edit")
+@transactional
 def edit(ref: str):
     case = operations.get_case(ref)
     form = CaseForm(obj=case)
@@ -251,12 +244,10 @@ def edit(ref: str):
                 expected_version=int(form.version.data or 0) or None,
             )
         except OperationError as error:
-            db.session.rollback()
             if error.status == 409:
                 raise
             _apply_errors(form, error)
         else:
-            db.session.commit()
             flash("Changes saved.", "success")
             return redirect(url_for("cases.view", ref=case.ref))
     return render_template("cases/form.html", form=form, case=case), 200 if not form.errors else 422
@@ -264,6 +255,7 @@ def edit(ref: str):
 
 @bp.route("/<ref>/transition", methods=["POST"])
 @require("case.view")
+@transactional
 def transition(ref: str):
     case = operations.get_case(ref)
     form = TransitionForm()
@@ -272,27 +264,21 @@ def transition(ref: str):
     request_data = TransitionRequest(
         reason=form.reason.data, actions=tuple(form.actions.data or ()), outcome=form.outcome.data
     )
-    try:
-        step = operations.transition_case(
-            case,
-            form.target.data,
-            current_actor(),
-            request_data,
-            expected_version=int(form.version.data or 0) or None,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref))
+    step = operations.transition_case(
+        case,
+        form.target.data,
+        current_actor(),
+        request_data,
+        expected_version=int(form.version.data or 0) or None,
+    )
     flash(f"{case.ref} moved from {step.from_state} to {step.to_state}.", "success")
     return redirect(url_for("cases.view", ref=ref))
 
 
 @bp.route("/<ref>/notes", methods=["POST"])
 @require("note.add")
+@transactional
 def add_note(ref: str):
     case = operations.get_case(ref)
     form = NoteForm()
@@ -300,13 +286,13 @@ def add_note(ref: str):
         flash("The note is empty or too long.", "error")
         return redirect(url_for("cases.view", ref=ref, tab="notes"))
     operations.add_note(case, current_actor(), form.body.data, privileged=form.privileged.data)
-    db.session.commit()
     flash("Note added.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="notes"))
 
 
 @bp.route("/<ref>/notes/<int:note_id>", methods=["POST"])
 @require("note.add")
+@transactional
 def edit_note(ref: str, note_id: int):
     case = operations.get_case(ref)
     note = db.session.get(CaseNote, note_id)
@@ -321,13 +307,13 @@ def edit_note(ref: str, note_id: int):
         operations.edit_note(
             note, current_actor(), form.body.data, request.form.get("version", type=int)
         )
-        db.session.commit()
         flash("Note updated; the earlier text is kept in its history.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="notes"))
 
 
 @bp.route("/<ref>/hold", methods=["POST"])
 @require("hold.manage")
+@transactional
 def hold(ref: str):
     case = operations.get_case(ref)
     form = HoldForm()
@@ -338,7 +324,6 @@ def hold(ref: str):
         operations.release_hold(case, current_actor(), form.reason.data)
     else:
         operations.place_hold(case, current_actor(), form.reason.data)
-    db.session.commit()
     flash(f"Legal hold {form.action.data}d.", "success")
     return redirect(url_for("cases.view", ref=ref))
 

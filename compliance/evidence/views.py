@@ -25,7 +25,7 @@ from compliance.auth.permissions import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
-from compliance.errors import InvalidInput, OperationError
+from compliance.errors import InvalidInput
 from compliance.evidence import operations
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
@@ -34,6 +34,7 @@ from compliance.evidence.store import blob_store
 from compliance.extensions import db
 from compliance.web.audited import audited_read, download_name
 from compliance.web.paging import page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
@@ -197,6 +198,7 @@ def _tab(ref: str) -> Any:
 
 @bp.route("/cases/<ref>/evidence", methods=["POST"])
 @require("evidence.add")
+@transactional
 def upload(ref: str):
     case = get_case(ref)
     form = UploadForm()
@@ -207,39 +209,35 @@ def upload(ref: str):
     upload_file = form.file.data
     data = upload_file.read()
     actor = current_actor()
-    try:
-        if form.is_finding.data:
-            try:
-                batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
-            except TooManyFindings as error:
-                raise InvalidInput(f"the finding file is refused: {error}") from None
-            except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
-                raise InvalidInput(f"the finding file is not JSON ({error})") from error
-            outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
-            repeats = sum(o.status == "duplicate" for o in outcomes)
-            message = f"{len(outcomes)} finding(s) added ({repeats} already present)."
-        else:
-            supersedes = (
-                operations.get_item(case, form.supersedes.data) if form.supersedes.data else None
-            )
-            item = operations.add_evidence_file(
-                case,
-                actor,
-                name=upload_file.filename or "",
-                media_type=upload_file.mimetype,
-                data=data,
-                description=form.description.data or "",
-                supersedes=supersedes,
-                reason=form.reason.data,
-            )
-            message = f"Evidence item #{item.id} preserved (sha256 {item.sha256[:12]}…)."
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(f"Upload refused: {error.message}{_details(error.details)}", "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(
+        url_for("cases.view", ref=ref, tab="evidence"),
+        lambda error: f"Upload refused: {error.message}{_details(error.details)}",
+    )
+    if form.is_finding.data:
+        try:
+            batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
+        except TooManyFindings as error:
+            raise InvalidInput(f"the finding file is refused: {error}") from None
+        except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
+            raise InvalidInput(f"the finding file is not JSON ({error})") from error
+        outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
+        repeats = sum(o.status == "duplicate" for o in outcomes)
+        message = f"{len(outcomes)} finding(s) added ({repeats} already present)."
+    else:
+        supersedes = (
+            operations.get_item(case, form.supersedes.data) if form.supersedes.data else None
+        )
+        item = operations.add_evidence_file(
+            case,
+            actor,
+            name=upload_file.filename or "",
+            media_type=upload_file.mimetype,
+            data=data,
+            description=form.description.data or "",
+            supersedes=supersedes,
+            reason=form.reason.data,
+        )
+        message = f"Evidence item #{item.id} preserved (sha256 {item.sha256[:12]}…)."
     flash(message, "success")
     return _tab(ref)
 
@@ -259,11 +257,11 @@ def _details(details: Any) -> str:
 @bp.route("/cases/<ref>/evidence/<int:item_id>")
 @audited_read()
 @require("case.view")
+@transactional
 def item(ref: str, item_id: int):
     case = get_case(ref)
     evidence = operations.get_item(case, item_id)
     operations.record_view(evidence, current_actor())
-    db.session.commit()
     preview = None
     if evidence.media_type.startswith(("text/", "application/json")):
         raw = (
@@ -290,6 +288,7 @@ def item(ref: str, item_id: int):
 
 @bp.route("/cases/<ref>/evidence/<int:item_id>/download", methods=["POST"])
 @require("evidence.download")
+@transactional
 def download(ref: str, item_id: int):
     case = get_case(ref)
     evidence = operations.get_item(case, item_id)
@@ -308,12 +307,12 @@ def download(ref: str, item_id: int):
         download_name=download_name(f"{case.ref}-{evidence.id}-{evidence.name}"),
     )
     response.headers["X-Content-SHA256"] = evidence.sha256
-    db.session.commit()
     return response
 
 
 @bp.route("/cases/<ref>/duplicates/<int:flag_id>", methods=["POST"])
 @require("case.edit")
+@transactional
 def resolve_duplicate(ref: str, flag_id: int):
     case = get_case(ref)
     flag = operations.get_flag(flag_id)
@@ -323,17 +322,10 @@ def resolve_duplicate(ref: str, flag_id: int):
     if not form.validate_on_submit():
         flash("Choose merge or distinct, and say why.", "error")
         return _tab(ref)
-    try:
-        operations.resolve_duplicate(
-            flag, current_actor(), form.decision.data == "merge", form.note.data
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="evidence"))
+    operations.resolve_duplicate(
+        flag, current_actor(), form.decision.data == "merge", form.note.data
+    )
     flash(
         f"{flag.case.ref} merged into {flag.duplicate_of.ref}."
         if flag.status == "merged"

@@ -16,12 +16,12 @@ from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
-from compliance.extensions import db
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
 from compliance.packets.models import PACKET_TYPES
 from compliance.web.audited import audited_read
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
 signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
@@ -44,6 +44,7 @@ def _show_errors(form: Any, error: OperationError) -> None:
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("packet.build")
+@transactional
 def new(ref: str):
     """Compose a packet (its type and legal basis first), then queue its preview."""
     case = get_case(ref)
@@ -84,15 +85,15 @@ def new(ref: str):
         "parties": stored.get("parties") or {},
     }
     review = operations.review_composition(base) if base and base.status == "stored" else None
+    refused = False
     if form.validate_on_submit():
         fields = form.composition(packet_type, basis, request.form, shown)
         try:
             packet = operations.request_packet(case, packet_type, current_actor(), fields=fields)
         except OperationError as error:
-            db.session.rollback()
             _show_errors(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash(
                 f"Preview {packet.id} queued; it is built in the background. Check it, then "
                 "build the final packet from it.",
@@ -100,7 +101,7 @@ def new(ref: str):
             )
             return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
     chosen = set(stored.get("exhibits") or shown["eligible"])
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template(
         "packets/compose.html",
         case=case,
@@ -155,18 +156,12 @@ def view(ref: str, packet_id: int):
 
 @bp.route("/<int:packet_id>/final", methods=["POST"])
 @require("packet.build")
+@transactional
 def final(ref: str, packet_id: int):
     case = get_case(ref)
     preview = operations.get_packet(packet_id, case)
-    try:
-        packet = operations.request_final(preview, current_actor())
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("packets.view", ref=ref, packet_id=packet_id))
-    db.session.commit()
+    on_refusal(url_for("packets.view", ref=ref, packet_id=packet_id))
+    packet = operations.request_final(preview, current_actor())
     flash(f"Final packet {packet.id} queued, bound to preview {preview.id}.", "success")
     return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
 
@@ -174,6 +169,7 @@ def final(ref: str, packet_id: int):
 @bp.route("/<int:packet_id>/download")
 @audited_read()
 @require("packet.view")
+@transactional  # commits after the response is built: no record of a download never sent
 def download(ref: str, packet_id: int):
     case = get_case(ref)
     packet = operations.get_packet(packet_id, case)
@@ -181,12 +177,12 @@ def download(ref: str, packet_id: int):
     response = send_file(
         BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=packet.filename
     )
-    db.session.commit()  # after the response is built: no record of a download never sent
     return response
 
 
 @bp.route("/<int:packet_id>/sent", methods=["POST"])
 @require("packet.send")
+@transactional
 def mark_sent(ref: str, packet_id: int):
     case = get_case(ref)
     packet = operations.get_packet(packet_id, case)
@@ -195,46 +191,44 @@ def mark_sent(ref: str, packet_id: int):
         flash("Say who received the packet, how, and on which date.", "error")
         return redirect(url_for("cases.view", ref=ref, tab="packets"))
     sent_on = datetime.combine(form.sent_on.data, datetime.min.time(), tzinfo=UTC)
-    try:
-        operations.mark_sent(
-            packet,
-            current_actor(),
-            recipient=form.recipient.data,
-            channel=form.channel.data,
-            sent_on=sent_on,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        detail = "; ".join(f"{k}: {v}" for k, v in (error.details or {}).items())
-        flash(error.message + (f" ({detail})" if detail else ""), "error")
-    else:
-        db.session.commit()
-        flash(f"Packet {packet.id} recorded as sent to {packet.sent_to}.", "success")
+    on_refusal(url_for("cases.view", ref=ref, tab="packets"), _sent_refused)
+    operations.mark_sent(
+        packet,
+        current_actor(),
+        recipient=form.recipient.data,
+        channel=form.channel.data,
+        sent_on=sent_on,
+    )
+    flash(f"Packet {packet.id} recorded as sent to {packet.sent_to}.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="packets"))
+
+
+def _sent_refused(error: OperationError) -> str:
+    detail = "; ".join(f"{k}: {v}" for k, v in (error.details or {}).items())
+    return error.message + (f" ({detail})" if detail else "")
 
 
 @signatory_bp.route("/", methods=["GET", "POST"])
 @login_required
+@transactional
 def profile():
     """Each person keeps the profile they sign packets with."""
     existing = operations.signatory_profile(current_user.id)
     form = SignatoryForm(obj=existing)
     if request.method == "GET" and existing is None:
         form.full_name.data, form.email.data = current_user.name, current_user.email
+    refused = False
     if form.validate_on_submit():
         fields = {name: getattr(form, name).data for name in operations.PROFILE_FIELDS}
         try:
             operations.set_signatory_profile(current_user, current_actor(), fields)
         except OperationError as error:
-            db.session.rollback()
             _show_errors(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash("Signatory profile saved.", "success")
             return redirect(url_for("signatory.profile"))
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template("packets/signatory.html", form=form, existing=existing), status
 
 

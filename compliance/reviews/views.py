@@ -16,13 +16,13 @@ from compliance.cases import operations as cases
 from compliance.cases.models import Case
 from compliance.cases.tabs import register_tab
 from compliance.db import utcnow
-from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.reviews import operations
 from compliance.reviews.forms import ReviewForm
 from compliance.reviews.mail import smtp_configured
 from compliance.reviews.models import JobRun, Notification, OutboxEmail
 from compliance.web.paging import page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("reviews", __name__)
 
@@ -81,6 +81,7 @@ def team():
 
 @bp.route("/cases/<ref>/reviews", methods=["POST"])
 @require("review.complete")
+@transactional
 def complete(ref: str):
     case = cases.get_case(ref)
     form = ReviewForm()
@@ -90,23 +91,16 @@ def complete(ref: str):
     next_at = None
     if form.next_review_on.data:
         next_at = datetime.combine(form.next_review_on.data, utcnow().time(), tzinfo=UTC)
-    try:
-        review = operations.complete_review(
-            case,
-            current_actor(),
-            kind=form.kind.data,
-            outcome=form.outcome.data,
-            notes=form.notes.data or "",
-            next_review_at=next_at,
-            form_token=form.form_token.data,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref, tab="reviews"))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="reviews"))
+    review = operations.complete_review(
+        case,
+        current_actor(),
+        kind=form.kind.data,
+        outcome=form.outcome.data,
+        notes=form.notes.data or "",
+        next_review_at=next_at,
+        form_token=form.form_token.data,
+    )
     when = review.next_review_at.strftime("%Y-%m-%d") if review.next_review_at else "—"
     flash(f"Review recorded ({review.outcome_label}); next review {when}.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="reviews"))
@@ -154,10 +148,10 @@ def notifications():
 
 @bp.route("/notifications/read", methods=["POST"])
 @login_required
+@transactional
 def mark_read():
     ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
     count = operations.mark_read(current_actor(), ids or None)
-    db.session.commit()
     target = request.form.get("next")
     if target and ids and len(ids) == 1 and target.startswith("/") and not target.startswith("//"):
         return redirect(target)

@@ -19,6 +19,7 @@ from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
 from compliance.markdown import render_markdown
 from compliance.web.paging import RowIdConverter
+from compliance.web.transaction import refused_form_post
 
 # Each capability adds its blueprint here (module path, attribute).
 BLUEPRINTS = [
@@ -154,6 +155,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationError)
     def _operation_error(error: OperationError) -> Any:
         db.session.rollback()
+        if not wants_json():
+            answer = refused_form_post(error)  # a form post with `back=`: flash, go back
+            if answer is not None:
+                return answer
         return error_response(error.status, error.code, error.message, error.details)
 
     @app.errorhandler(StaleDataError)
