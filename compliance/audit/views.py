@@ -20,10 +20,9 @@ from compliance.audit.checkpoints import (
 )
 from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditCheckpoint, AuditEvent
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.backup import last_drill
 from compliance.cases.models import Case
-from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.web.paging import int_arg
@@ -170,4 +169,3 @@ def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
 
 # The audit trail owns the case's audit tab: selecting by ref keeps merged cases' histories
 # (and survives row-id reuse after a deletion on SQLite). Replaces the foundation's version.
-register_tab("audit", "Audit", 90, _case_audit)

@@ -21,6 +21,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from compliance.auth import operations
+from compliance.auth.access import current_actor, require
 from compliance.auth.forms import (
     EnrolForm,
     LoginForm,
@@ -30,7 +31,6 @@ from compliance.auth.forms import (
     UserForm,
 )
 from compliance.auth.models import ApiToken, User
-from compliance.auth.permissions import current_actor, require
 from compliance.errors import OperationError
 from compliance.extensions import db, limiter
 from compliance.web.transaction import on_refusal, transactional

@@ -13,15 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from compliance.audit.models import AuditEvent
+from compliance.auth.access import current_actor, require
 from compliance.auth.models import User
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cache import ProcessCache
 from compliance.cases import operations, search
 from compliance.cases.approval import approval_drift
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseNote
-from compliance.cases.tabs import TABS, ordered_tabs, register_tab
+from compliance.cases.tabs import TABS, ordered_tabs
 from compliance.cases.workflow import TransitionRequest, options_for
 from compliance.db import utcnow
 from compliance.errors import OperationError
@@ -328,11 +328,11 @@ def hold(ref: str):
     return redirect(url_for("cases.view", ref=ref))
 
 
-def _overview(case: Case, actor: Any) -> dict[str, Any]:
+def overview_tab(case: Case, actor: Any) -> dict[str, Any]:
     return {"hold_form": HoldForm(action="release" if case.legal_hold else "place")}
 
 
-def _notes(case: Case, actor: Any) -> dict[str, Any]:
+def notes_tab(case: Case, actor: Any) -> dict[str, Any]:
     # Each note's earlier versions in one query (the template reads `note.revisions` per note),
     # handed to the relationship so `visible_notes` reads these very objects.
     loaded = db.session.scalars(
@@ -357,7 +357,7 @@ class Moment:
     detail: str = ""
 
 
-def _timeline(case: Case, actor: Any) -> dict[str, Any]:
+def timeline_tab(case: Case, actor: Any) -> dict[str, Any]:
     """Findings, workflow steps, reviews and packets on one time axis, newest last."""
     from compliance.evidence.models import Finding
     from compliance.packets.models import Packet
@@ -401,19 +401,3 @@ def _timeline(case: Case, actor: Any) -> dict[str, Any]:
     marks = [Mark(m.when, m.title) for m in moments if m.kind in ("transition", "packet")]
     chart = timeline_svg(spans, marks, f"Timeline of {case.ref}") if spans or marks else ""
     return {"moments": moments, "chart": chart}
-
-
-def _audit(case: Case, actor: Any) -> dict[str, Any]:
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.case_id == case.id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(200)
-    ).all()
-    return {"events": events}
-
-
-register_tab("overview", "Overview", 10, _overview)
-register_tab("notes", "Notes", 70, _notes)
-register_tab("timeline", "Timeline", 80, _timeline)
-register_tab("audit", "Audit", 90, _audit)

@@ -21,10 +21,9 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.evidence import operations
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
@@ -187,9 +186,6 @@ def _finding_articles(page: list[Any], case_ref: str) -> list[Markup]:
                 )
             )
     return [kept[key] for key in keys]
-
-
-register_tab("evidence", "Evidence", 20, evidence_tab)
 
 
 def _tab(ref: str) -> Any:

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.intel import operations
@@ -72,9 +72,6 @@ def intel_tab(case: Case, actor: Actor) -> dict[str, Any]:
             context["push_form"] = PushForm(formdata=None)
             context["push_form"].feed.choices = [(f.id, f.partner) for f in feeds]
     return context
-
-
-register_tab("intel", "Intel", 65, intel_tab)
 
 
 def _options(form: ExportForm) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
@@ -232,7 +232,7 @@ def profile():
     return render_template("packets/signatory.html", form=form, existing=existing), status
 
 
-def _packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
+def packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
     packets = operations.packets_for_case(case, actor)
     return {
         "packets": packets,
@@ -240,6 +240,3 @@ def _packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
         "sent_form": MarkSentForm(),
         "today": datetime.now(UTC).date().isoformat(),
     }
-
-
-register_tab("packets", "Packets", 60, _packets_tab, permission="packet.view")

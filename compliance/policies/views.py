@@ -16,11 +16,11 @@ from flask import (
 )
 from flask_login import current_user
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.policies import operations
@@ -191,7 +191,7 @@ def _fill_choices(
     return window, documents
 
 
-def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
+def clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
     form = CitationForm()
     window, documents = _fill_choices(form, case)
     citations = operations.citations_for_case(case, include_removed=True)
@@ -203,6 +203,3 @@ def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
         "citation_form": form,
         "withdraw_form": WithdrawCitationForm(),
     }
-
-
-register_tab("clauses", "Clauses", 30, _clauses_tab)

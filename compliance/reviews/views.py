@@ -11,10 +11,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.cases import operations as cases
 from compliance.cases.models import Case
-from compliance.cases.tabs import register_tab
 from compliance.db import utcnow
 from compliance.extensions import db
 from compliance.reviews import operations
@@ -25,21 +24,6 @@ from compliance.web.paging import page_arg
 from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("reviews", __name__)
-
-if operations.schedule_case_reviews not in cases.state_entered_hooks:
-    cases.state_entered_hooks.append(operations.schedule_case_reviews)
-
-
-def _register_merge_hook() -> None:
-    try:
-        from compliance.cases import retention
-    except ImportError:  # the merge capability is optional
-        return
-    if operations.close_reviews_of_merged_case not in retention.merge_hooks:
-        retention.merge_hooks.append(operations.close_reviews_of_merged_case)
-
-
-_register_merge_hook()
 
 
 @bp.app_template_global()
@@ -112,7 +96,7 @@ def _errors(form: ReviewForm) -> str:
     )
 
 
-def _reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
+def reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
     schedules = {kind: operations.find_schedule(kind, "case", case.id) for kind in ("case", "hold")}
     now = utcnow()
     return {
@@ -124,9 +108,6 @@ def _reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
         "default_hold_next": operations.cadence_due("hold", now),
         "now": now,
     }
-
-
-register_tab("reviews", "Reviews", 50, _reviews_tab)
 
 
 @bp.route("/notifications")

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from compliance.audit.context import new_request_id
 from compliance.auth.permissions import can
+from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
 from compliance.markdown import render_markdown
@@ -36,6 +37,20 @@ BLUEPRINTS = [
     "compliance.packets.views:signatory_bp",
     "compliance.intel.views:bp",
     "compliance.intel.taxii_views:bp",
+]
+
+# The tabs of the case page, in one place: (key, label, order, "module:context function",
+# permission). A tab's template is templates/cases/tabs/<key>.html.
+CASE_TABS = [
+    ("overview", "Overview", 10, "compliance.cases.views:overview_tab", "case.view"),
+    ("evidence", "Evidence", 20, "compliance.evidence.views:evidence_tab", "case.view"),
+    ("clauses", "Clauses", 30, "compliance.policies.views:clauses_tab", "case.view"),
+    ("reviews", "Reviews", 50, "compliance.reviews.views:reviews_tab", "case.view"),
+    ("packets", "Packets", 60, "compliance.packets.views:packets_tab", "packet.view"),
+    ("intel", "Intel", 65, "compliance.intel.views:intel_tab", "case.view"),
+    ("notes", "Notes", 70, "compliance.cases.views:notes_tab", "case.view"),
+    ("timeline", "Timeline", 80, "compliance.cases.views:timeline_tab", "case.view"),
+    ("audit", "Audit", 90, "compliance.audit.views:_case_audit", "case.view"),
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
@@ -75,6 +90,10 @@ def register(app: Flask) -> None:
     for spec in BLUEPRINTS:
         module_name, attr = spec.split(":")
         app.register_blueprint(getattr(importlib.import_module(module_name), attr))
+    for key, label, order, spec, permission in CASE_TABS:
+        module_name, attr = spec.split(":")
+        context = getattr(importlib.import_module(module_name), attr)
+        register_tab(key, label, order, context, permission=permission)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."

@@ -14,7 +14,8 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import Row, and_, select
 
-from compliance.auth.permissions import can, require
+from compliance.auth.access import require
+from compliance.auth.permissions import can
 from compliance.cases.models import OPEN_STATES, Case, CaseTransition
 from compliance.db import utcnow
 from compliance.extensions import db

@@ -101,8 +101,9 @@ def resolve_duplicate(flag: DuplicateFlag, actor: Actor, merge: bool, note: str)
     return flag
 
 
-def _before_merge(source: Case, target: Case, actor: Actor) -> dict[str, int]:
-    """Drop the source's subject links the target already has (the rest move generically)."""
+def drop_shared_subject_links(source: Case, target: Case, actor: Actor) -> dict[str, int]:
+    """Merge hook: drop the source's subject links the target already has (the rest move
+    generically)."""
     already = select(CaseSubject.subject_id).where(CaseSubject.case_id == target.id)
     result = db.session.execute(
         delete(CaseSubject).where(
@@ -110,9 +111,6 @@ def _before_merge(source: Case, target: Case, actor: Actor) -> dict[str, int]:
         )
     )
     return {"case_subjects (already on target)": result.rowcount or 0}
-
-
-retention.merge_hooks.append(_before_merge)
 
 
 def get_flag(flag_id: int) -> DuplicateFlag:
