@@ -9,17 +9,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 
 from compliance.auth.access import current_actor, require
 from compliance.cases import operations as cases
 from compliance.cases.models import Case
 from compliance.db import utcnow
-from compliance.extensions import db
-from compliance.reviews import operations
+from compliance.reviews import operations, queries
 from compliance.reviews.forms import ReviewForm
 from compliance.reviews.mail import smtp_configured
-from compliance.reviews.models import JobRun, Notification, OutboxEmail
 from compliance.web.paging import page_arg
 from compliance.web.transaction import on_refusal, transactional
 
@@ -113,17 +110,9 @@ def reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
 @bp.route("/notifications")
 @login_required
 def notifications():
-    page = page_arg()
-    per_page = 50
-    query = select(Notification).where(Notification.recipient_id == current_user.id)
-    items = db.session.scalars(
-        query.order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    found = queries.notifications_of(current_user.id, page_arg())
     return render_template(
-        "reviews/notifications.html", items=items, page=page, pages=max(-(-total // per_page), 1)
+        "reviews/notifications.html", items=found.items, page=found.page, pages=found.pages
     )
 
 
@@ -144,21 +133,12 @@ def mark_read():
 @require("user.manage")
 def outbox():
     status = request.args.get("status") or None
-    query = select(OutboxEmail)
-    if status in ("queued", "sent", "failed"):
-        query = query.where(OutboxEmail.status == status)
-    emails = db.session.scalars(query.order_by(OutboxEmail.id.desc()).limit(200)).all()
-    counts = dict(
-        db.session.execute(
-            select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
-        ).all()
-    )
-    runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
+    found = queries.outbox(status)
     return render_template(
         "reviews/outbox.html",
-        emails=emails,
-        counts=counts,
+        emails=found.emails,
+        counts=found.counts,
         status=status,
-        runs=runs,
+        runs=found.runs,
         smtp=smtp_configured(current_app.config),
     )
