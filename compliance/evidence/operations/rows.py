@@ -119,40 +119,43 @@ def insert_items(
     for ids in returned.values():
         ids.sort(reverse=True)  # popped from the end: ids ascend with the list, as inserted
     item_ids = [returned[(i["finding_id"], i["role"], i["name"], i["sha256"])].pop() for i in items]
-    token_or_role = actor.role or ("detector token" if actor.token_id else None)
     custody: list[dict[str, Any]] = []
     for item_id, item, position in zip(item_ids, items, owner, strict=True):
         per_finding[position].append((item_id, item["sha256"]))
-        f = new[position].finding
-        observed = {"from": f.observed_from.isoformat(), "to": f.observed_to.isoformat()}
-        # Two links per item, in this order (ids ascend with the list): the detector
-        # collected it, then this actor preserved it.
-        custody.append(
-            {
-                "item_id": item_id,
-                "action": "collected",
-                "actor": f"detector:{f.detector.name}/{f.detector.version}",
-                "actor_name": item["source"],
-                "actor_role": "detector",
-                "occurred_at": f.observed_to,
-                "purpose": "automated abuse detection",
-                "details": {"observed": observed},
-            }
-        )
-        custody.append(
-            {
-                "item_id": item_id,
-                "action": "ingested",
-                "actor": actor.label,
-                "actor_name": actor.name,
-                "actor_role": token_or_role,
-                "occurred_at": now,
-                "purpose": f"preserved as evidence ({channel})",
-                "details": {"sha256": item["sha256"], "hash_method": "SHA-256, server-side"},
-            }
-        )
+        custody.extend(_custody_rows(item_id, item, new[position], actor, now, channel))
     db.session.execute(insert(CustodyEvent.__table__), custody)
     return per_finding
+
+
+def _custody_rows(
+    item_id: int, item: dict[str, Any], placed: Placement, actor: Actor, now: datetime, channel: str
+) -> list[dict[str, Any]]:
+    """Two custody links per item, in this order (ids ascend with the list): the detector
+    collected it, then this actor preserved it."""
+    f = placed.finding
+    observed = {"from": f.observed_from.isoformat(), "to": f.observed_to.isoformat()}
+    return [
+        {
+            "item_id": item_id,
+            "action": "collected",
+            "actor": f"detector:{f.detector.name}/{f.detector.version}",
+            "actor_name": item["source"],
+            "actor_role": "detector",
+            "occurred_at": f.observed_to,
+            "purpose": "automated abuse detection",
+            "details": {"observed": observed},
+        },
+        {
+            "item_id": item_id,
+            "action": "ingested",
+            "actor": actor.label,
+            "actor_name": actor.name,
+            "actor_role": actor.role or ("detector token" if actor.token_id else None),
+            "occurred_at": now,
+            "purpose": f"preserved as evidence ({channel})",
+            "details": {"sha256": item["sha256"], "hash_method": "SHA-256, server-side"},
+        },
+    ]
 
 
 def insert_links_and_flags(placed: BatchPlacement, finding_ids: list[int], now: datetime) -> None:

@@ -33,21 +33,15 @@ def _plain_name(name: str) -> str:
     return name
 
 
-def add_evidence_file(
+def _check_upload(
     case: Case,
-    actor: Actor,
-    *,
-    name: str,
-    media_type: str,
     data: bytes,
     description: str,
-    supersedes: EvidenceItem | None = None,
-    reason: str | None = None,
-) -> EvidenceItem:
-    """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
-    require_permission(actor, "evidence.add")
-    name = _plain_name(name)
-    description = (description or "").strip()
+    supersedes: EvidenceItem | None,
+    reason: str | None,
+) -> None:
+    """Refuse (all problems at once) a file that is empty, too large, unexplained, or a
+    correction of an item it may not correct."""
     errors: dict[str, str] = {}
     if not description:
         errors["description"] = "say what the file is and where it came from"
@@ -64,6 +58,24 @@ def add_evidence_file(
             errors["reason"] = "a correction needs a reason"
     if errors:
         raise InvalidInput("the evidence file was not added", details=errors)
+
+
+def add_evidence_file(
+    case: Case,
+    actor: Actor,
+    *,
+    name: str,
+    media_type: str,
+    data: bytes,
+    description: str,
+    supersedes: EvidenceItem | None = None,
+    reason: str | None = None,
+) -> EvidenceItem:
+    """Preserve a file an analyst brings (screenshots, reports); corrections supersede."""
+    require_permission(actor, "evidence.add")
+    name = _plain_name(name)
+    description = (description or "").strip()
+    _check_upload(case, data, description, supersedes, reason)
     (sha256,) = _put_blobs([data])
     now = utcnow()
     item = EvidenceItem(

@@ -47,6 +47,25 @@ def _checked_next(
     return requested
 
 
+def _check_may_review(case: Case, actor: Actor, kind: str, outcome: str) -> None:
+    """Who may review this kind of review, whether the case is in a state to have one."""
+    if kind == "case":
+        require_permission(actor, "review.complete")
+        if not case.is_open:
+            raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before reviewing it")
+    elif kind == "hold":
+        # A hold outlives its case's workflow: a closed case under hold is still reviewed.
+        require_permission(actor, "hold.manage")
+        if not case.legal_hold:
+            raise WorkflowRefused(f"{case.ref} is not under legal hold")
+    else:
+        raise InvalidInput(f"unknown review kind {kind!r}")
+    if outcome not in OUTCOMES:
+        raise InvalidInput(
+            "choose an outcome", details={"outcome": "one of " + ", ".join(OUTCOMES)}
+        )
+
+
 def complete_review(
     case: Case,
     actor: Actor,
@@ -73,21 +92,7 @@ def complete_review(
             raise Conflict("this form token was already used for another review")
         return existing
 
-    if kind == "case":
-        require_permission(actor, "review.complete")
-        if not case.is_open:
-            raise WorkflowRefused(f"{case.ref} is {case.state}: reopen it before reviewing it")
-    elif kind == "hold":
-        # A hold outlives its case's workflow: a closed case under hold is still reviewed.
-        require_permission(actor, "hold.manage")
-        if not case.legal_hold:
-            raise WorkflowRefused(f"{case.ref} is not under legal hold")
-    else:
-        raise InvalidInput(f"unknown review kind {kind!r}")
-    if outcome not in OUTCOMES:
-        raise InvalidInput(
-            "choose an outcome", details={"outcome": "one of " + ", ".join(OUTCOMES)}
-        )
+    _check_may_review(case, actor, kind, outcome)
     notes = (notes or "").strip()
     if len(notes) > MAX_NOTES:
         raise InvalidInput("the notes are too long", details={"notes": f"at most {MAX_NOTES}"})
