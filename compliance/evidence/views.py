@@ -25,7 +25,7 @@ from compliance.auth.access import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.errors import InvalidInput
-from compliance.evidence import operations
+from compliance.evidence import operations, queries
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
 from compliance.evidence.schema import TooManyFindings, parse_batch
@@ -335,32 +335,7 @@ def resolve_duplicate(ref: str, flag_id: int):
 @require("case.view")
 def inbox():
     """Newly reported cases that detectors opened, newest evidence first."""
-    stats = (
-        select(
-            Finding.case_id,
-            func.count(Finding.id).label("findings"),
-            func.max(Finding.ingested_at).label("latest"),
-            func.max(Finding.confidence).label("confidence"),
-        )
-        .group_by(Finding.case_id)
-        .subquery()
+    found = queries.inbox(INBOX_LIMIT)
+    return render_template(
+        "evidence/inbox.html", rows=found.rows, kinds=found.kinds, flagged=found.flagged
     )
-    rows = db.session.execute(
-        select(Case, stats.c.findings, stats.c.latest, stats.c.confidence)
-        .join(stats, stats.c.case_id == Case.id)
-        .where(Case.state == "reported")
-        .order_by(stats.c.latest.desc(), Case.id.desc())
-        .limit(INBOX_LIMIT)
-    ).all()
-    kinds: dict[int, list[str]] = {}
-    case_ids = [row[0].id for row in rows]
-    if case_ids:
-        for case_id, kind in db.session.execute(
-            select(Finding.case_id, Finding.kind)
-            .where(Finding.case_id.in_(case_ids))
-            .distinct()
-            .order_by(Finding.kind)
-        ):
-            kinds.setdefault(case_id, []).append(kind)
-    flagged = {f.case_id for f in operations.open_flags_for(case_ids)}
-    return render_template("evidence/inbox.html", rows=rows, kinds=kinds, flagged=flagged)
