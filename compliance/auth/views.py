@@ -18,9 +18,8 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
-from compliance.auth import operations
+from compliance.auth import operations, queries
 from compliance.auth.access import current_actor, require
 from compliance.auth.forms import (
     EnrolForm,
@@ -30,7 +29,7 @@ from compliance.auth.forms import (
     TokenForm,
     UserForm,
 )
-from compliance.auth.models import ApiToken, User
+from compliance.auth.models import User
 from compliance.errors import OperationError
 from compliance.extensions import db, limiter
 from compliance.web.transaction import on_refusal, transactional
@@ -224,10 +223,9 @@ def users():
 
 
 def _users_page(form: UserForm, invitation_url: str | None = None):
-    all_users = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template(
         "auth/users.html",
-        users=all_users,
+        users=queries.all_users(),
         form=form,
         grants=operations.role_grants(),
         sessions=operations.active_session_counts(),
@@ -317,8 +315,9 @@ def tokens():
     if form.validate_on_submit():
         _, raw = operations.create_token(current_actor(), form.name.data, form.scopes.data)
         flash("Token created. Copy it now: it will not be shown again.", "success")
-    all_tokens = db.session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
-    return render_template("auth/tokens.html", tokens=all_tokens, form=form, raw_token=raw)
+    return render_template(
+        "auth/tokens.html", tokens=queries.all_tokens(), form=form, raw_token=raw
+    )
 
 
 @bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])

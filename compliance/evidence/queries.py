@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from compliance.cases.models import Case
-from compliance.evidence.models import DuplicateFlag, Finding
+from compliance.evidence.models import DuplicateFlag, EvidenceItem, Finding
 from compliance.extensions import db
 
 
@@ -58,3 +58,8 @@ def inbox(limit: int) -> Inbox:
             )
         )
     return Inbox(list(rows), kinds, flagged)
+
+
+def superseded_by(item: EvidenceItem) -> EvidenceItem | None:
+    """The later item that corrects this one, if any."""
+    return db.session.scalar(select(EvidenceItem).where(EvidenceItem.supersedes_id == item.id))

@@ -269,15 +269,12 @@ def item(ref: str, item_id: int):
         if evidence.media_type == "application/json":
             with contextlib.suppress(ValueError):
                 preview = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    superseded_by = db.session.scalar(
-        select(EvidenceItem).where(EvidenceItem.supersedes_id == evidence.id)
-    )
     return render_template(
         "evidence/item.html",
         case=case,
         item=evidence,
         preview=preview,
-        superseded_by=superseded_by,
+        superseded_by=queries.superseded_by(evidence),
         download_form=DownloadForm(),
     )
 
