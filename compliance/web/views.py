@@ -17,7 +17,6 @@ from compliance.auth.access import require
 from compliance.auth.permissions import can
 from compliance.cases import queries as cases
 from compliance.db import utcnow
-from compliance.packets import queries as packets
 from compliance.reviews.operations import my_reviews
 from compliance.web import charts
 
@@ -48,7 +47,7 @@ def dashboard():
         reviews=my_reviews(current_user, now, horizon_days=7),
         mine=cases.my_open_cases(current_user.id),
         waiting_approval=cases.awaiting_approval_by(current_user.id) if counsel else [],
-        packets_ready=packets.ready_to_send() if counsel else [],
+        packets_ready=cases.packets_ready_to_send() if counsel else [],
         new_reports=cases.new_reports(),
         median_days=charts.median_days_to_action(),
         overdue=charts.overdue_review_count(now),

@@ -29,13 +29,21 @@ from compliance.db import utcnow
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 
-MODULES = sorted(
-    ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
-    for path in (PROJECT_ROOT / "compliance").glob("*/operations.py")
-) + sorted(  # operations split into a package: its public names are its __init__'s
-    ".".join(path.parent.relative_to(PROJECT_ROOT).parts)
-    for path in (PROJECT_ROOT / "compliance").glob("*/operations/__init__.py")
-) + ["compliance.cases.retention", "compliance.intel.taxii_server", "compliance.intel.taxii_client"]
+MODULES = (
+    sorted(
+        ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+        for path in (PROJECT_ROOT / "compliance").glob("*/operations.py")
+    )
+    + sorted(  # operations split into a package: its public names are its __init__'s
+        ".".join(path.parent.relative_to(PROJECT_ROOT).parts)
+        for path in (PROJECT_ROOT / "compliance").glob("*/operations/__init__.py")
+    )
+    + [
+        "compliance.cases.retention",
+        "compliance.intel.taxii_server",
+        "compliance.intel.taxii_client",
+    ]
+)
 
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
