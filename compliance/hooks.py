@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from compliance.cases import operations as cases
 from compliance.cases import retention, search
-from compliance.evidence.operations import drop_shared_subject_links
+from compliance.evidence.operations.duplicates import drop_shared_subject_links
 from compliance.reviews.operations import close_reviews_of_merged_case, schedule_case_reviews
 
 # Each hook list and, in order, what it calls.

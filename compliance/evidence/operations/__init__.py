@@ -22,7 +22,6 @@ from compliance.evidence.operations.custody import (
 from compliance.evidence.operations.duplicates import (
     SubjectView,
     case_subjects,
-    drop_shared_subject_links,
     duplicate_flags,
     get_flag,
     open_flags_for,
@@ -64,7 +63,6 @@ __all__ = [
     "case_subjects",
     "clean_orphans",
     "download_item",
-    "drop_shared_subject_links",
     "duplicate_flags",
     "evidence_count",
     "find_orphans",
