@@ -58,3 +58,13 @@ def require_permission(actor: Actor, permission: str) -> None:
         from compliance.errors import PermissionDenied
 
         raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
+
+
+def __getattr__(name: str) -> object:
+    # `require` and `current_actor` moved to compliance.auth.access (Flask-Login stays out of
+    # this module, which operations import); the old names resolve for older imports.
+    if name in ("require", "current_actor"):
+        from importlib import import_module
+
+        return getattr(import_module("compliance.auth.access"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
