@@ -48,7 +48,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     from compliance import models  # noqa: F401 - every table registered on the metadata
+    from compliance.hooks import register_hooks
     from compliance.web import register
 
+    register_hooks()  # cross-domain reactions, the same for the web, the CLI and the scheduler
     register(app)
     return app

@@ -3,8 +3,6 @@
 import compliance.audit.models  # noqa: F401
 import compliance.auth.models  # noqa: F401
 import compliance.cases.models  # noqa: F401
-import compliance.cases.retention  # noqa: F401 - case merges
-import compliance.cases.search  # noqa: F401 - search documents
 import compliance.evidence.models  # noqa: F401
 import compliance.intel.models  # noqa: F401
 import compliance.notices.models  # noqa: F401

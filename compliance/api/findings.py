@@ -28,6 +28,7 @@ from compliance.evidence.schema import (
     parse_batch,
 )
 from compliance.extensions import csrf, db
+from compliance.web.transaction import transactional
 
 bp = Blueprint("findings_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked in api_actor()
@@ -45,7 +46,11 @@ def _read_batch() -> tuple[Any, int | None]:
 @bp.post("/findings")
 @api_require("ingest")
 def post_findings():
-    """Ingest one finding or an array of findings (all or nothing)."""
+    """Ingest one finding or an array of findings (all or nothing).
+
+    Not @transactional: a refused batch is rolled back, then its rejection is recorded in a
+    transaction of its own (investigators ask what was refused).
+    """
     actor = api_actor()
     count = None
     try:
@@ -110,6 +115,7 @@ def item_json(item: EvidenceItem) -> dict[str, Any]:
 
 @bp.get("/cases/<ref>/evidence")
 @api_require("read")
+@transactional
 def case_evidence(ref: str):
     """A case's evidence items with their findings and chain of custody (paginated)."""
     case = get_case(ref)
@@ -135,7 +141,6 @@ def case_evidence(ref: str):
         if has_next
         else None,
     }
-    db.session.commit()  # records the token's last use
     return jsonify(body)
 
 

@@ -26,6 +26,7 @@ from compliance.errors import (
 from compliance.evidence.schema import TooManyFindings, error_details
 from compliance.extensions import csrf, db
 from compliance.web.paging import MAX_PAGE
+from compliance.web.transaction import transactional
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token calls carry no cookie; session calls are CSRF-checked in api_actor()
@@ -136,6 +137,7 @@ def _rate_limit_storage() -> str:
 
 @bp.get("/cases")
 @api_require("read")
+@transactional
 def cases():
     page, per_page = pagination()
     query = select(Case)
@@ -155,15 +157,14 @@ def cases():
     ).all()
     extra = {k: v for k, v in (("state", state), ("severity", severity)) if v}
     response = paginated([case_json(c) for c in rows], page, per_page, total, "api.cases", **extra)
-    db.session.commit()  # records the token's last use
     return response
 
 
 @bp.get("/cases/<ref>")
 @api_require("read")
+@transactional
 def case_detail(ref: str):
     response = jsonify(case_json(get_case(ref), detail=True))
-    db.session.commit()
     return response
 
 
@@ -176,26 +177,27 @@ class HoldRequest(BaseModel):
 
 @bp.post("/cases/<ref>/hold")
 @api_session_require("hold.manage")
+@transactional
 def case_hold(ref: str):
     """Place a legal hold on a case, with a reason (counsel, signed in)."""
     reason = _validated(HoldRequest, read_json_body()).reason
     case = operations.place_hold(get_case(ref), api_actor(), reason)
-    db.session.commit()
     return jsonify(case_json(case, detail=True) | {"legal_hold_reason": case.legal_hold_reason})
 
 
 @bp.post("/cases/<ref>/release")
 @api_session_require("hold.manage")
+@transactional
 def case_release(ref: str):
     """Release a case's legal hold, with a reason (counsel, signed in)."""
     reason = _validated(HoldRequest, read_json_body()).reason
     case = operations.release_hold(get_case(ref), api_actor(), reason)
-    db.session.commit()
     return jsonify(case_json(case, detail=True) | {"legal_hold_reason": None})
 
 
 @bp.post("/cases")
 @api_session_require("case.create")
+@transactional
 def case_create():
     """Open a case in `reported` (as the web form does; a signed-in analyst or counsel)."""
     fields = _validated(CaseCreate, read_json_body())
@@ -209,12 +211,12 @@ def case_create():
         raise _owner_named(error) from None
     db.session.flush()
     body = case_json(case, detail=True)
-    db.session.commit()
     return jsonify(body), 201, {"Location": body["url"]}
 
 
 @bp.patch("/cases/<ref>")
 @api_session_require("case.edit")
+@transactional
 def case_edit(ref: str):
     """Change a case's details (as the web form "Edit details" does); only the fields sent."""
     case = get_case(ref)
@@ -230,7 +232,6 @@ def case_edit(ref: str):
         raise _owner_named(error) from None
     db.session.flush()
     body = case_json(case, detail=True)
-    db.session.commit()
     return jsonify(body)
 
 

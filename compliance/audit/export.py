@@ -189,7 +189,7 @@ def export_audit(
     if fmt not in FORMATS:
         raise InvalidInput("unknown format", details={"format": "one of " + ", ".join(FORMATS)})
     if case_ref:
-        from compliance.cases.retention import CaseMerge
+        from compliance.cases.models import CaseMerge
 
         known = db.session.scalar(
             select(AuditEvent.seq).where(AuditEvent.case_ref == case_ref).limit(1)

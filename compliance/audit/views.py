@@ -21,13 +21,14 @@ from compliance.audit.checkpoints import (
 from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.present import present_events
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.access import current_actor, require
+from compliance.auth.permissions import can
 from compliance.backup import last_drill
 from compliance.cases.models import Case
-from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.web.paging import int_arg
+from compliance.web.transaction import transactional
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PER_PAGE = 50
@@ -106,9 +107,9 @@ def index():
 
 @bp.route("/verify", methods=["POST"])
 @require("audit.view")
+@transactional
 def verify():
     report = run_verification(current_actor())
-    db.session.commit()
     if report.ok:
         flash(
             f"Audit chain verified: {report.count} events, head seq={report.head_seq}.", "success"
@@ -135,6 +136,7 @@ def checkpoint_download(checkpoint_id: int):
 
 @bp.route("/export", methods=["POST"])
 @require("audit.export")
+@transactional
 def export():
     export = export_audit(
         current_actor(),
@@ -143,7 +145,6 @@ def export():
         until=_time_arg("until"),
         case_ref=request.form.get("case", "").strip() or None,
     )
-    db.session.commit()
     return Response(
         export.content,
         mimetype=export.media_type,
@@ -190,4 +191,3 @@ def _case_audit(case: Case, actor: Any) -> dict[str, Any]:
 
 # The audit trail owns the case's audit tab: selecting by ref keeps merged cases' histories
 # (and survives row-id reuse after a deletion on SQLite). Replaces the foundation's version.
-register_tab("audit", "Audit", 90, _case_audit)

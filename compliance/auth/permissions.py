@@ -1,13 +1,11 @@
-"""The one permission check: which roles may do what. Views, API and CLI all ask here."""
+"""The one permission check: which roles may do what. Views, API and CLI all ask here.
+
+(The views' decorator and the signed-in actor are in compliance.auth.access.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
-
-from flask import abort
-from flask_login import current_user
 
 from compliance.auth.actor import Actor
 
@@ -69,26 +67,11 @@ def require_permission(actor: Actor, permission: str) -> None:
         raise PermissionDenied(f"{actor.role or 'this token'} may not {permission}")
 
 
-def require(permission: str) -> Callable:
-    """View decorator: log in first, then 403 unless the user holds `permission`."""
+def __getattr__(name: str) -> object:
+    # `require` and `current_actor` moved to compliance.auth.access (Flask-Login stays out of
+    # this module, which operations import); the old names resolve for older imports.
+    if name in ("require", "current_actor"):
+        from importlib import import_module
 
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            from compliance.extensions import login_manager
-
-            if not current_user.is_authenticated:
-                return login_manager.unauthorized()
-            if not can(current_user, permission):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.permission = permission  # the access-matrix test reads this
-        return wrapped
-
-    return decorator
-
-
-def current_actor() -> Actor:
-    """The Actor for the signed-in user of this request."""
-    return Actor.for_user(current_user)
+        return getattr(import_module("compliance.auth.access"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

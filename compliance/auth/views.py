@@ -18,9 +18,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
-from compliance.auth import operations
+from compliance.auth import operations, queries
+from compliance.auth.access import current_actor, require
 from compliance.auth.forms import (
     EnrolForm,
     LoginForm,
@@ -29,10 +29,10 @@ from compliance.auth.forms import (
     TokenForm,
     UserForm,
 )
-from compliance.auth.models import ApiToken, User
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.models import User
 from compliance.errors import OperationError
 from compliance.extensions import db, limiter
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("auth", __name__)
 
@@ -63,7 +63,6 @@ def _finish_sign_in(user: User, remember: bool, method: str, target: str | None)
         user_agent=request.user_agent.string,
         method=method,
     )
-    db.session.commit()
     session.pop(PENDING_KEY, None)
     login_user(user, remember=remember)
     session["_seen"] = int(time.time())
@@ -72,11 +71,11 @@ def _finish_sign_in(user: User, remember: bool, method: str, target: str | None)
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@transactional
 def login():
     form = LoginForm()
     if form.validate_on_submit():
         outcome = operations.authenticate(form.email.data, form.password.data, request.remote_addr)
-        db.session.commit()
         user = outcome.user
         if user is not None and user.two_factor_enabled:
             session[PENDING_KEY] = {
@@ -101,6 +100,7 @@ def login():
 
 @bp.route("/login/two-factor", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@transactional
 def login_second_factor():
     pending = session.get(PENDING_KEY)
     user = None
@@ -117,16 +117,15 @@ def login_second_factor():
                 user, pending["remember"], f"password and {method}", pending["next"]
             )
         operations.record_second_factor_failure(user, request.remote_addr)
-        db.session.commit()
         form.code.errors.append("That code is not valid (or was already used).")
     return render_template("auth/second_factor.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
+@transactional
 def logout():
     operations.sign_out(current_actor(), current_user.session_id)
-    db.session.commit()
     session.clear()  # the pending sign-in and enrolment state too
     logout_user()  # after clear: it marks the remember cookie for deletion
     flash("You are signed out.", "info")
@@ -140,6 +139,7 @@ def no_access():
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
+@transactional
 def invitation(token: str):
     """The invited person chooses their password (no admin ever knows it)."""
     user = operations.invited_user(token)
@@ -148,7 +148,6 @@ def invitation(token: str):
     form = NewPasswordForm()
     if form.validate_on_submit():
         operations.accept_invitation(token, form.password.data)
-        db.session.commit()
         flash("Your password is set. Sign in with it.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/invitation.html", user=user, form=form)
@@ -156,13 +155,13 @@ def invitation(token: str):
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
+@transactional
 def account_password():
     form = NewPasswordForm()
     if form.validate_on_submit():
         operations.set_password(
             current_actor(), current_user, form.password.data, keep_session=current_user.session_id
         )
-        db.session.commit()
         flash("Password changed. Your other sessions were signed out.", "success")
         return redirect(url_for("web.dashboard"))
     return render_template("auth/account_password.html", form=form)
@@ -170,6 +169,7 @@ def account_password():
 
 @bp.route("/account/two-factor", methods=["GET", "POST"])
 @login_required
+@transactional
 def two_factor():
     """Enrol an authenticator app (TOTP); recovery codes are shown once."""
     user = current_user
@@ -182,13 +182,11 @@ def two_factor():
         try:
             codes = operations.enable_two_factor(current_actor(), user, secret, form.code.data)
         except OperationError as error:
-            db.session.rollback()
             form.code.errors.append(error.message)
         else:
-            db.session.commit()
             session.pop(ENROL_KEY, None)
             return render_template("auth/two_factor.html", enrolled=True, codes=codes)
-    return render_template(
+    page = render_template(
         "auth/two_factor.html",
         enrolled=False,
         form=form,
@@ -196,10 +194,12 @@ def two_factor():
         uri=operations.totp_uri(user, secret),
         required=operations.two_factor_required(user),
     )
+    return page, 422 if form.errors else 200
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
 @require("user.manage")
+@transactional
 def users():
     form = UserForm()
     invitation_url = None
@@ -210,25 +210,22 @@ def users():
             )
             raw = operations.issue_invitation(current_actor(), user)
         except OperationError as error:
-            db.session.rollback()
             for name, message in (error.details or {}).items():
                 getattr(form, name).errors.append(message)
             if not error.details:
                 form.email.errors.append(error.message)
         else:
-            db.session.commit()
             invitation_url = url_for("auth.invitation", token=raw, _external=True)
             waiting = " It awaits a second admin's confirmation." if not user.active else ""
             flash(f"User {user.email} created.{waiting}", "success")
             form = UserForm(formdata=None)
-    return _users_page(form, invitation_url)
+    return _users_page(form, invitation_url), 422 if form.errors else 200
 
 
 def _users_page(form: UserForm, invitation_url: str | None = None):
-    all_users = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template(
         "auth/users.html",
-        users=all_users,
+        users=queries.all_users(),
         form=form,
         grants=operations.role_grants(),
         sessions=operations.active_session_counts(),
@@ -239,19 +236,15 @@ def _users_page(form: UserForm, invitation_url: str | None = None):
 
 def _user_action(user_id: int, action, message: str):  # noqa: ANN001
     user = db.session.get(User, user_id) or abort(404)
-    try:
-        result = action(current_actor(), user)
-    except OperationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("auth.users"))
-    db.session.commit()
+    on_refusal(url_for("auth.users"), keep=())
+    result = action(current_actor(), user)
     flash(message.format(user=user, result=result), "success")
     return redirect(url_for("auth.users"))
 
 
 @bp.route("/admin/users/<int:user_id>/active", methods=["POST"])
 @require("user.manage")
+@transactional
 def toggle_active(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
     return _user_action(
@@ -263,6 +256,7 @@ def toggle_active(user_id: int):
 
 @bp.route("/admin/users/<int:user_id>/sign-out", methods=["POST"])
 @require("user.manage")
+@transactional
 def sign_out_everywhere(user_id: int):
     return _user_action(
         user_id, operations.sign_out_everywhere, "{user.email}: {result} session(s) ended."
@@ -271,6 +265,7 @@ def sign_out_everywhere(user_id: int):
 
 @bp.route("/admin/users/<int:user_id>/two-factor/reset", methods=["POST"])
 @require("user.manage")
+@transactional
 def reset_two_factor(user_id: int):
     return _user_action(
         user_id,
@@ -281,10 +276,10 @@ def reset_two_factor(user_id: int):
 
 @bp.route("/admin/users/<int:user_id>/invitation", methods=["POST"])
 @require("user.manage")
+@transactional
 def reissue_invitation(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
     raw = operations.issue_invitation(current_actor(), user)
-    db.session.commit()
     flash(f"New invitation for {user.email}; the earlier link no longer works.", "success")
     return _users_page(
         UserForm(formdata=None), url_for("auth.invitation", token=raw, _external=True)
@@ -293,49 +288,42 @@ def reissue_invitation(user_id: int):
 
 @bp.route("/admin/grants/<int:grant_id>/confirm", methods=["POST"])
 @require("user.manage")
+@transactional
 def confirm_grant(grant_id: int):
-    try:
-        grant = operations.confirm_grant(current_actor(), operations.get_grant(grant_id))
-    except OperationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{grant.user.email} is now {grant.role}.", "success")
+    on_refusal(url_for("auth.users"), keep=())
+    grant = operations.confirm_grant(current_actor(), operations.get_grant(grant_id))
+    flash(f"{grant.user.email} is now {grant.role}.", "success")
     return redirect(url_for("auth.users"))
 
 
 @bp.route("/admin/grants/<int:grant_id>/cancel", methods=["POST"])
 @require("user.manage")
+@transactional
 def cancel_grant(grant_id: int):
-    try:
-        grant = operations.cancel_grant(current_actor(), operations.get_grant(grant_id))
-    except OperationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"Grant of {grant.role} to {grant.user.email} cancelled.", "success")
+    on_refusal(url_for("auth.users"), keep=())
+    grant = operations.cancel_grant(current_actor(), operations.get_grant(grant_id))
+    flash(f"Grant of {grant.role} to {grant.user.email} cancelled.", "success")
     return redirect(url_for("auth.users"))
 
 
 @bp.route("/admin/tokens", methods=["GET", "POST"])
 @require("token.manage")
+@transactional
 def tokens():
     form = TokenForm()
     raw = None
     if form.validate_on_submit():
         _, raw = operations.create_token(current_actor(), form.name.data, form.scopes.data)
-        db.session.commit()
         flash("Token created. Copy it now: it will not be shown again.", "success")
-    all_tokens = db.session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
-    return render_template("auth/tokens.html", tokens=all_tokens, form=form, raw_token=raw)
+    return render_template(
+        "auth/tokens.html", tokens=queries.all_tokens(), form=form, raw_token=raw
+    )
 
 
 @bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])
 @require("token.manage")
+@transactional
 def revoke(token_id: int):
     operations.revoke_token(current_actor(), token_id)
-    db.session.commit()
     flash("Token revoked.", "success")
     return redirect(url_for("auth.tokens"))

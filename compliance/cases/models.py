@@ -237,3 +237,32 @@ class CaseRefCounter(db.Model):
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_number: Mapped[int] = mapped_column(default=0)
+
+
+class CaseSearchDocument(db.Model):
+    """A case's search document (compliance.cases.search keeps it current)."""
+
+    __tablename__ = "case_search"
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    public_text: Mapped[str] = mapped_column(Text, default="")
+    privileged_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseMerge(db.Model):
+    """One merge: which case was folded into which, by whom and why."""
+
+    __tablename__ = "case_merges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign keys: either case may be deleted later; the record of the merge stays.
+    source_id: Mapped[int]
+    source_ref: Mapped[str] = mapped_column(String(40), index=True)
+    target_id: Mapped[int] = mapped_column(index=True)
+    target_ref: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    merged_by: Mapped[str] = mapped_column(String(300))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)

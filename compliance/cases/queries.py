@@ -1,8 +1,11 @@
-"""What the case list reads: filters, the text search, counting and one page of cases.
+"""What the pages ask about cases, as queries (views load -> check -> act -> respond).
 
-Filters and paging run on case ids alone (covered by the indexes on the filtered and sorted
-columns); only the page's 25 cases are then loaded. OFFSET on full rows would read and
-discard every skipped case with its owner join.
+The case list: filters and paging run on case ids alone (covered by the indexes on the
+filtered and sorted columns); only the page's 25 cases are then loaded. OFFSET on full rows
+would read and discard every skipped case with its owner join.
+
+The work queues read only the columns they show: whole cases (each with its owner joined)
+cost twice as much to load, for ten lines of links each.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, and_, func, select
 
 from compliance.cases import search
-from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case
+from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseTransition
 from compliance.db import utcnow
 from compliance.extensions import db
+from compliance.packets.models import Packet
 
 PER_PAGE = 25
 COUNT_CAP = 10_000
@@ -91,3 +95,64 @@ def case_list(filters: dict[str, Any], page: int, privileged: bool) -> CaseListP
         has_next=len(ids) == PER_PAGE and (total > COUNT_CAP or page * PER_PAGE < total),
         snippets=search.snippets([c.id for c in cases], text, privileged) if text else {},
     )
+
+
+# ---------------------------------------------------------------- work queues
+QUEUE_LIMIT = 10
+
+
+def my_open_cases(user_id: int, limit: int = QUEUE_LIMIT) -> list[Row]:
+    """The open cases someone owns, the next review first (ref, title, state, next review)."""
+    return db.session.execute(
+        select(Case.ref, Case.title, Case.state, Case.next_review_at)
+        .where(and_(Case.owner_id == user_id, Case.state.in_(OPEN_STATES)))
+        .order_by(Case.next_review_at.asc().nulls_last(), Case.updated_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def new_reports(limit: int = QUEUE_LIMIT) -> list[Row]:
+    """Cases still `reported`, newest first (ref, title, severity)."""
+    return db.session.execute(
+        select(Case.ref, Case.title, Case.severity)
+        .where(Case.state == "reported")
+        .order_by(Case.created_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def awaiting_approval_by(user_id: int, limit: int = QUEUE_LIMIT) -> list[Row]:
+    """Cases in legal review this counsel may approve (four-eyes: not the one who sent)."""
+    sent_by_them = (
+        select(CaseTransition.id)
+        .where(
+            CaseTransition.case_id == Case.id,
+            CaseTransition.to_state == "legal_review",
+            CaseTransition.actor_user_id == user_id,
+        )
+        .exists()
+    )
+    return db.session.execute(
+        select(Case.ref, Case.title)
+        .where(Case.state == "legal_review", ~sent_by_them)
+        .order_by(Case.updated_at)
+        .limit(limit)
+    ).all()
+
+
+def packets_ready_to_send(limit: int = QUEUE_LIMIT) -> list[Row]:
+    """Final packets built and stored, not yet recorded as sent (type, Bates start, case)."""
+    return db.session.execute(
+        select(
+            Packet.packet_type, Packet.bates_prefix, Packet.bates_first, Case.ref.label("case_ref")
+        )
+        .join(Case, Case.id == Packet.case_id)
+        .where(
+            Packet.status == "stored",
+            Packet.draft.is_(False),
+            Packet.sent_on.is_(None),
+            Packet.packet_type != "memo",
+        )
+        .order_by(Packet.requested_at.desc())
+        .limit(limit)
+    ).all()

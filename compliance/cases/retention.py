@@ -17,15 +17,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import String, Table, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Table, select, update
 
 from compliance.audit.chain import diff, record
 from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
-from compliance.cases.models import Case, CaseTransition
+from compliance.cases.models import Case, CaseMerge, CaseTransition
 from compliance.cases.workflow import MERGE
-from compliance.db import BigId, utcnow
+from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, WorkflowRefused
 from compliance.extensions import db
 
@@ -34,23 +33,8 @@ merge_hooks: list[Callable[[Case, Case, Actor], dict[str, int]]] = []
 # (case, actor) -> None; runs before the case row is deleted (e.g. to archive or detach rows).
 delete_hooks: list[Callable[[Case, Actor], None]] = []
 # Tables that must never be re-pointed (their rows are history, not case content).
-NEVER_MOVED = {"case_merges", "case_transitions"}
-
-
-class CaseMerge(db.Model):
-    """One merge: which case was folded into which, by whom and why."""
-
-    __tablename__ = "case_merges"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # No foreign keys: either case may be deleted later; the record of the merge stays.
-    source_id: Mapped[int]
-    source_ref: Mapped[str] = mapped_column(String(40), index=True)
-    target_id: Mapped[int] = mapped_column(index=True)
-    target_ref: Mapped[str] = mapped_column(String(40), index=True)
-    reason: Mapped[str] = mapped_column(Text)
-    merged_by: Mapped[str] = mapped_column(String(300))
-    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+# (Search documents are rebuilt after a merge by compliance.cases.search, never re-pointed.)
+NEVER_MOVED = {"case_merges", "case_transitions", "case_search"}
 
 
 def history_refs(ref: str) -> list[str]:

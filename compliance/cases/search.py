@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ForeignKey, Select, Text, delete, event, func, insert, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Select, delete, func, insert, select, text
+from sqlalchemy.orm import Session
 
+from compliance.cases.models import CaseSearchDocument
 from compliance.db import BigId, utcnow
 from compliance.extensions import db
 
@@ -26,18 +26,6 @@ _SOURCES = {"cases": "id", "case_notes": "case_id", "case_subjects": "case_id"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class CaseSearchDocument(db.Model):
-    __tablename__ = "case_search"
-
-    case_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
-    public_text: Mapped[str] = mapped_column(Text, default="")
-    privileged_text: Mapped[str] = mapped_column(Text, default="")
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-@event.listens_for(Session, "before_flush")
 def _collect(session: Session, flush_context: Any, instances: Any) -> None:
     dirty = session.info.setdefault(_DIRTY_KEY, set())
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -57,7 +45,6 @@ def mark_dirty(session: Session, case_ids: Any) -> None:
     session.info.setdefault(_DIRTY_KEY, set()).update(case_ids)
 
 
-@event.listens_for(Session, "before_commit")
 def _refresh_documents(session: Session) -> None:
     session.flush()
     dirty = session.info.setdefault(_DIRTY_KEY, set())
@@ -70,7 +57,6 @@ def _refresh_documents(session: Session) -> None:
         dirty.clear()
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_DIRTY_KEY, None)
     session.info.pop("search_pending", None)
@@ -100,10 +86,8 @@ def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, st
 
 
 def _subject_values(session: Session, case_ids: list[int]) -> list[tuple[int, str]]:
-    try:
-        from compliance.evidence.models import CaseSubject, Subject
-    except ImportError:  # the evidence capability is optional for this module
-        return []
+    from compliance.evidence.models import CaseSubject, Subject
+
     return list(
         session.execute(
             select(CaseSubject.case_id, Subject.value)
@@ -288,17 +272,15 @@ def snippets(case_ids: list[int], query: str, privileged: bool) -> dict[int, lis
     return {case_id: kept for case_id, kept in passages.items() if kept}
 
 
-def _refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:
-    """A merge moves notes and subjects with bulk updates the flush hooks cannot see."""
+def refresh_after_merge(source: Any, target: Any, actor: Any) -> dict[str, int]:
+    """Merge hook: a merge moves notes and subjects with bulk updates the flush hooks miss."""
     mark_dirty(db.session(), {source.id, target.id})
     return {}
 
 
-def _register_with_retention() -> None:
-    from compliance.cases import retention
-
-    retention.NEVER_MOVED.add("case_search")  # documents are rebuilt, never re-pointed
-    retention.merge_hooks.append(_refresh_after_merge)
-
-
-_register_with_retention()
+# The session events that keep documents current (connected by compliance.hooks).
+SESSION_LISTENERS = (
+    ("before_flush", _collect),
+    ("before_commit", _refresh_documents),
+    ("after_rollback", _forget),
+)

@@ -1,4 +1,4 @@
-"""The tabs of the case page. Each capability registers its own tab with a context function.
+"""The tabs of the case page; compliance.web.CASE_TABS lists them, each with a context function.
 
 A tab's template is templates/cases/tabs/<key>.html and receives `case`, `actor` and what
 its context function returns.

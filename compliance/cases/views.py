@@ -13,22 +13,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from compliance.audit.models import AuditEvent
+from compliance.auth.access import current_actor, require
 from compliance.auth.models import User
 from compliance.auth.people import display_names
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cache import ProcessCache
 from compliance.cases import operations, queries
 from compliance.cases.approval import approval_drift
 from compliance.cases.forms import CaseForm, HoldForm, NoteForm, TransitionForm
 from compliance.cases.models import SEVERITIES, STATES, Case, CaseNote
-from compliance.cases.tabs import TABS, ordered_tabs, register_tab
+from compliance.cases.tabs import TABS, ordered_tabs
 from compliance.cases.workflow import TransitionRequest, options_for
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
 from compliance.web.audited import audited_read
 from compliance.web.paging import int_arg, page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 PER_PAGE = queries.PER_PAGE
@@ -130,6 +131,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("case.create")
+@transactional
 def create():
     form = CaseForm()
     form.owner_id.choices = _owner_choices()
@@ -141,10 +143,8 @@ def create():
                 **_form_fields(form),
             )
         except OperationError as error:
-            db.session.rollback()
             _apply_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Case {case.ref} opened.", "success")
             return redirect(url_for("cases.view", ref=case.ref))
     return render_template("cases/form.html", form=form, case=None), 200 if not form.errors else 422
@@ -158,6 +158,7 @@ def _reads_notes() -> bool:
 @bp.route("/<ref>")
 @audited_read(when=_reads_notes)
 @require("case.view")
+@transactional  # a tab may record a read that matters (privileged notes viewed)
 def view(ref: str):
     case = operations.get_case(ref)
     actor = current_actor()
@@ -166,7 +167,7 @@ def view(ref: str):
     if tab is None or not can(current_user, tab.permission):
         abort(404)
     context = tab.context(case, actor)
-    page = render_template(
+    return render_template(
         "cases/view.html",
         case=case,
         actor=actor,
@@ -176,19 +177,11 @@ def view(ref: str):
         approval_changes=approval_drift(case) if case.state == "legal_review" else [],
         **context,
     )
-    # A tab may record a read that matters (privileged notes viewed). Committing after the
-    # render, not before: a commit expires every loaded row, and the template would then
-    # reload each finding, item and custody event one query at a time (N+1). Nothing reads
-    # the rows after this commit (the session ends with the request), so it need not expire
-    # the hundreds of them either.
-    session = db.session()
-    session.expire_on_commit = False
-    session.commit()
-    return page
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
 @require("case.edit")
+@transactional
 def edit(ref: str):
     case = operations.get_case(ref)
     form = CaseForm(obj=case)
@@ -205,12 +198,10 @@ def edit(ref: str):
                 expected_version=int(form.version.data or 0) or None,
             )
         except OperationError as error:
-            db.session.rollback()
             if error.status == 409:
                 raise
             _apply_errors(form, error)
         else:
-            db.session.commit()
             flash("Changes saved.", "success")
             return redirect(url_for("cases.view", ref=case.ref))
     return render_template("cases/form.html", form=form, case=case), 200 if not form.errors else 422
@@ -218,6 +209,7 @@ def edit(ref: str):
 
 @bp.route("/<ref>/transition", methods=["POST"])
 @require("case.view")
+@transactional
 def transition(ref: str):
     case = operations.get_case(ref)
     form = TransitionForm()
@@ -226,27 +218,21 @@ def transition(ref: str):
     request_data = TransitionRequest(
         reason=form.reason.data, actions=tuple(form.actions.data or ()), outcome=form.outcome.data
     )
-    try:
-        step = operations.transition_case(
-            case,
-            form.target.data,
-            current_actor(),
-            request_data,
-            expected_version=int(form.version.data or 0) or None,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref))
+    step = operations.transition_case(
+        case,
+        form.target.data,
+        current_actor(),
+        request_data,
+        expected_version=int(form.version.data or 0) or None,
+    )
     flash(f"{case.ref} moved from {step.from_state} to {step.to_state}.", "success")
     return redirect(url_for("cases.view", ref=ref))
 
 
 @bp.route("/<ref>/notes", methods=["POST"])
 @require("note.add")
+@transactional
 def add_note(ref: str):
     case = operations.get_case(ref)
     form = NoteForm()
@@ -254,13 +240,13 @@ def add_note(ref: str):
         flash("The note is empty or too long.", "error")
         return redirect(url_for("cases.view", ref=ref, tab="notes"))
     operations.add_note(case, current_actor(), form.body.data, privileged=form.privileged.data)
-    db.session.commit()
     flash("Note added.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="notes"))
 
 
 @bp.route("/<ref>/notes/<int:note_id>", methods=["POST"])
 @require("note.add")
+@transactional
 def edit_note(ref: str, note_id: int):
     case = operations.get_case(ref)
     note = db.session.get(CaseNote, note_id)
@@ -275,13 +261,13 @@ def edit_note(ref: str, note_id: int):
         operations.edit_note(
             note, current_actor(), form.body.data, request.form.get("version", type=int)
         )
-        db.session.commit()
         flash("Note updated; the earlier text is kept in its history.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="notes"))
 
 
 @bp.route("/<ref>/hold", methods=["POST"])
 @require("hold.manage")
+@transactional
 def hold(ref: str):
     case = operations.get_case(ref)
     form = HoldForm()
@@ -292,16 +278,15 @@ def hold(ref: str):
         operations.release_hold(case, current_actor(), form.reason.data)
     else:
         operations.place_hold(case, current_actor(), form.reason.data)
-    db.session.commit()
     flash(f"Legal hold {form.action.data}d.", "success")
     return redirect(url_for("cases.view", ref=ref))
 
 
-def _overview(case: Case, actor: Any) -> dict[str, Any]:
+def overview_tab(case: Case, actor: Any) -> dict[str, Any]:
     return {"hold_form": HoldForm(action="release" if case.legal_hold else "place")}
 
 
-def _notes(case: Case, actor: Any) -> dict[str, Any]:
+def notes_tab(case: Case, actor: Any) -> dict[str, Any]:
     # Each note's earlier versions in one query (the template reads `note.revisions` per note),
     # handed to the relationship so `visible_notes` reads these very objects.
     loaded = db.session.scalars(
@@ -330,7 +315,7 @@ class Moment:
     detail: str = ""
 
 
-def _timeline(case: Case, actor: Any) -> dict[str, Any]:
+def timeline_tab(case: Case, actor: Any) -> dict[str, Any]:
     """Findings, workflow steps, reviews and packets on one time axis, newest last."""
     from compliance.evidence.models import Finding
     from compliance.packets.models import Packet
@@ -374,19 +359,3 @@ def _timeline(case: Case, actor: Any) -> dict[str, Any]:
     marks = [Mark(m.when, m.title) for m in moments if m.kind in ("transition", "packet")]
     chart = timeline_svg(spans, marks, f"Timeline of {case.ref}") if spans or marks else ""
     return {"moments": moments, "chart": chart}
-
-
-def _audit(case: Case, actor: Any) -> dict[str, Any]:
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.case_id == case.id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(200)
-    ).all()
-    return {"events": events}
-
-
-register_tab("overview", "Overview", 10, _overview)
-register_tab("notes", "Notes", 70, _notes)
-register_tab("timeline", "Timeline", 80, _timeline)
-register_tab("audit", "Audit", 90, _audit)

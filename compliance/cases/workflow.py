@@ -112,7 +112,7 @@ def not_merged(case: Case, actor: Actor, request: TransitionRequest) -> str | No
     """A case merged into another stays closed: its records and work live in the target."""
     from sqlalchemy import select
 
-    from compliance.cases.retention import CaseMerge
+    from compliance.cases.models import CaseMerge
     from compliance.extensions import db
 
     target = db.session.scalar(

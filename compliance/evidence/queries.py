@@ -1,4 +1,6 @@
-"""What the case's Evidence tab reads: summaries, pages and filters, counted and paged in SQL.
+"""What the evidence pages ask, as queries (views load -> check -> act -> respond).
+
+The case's Evidence tab: summaries, pages and filters, counted and paged in SQL.
 
 A campaign case holds a thousand findings and ten thousand subjects. The tab reads counts by
 kind and by subject type, then one page of findings, files and subjects: its cost follows the
@@ -20,6 +22,7 @@ from compliance.evidence.models import (
     SUBJECT_TYPES,
     CaseSubject,
     CustodyEvent,
+    DuplicateFlag,
     EvidenceItem,
     Finding,
     Subject,
@@ -215,3 +218,57 @@ def subjects_page(case_id: int, page: int, subject_type: str | None = None) -> l
 
 def pages(total: int, per_page: int) -> int:
     return max(-(-total // per_page), 1)
+
+
+# ---------------------------------------------------------------- inbox, item page
+@dataclass(frozen=True)
+class Inbox:
+    rows: list[Any]  # (case, findings, latest ingestion, highest confidence)
+    kinds: dict[int, list[str]]  # case id -> the kinds of its findings
+    flagged: set[int]  # ids of cases with an open possible-duplicate flag
+
+
+def inbox(limit: int) -> Inbox:
+    """Newly reported cases that detectors opened, newest evidence first."""
+    stats = (
+        select(
+            Finding.case_id,
+            func.count(Finding.id).label("findings"),
+            func.max(Finding.ingested_at).label("latest"),
+            func.max(Finding.confidence).label("confidence"),
+        )
+        .group_by(Finding.case_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Case, stats.c.findings, stats.c.latest, stats.c.confidence)
+        .join(stats, stats.c.case_id == Case.id)
+        .where(Case.state == "reported")
+        .order_by(stats.c.latest.desc(), Case.id.desc())
+        .limit(limit)
+    ).all()
+    kinds: dict[int, list[str]] = {}
+    case_ids = [row[0].id for row in rows]
+    if case_ids:
+        for case_id, kind in db.session.execute(
+            select(Finding.case_id, Finding.kind)
+            .where(Finding.case_id.in_(case_ids))
+            .distinct()
+            .order_by(Finding.kind)
+        ):
+            kinds.setdefault(case_id, []).append(kind)
+    flagged = set()
+    if case_ids:
+        flagged = set(
+            db.session.scalars(
+                select(DuplicateFlag.case_id).where(
+                    DuplicateFlag.case_id.in_(case_ids), DuplicateFlag.status == "open"
+                )
+            )
+        )
+    return Inbox(list(rows), kinds, flagged)
+
+
+def superseded_by(item: EvidenceItem) -> EvidenceItem | None:
+    """The later item that corrects this one, if any."""
+    return db.session.scalar(select(EvidenceItem).where(EvidenceItem.supersedes_id == item.id))

@@ -21,10 +21,9 @@ from flask import (
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import InvalidInput, OperationError
 from compliance.evidence import operations, queries
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
@@ -34,6 +33,7 @@ from compliance.evidence.store import blob_store
 from compliance.extensions import db
 from compliance.web.audited import audited_read, download_name
 from compliance.web.paging import MAX_PAGE, page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("evidence", __name__)
 INBOX_LIMIT = 100
@@ -136,15 +136,13 @@ def _finding_articles(page: list[Any], case_ref: str) -> list[Markup]:
     return [kept[key] for key in keys]
 
 
-register_tab("evidence", "Evidence", 20, evidence_tab)
-
-
 def _tab(ref: str) -> Any:
     return redirect(url_for("cases.view", ref=ref, tab="evidence"))
 
 
 @bp.route("/cases/<ref>/evidence", methods=["POST"])
 @require("evidence.add")
+@transactional
 def upload(ref: str):
     case = get_case(ref)
     form = UploadForm()
@@ -155,39 +153,35 @@ def upload(ref: str):
     upload_file = form.file.data
     data = upload_file.read()
     actor = current_actor()
-    try:
-        if form.is_finding.data:
-            try:
-                batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
-            except TooManyFindings as error:
-                raise InvalidInput(f"the finding file is refused: {error}") from None
-            except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
-                raise InvalidInput(f"the finding file is not JSON ({error})") from error
-            outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
-            repeats = sum(o.status == "duplicate" for o in outcomes)
-            message = f"{len(outcomes)} finding(s) added ({repeats} already present)."
-        else:
-            supersedes = (
-                operations.get_item(case, form.supersedes.data) if form.supersedes.data else None
-            )
-            item = operations.add_evidence_file(
-                case,
-                actor,
-                name=upload_file.filename or "",
-                media_type=upload_file.mimetype,
-                data=data,
-                description=form.description.data or "",
-                supersedes=supersedes,
-                reason=form.reason.data,
-            )
-            message = f"Evidence item #{item.id} preserved (sha256 {item.sha256[:12]}…)."
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(f"Upload refused: {error.message}{_details(error.details)}", "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(
+        url_for("cases.view", ref=ref, tab="evidence"),
+        lambda error: f"Upload refused: {error.message}{_details(error.details)}",
+    )
+    if form.is_finding.data:
+        try:
+            batch = parse_batch(data, current_app.config["MAX_BATCH_ITEMS"])
+        except TooManyFindings as error:
+            raise InvalidInput(f"the finding file is refused: {error}") from None
+        except (RecursionError, ValueError) as error:  # bad JSON/UTF-8, absurd nesting
+            raise InvalidInput(f"the finding file is not JSON ({error})") from error
+        outcomes = operations.ingest_findings(batch, actor, channel="upload", into_case=case)
+        repeats = sum(o.status == "duplicate" for o in outcomes)
+        message = f"{len(outcomes)} finding(s) added ({repeats} already present)."
+    else:
+        supersedes = (
+            operations.get_item(case, form.supersedes.data) if form.supersedes.data else None
+        )
+        item = operations.add_evidence_file(
+            case,
+            actor,
+            name=upload_file.filename or "",
+            media_type=upload_file.mimetype,
+            data=data,
+            description=form.description.data or "",
+            supersedes=supersedes,
+            reason=form.reason.data,
+        )
+        message = f"Evidence item #{item.id} preserved (sha256 {item.sha256[:12]}…)."
     flash(message, "success")
     return _tab(ref)
 
@@ -207,11 +201,11 @@ def _details(details: Any) -> str:
 @bp.route("/cases/<ref>/evidence/<int:item_id>")
 @audited_read()
 @require("case.view")
+@transactional
 def item(ref: str, item_id: int):
     case = get_case(ref)
     evidence = operations.get_item(case, item_id)
     operations.record_view(evidence, current_actor())
-    db.session.commit()
     preview = None
     if evidence.media_type.startswith(("text/", "application/json")):
         raw = (
@@ -223,21 +217,19 @@ def item(ref: str, item_id: int):
         if evidence.media_type == "application/json":
             with contextlib.suppress(ValueError):
                 preview = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    superseded_by = db.session.scalar(
-        select(EvidenceItem).where(EvidenceItem.supersedes_id == evidence.id)
-    )
     return render_template(
         "evidence/item.html",
         case=case,
         item=evidence,
         preview=preview,
-        superseded_by=superseded_by,
+        superseded_by=queries.superseded_by(evidence),
         download_form=DownloadForm(),
     )
 
 
 @bp.route("/cases/<ref>/evidence/<int:item_id>/download", methods=["POST"])
 @require("evidence.download")
+@transactional
 def download(ref: str, item_id: int):
     case = get_case(ref)
     evidence = operations.get_item(case, item_id)
@@ -256,12 +248,12 @@ def download(ref: str, item_id: int):
         download_name=download_name(f"{case.ref}-{evidence.id}-{evidence.name}"),
     )
     response.headers["X-Content-SHA256"] = evidence.sha256
-    db.session.commit()
     return response
 
 
 @bp.route("/cases/<ref>/duplicates/<int:flag_id>", methods=["POST"])
 @require("case.edit")
+@transactional
 def resolve_duplicate(ref: str, flag_id: int):
     case = get_case(ref)
     flag = operations.get_flag(flag_id)
@@ -271,17 +263,10 @@ def resolve_duplicate(ref: str, flag_id: int):
     if not form.validate_on_submit():
         flash("Choose merge or distinct, and say why.", "error")
         return _tab(ref)
-    try:
-        operations.resolve_duplicate(
-            flag, current_actor(), form.decision.data == "merge", form.note.data
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="evidence"))
+    operations.resolve_duplicate(
+        flag, current_actor(), form.decision.data == "merge", form.note.data
+    )
     flash(
         f"{flag.case.ref} merged into {flag.duplicate_of.ref}."
         if flag.status == "merged"
@@ -295,32 +280,7 @@ def resolve_duplicate(ref: str, flag_id: int):
 @require("case.view")
 def inbox():
     """Newly reported cases that detectors opened, newest evidence first."""
-    stats = (
-        select(
-            Finding.case_id,
-            func.count(Finding.id).label("findings"),
-            func.max(Finding.ingested_at).label("latest"),
-            func.max(Finding.confidence).label("confidence"),
-        )
-        .group_by(Finding.case_id)
-        .subquery()
+    found = queries.inbox(INBOX_LIMIT)
+    return render_template(
+        "evidence/inbox.html", rows=found.rows, kinds=found.kinds, flagged=found.flagged
     )
-    rows = db.session.execute(
-        select(Case, stats.c.findings, stats.c.latest, stats.c.confidence)
-        .join(stats, stats.c.case_id == Case.id)
-        .where(Case.state == "reported")
-        .order_by(stats.c.latest.desc(), Case.id.desc())
-        .limit(INBOX_LIMIT)
-    ).all()
-    kinds: dict[int, list[str]] = {}
-    case_ids = [row[0].id for row in rows]
-    if case_ids:
-        for case_id, kind in db.session.execute(
-            select(Finding.case_id, Finding.kind)
-            .where(Finding.case_id.in_(case_ids))
-            .distinct()
-            .order_by(Finding.kind)
-        ):
-            kinds.setdefault(case_id, []).append(kind)
-    flagged = {f.case_id for f in operations.open_flags_for(case_ids)}
-    return render_template("evidence/inbox.html", rows=rows, kinds=kinds, flagged=flagged)

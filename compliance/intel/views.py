@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
-from compliance.errors import InvalidInput, OperationError
+from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.intel import operations, queries
 from compliance.intel.forms import (
@@ -25,6 +25,7 @@ from compliance.intel.forms import (
     PushForm,
 )
 from compliance.intel.stix import HASHED_TYPES
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("intel", __name__)
 
@@ -79,9 +80,6 @@ def intel_tab(case: Case, actor: Actor) -> dict[str, Any]:
     return context
 
 
-register_tab("intel", "Intel", 65, intel_tab)
-
-
 def _options(form: ExportForm) -> dict[str, Any]:
     prepared_at = None
     if form.prepared_at.data:
@@ -115,12 +113,8 @@ def preview(ref: str):
         problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
         flash(f"Export not prepared: {problems}", "error")
         return _tab(ref)
-    try:
-        prepared = operations.prepare_export(case, current_actor(), **_options(form))
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Export not prepared: {error.message}", "error")
-        return _tab(ref)
+    on_refusal(url_for("cases.view", ref=ref, tab="intel"), "Export not prepared: ", keep=())
+    prepared = operations.prepare_export(case, current_actor(), **_options(form))
     db.session.rollback()  # a preview changes nothing
     confirm = ExportForm(
         formdata=None,
@@ -144,21 +138,17 @@ def preview(ref: str):
 
 @bp.route("/cases/<ref>/intel/export", methods=["POST"])
 @require("intel.export")
+@transactional
 def export(ref: str):
     case = get_case(ref)
     form = _export_form(case)
     if not form.validate_on_submit() or not form.sha256.data:
         flash("Export refused: confirm from the preview page.", "error")
         return _tab(ref)
-    try:
-        record = operations.export_case(
-            case, current_actor(), expected_sha256=form.sha256.data, **_options(form)
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Export refused: {error.message}", "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="intel"), "Export refused: ", keep=())
+    record = operations.export_case(
+        case, current_actor(), expected_sha256=form.sha256.data, **_options(form)
+    )
     flash(
         f"Bundle shared with {record.recipient} under {record.tlp_label} "
         f"(sha256 {record.sha256[:16]}…).",
@@ -201,6 +191,7 @@ def index():
 
 @bp.route("/intel/import", methods=["POST"])
 @require("intel.import")
+@transactional
 def upload():
     form = ImportForm()
     if not form.validate_on_submit():
@@ -208,18 +199,13 @@ def upload():
         flash(f"Bundle refused: {problems}", "error")
         return redirect(url_for("intel.index"))
     upload_file = form.file.data
-    try:
-        outcome = operations.import_bundle(
-            upload_file.read(),
-            current_actor(),
-            source=form.source.data,
-            filename=upload_file.filename or "",
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Bundle refused: {error.message}", "error")
-        return redirect(url_for("intel.index"))
-    db.session.commit()
+    on_refusal(url_for("intel.index"), "Bundle refused: ", keep=())
+    outcome = operations.import_bundle(
+        upload_file.read(),
+        current_actor(),
+        source=form.source.data,
+        filename=upload_file.filename or "",
+    )
     record = outcome.intel_import
     if outcome.duplicate:
         flash(f"This bundle was already received (import #{record.id}); nothing changed.", "info")
@@ -269,6 +255,7 @@ def partners():
 
 @bp.route("/intel/partners/collections", methods=["POST"])
 @require("intel.partners")
+@transactional
 def create_collection():
     from compliance.intel import taxii_server
 
@@ -276,25 +263,21 @@ def create_collection():
     if not form.validate_on_submit():
         flash(f"Collection not created: {_problems(form)}", "error")
         return redirect(url_for("intel.partners"))
-    try:
-        collection = taxii_server.create_collection(
-            current_actor(),
-            title=form.title.data,
-            community=form.community.data,
-            max_tlp=form.max_tlp.data,
-            description=form.description.data or "",
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Collection not created: {error.message}", "error")
-        return redirect(url_for("intel.partners"))
-    db.session.commit()
+    on_refusal(url_for("intel.partners"), "Collection not created: ", keep=())
+    collection = taxii_server.create_collection(
+        current_actor(),
+        title=form.title.data,
+        community=form.community.data,
+        max_tlp=form.max_tlp.data,
+        description=form.description.data or "",
+    )
     flash(f"Collection {collection.taxii_id} created ({collection.tlp_label}).", "success")
     return redirect(url_for("intel.partners"))
 
 
 @bp.route("/intel/partners/tokens", methods=["POST"])
 @require("intel.partners")
+@transactional
 def create_partner_token():
     from compliance.intel import taxii_server
 
@@ -303,33 +286,29 @@ def create_partner_token():
     if not form.validate_on_submit():
         flash(f"Token not issued: {_problems(form)}", "error")
         return redirect(url_for("intel.partners"))
-    try:
-        _token, raw = taxii_server.create_partner_token(
-            current_actor(),
-            partner=form.partner.data,
-            collection=taxii_server.find_collection(form.collection.data),
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Token not issued: {error.message}", "error")
-        return redirect(url_for("intel.partners"))
-    db.session.commit()
+    on_refusal(url_for("intel.partners"), "Token not issued: ", keep=())
+    _token, raw = taxii_server.create_partner_token(
+        current_actor(),
+        partner=form.partner.data,
+        collection=taxii_server.find_collection(form.collection.data),
+    )
     return _partners_page(raw_token=raw)  # shown once, never stored
 
 
 @bp.route("/intel/partners/tokens/<int:token_id>/revoke", methods=["POST"])
 @require("intel.partners")
+@transactional
 def revoke_partner_token(token_id: int):
     from compliance.intel import taxii_server
 
     token = taxii_server.revoke_partner_token(current_actor(), token_id)
-    db.session.commit()
     flash(f"{token.partner}'s token {token.prefix}… revoked.", "success")
     return redirect(url_for("intel.partners"))
 
 
 @bp.route("/intel/partners/feeds", methods=["POST"])
 @require("intel.partners")
+@transactional
 def add_feed():
     from compliance.intel import taxii_client
 
@@ -337,38 +316,34 @@ def add_feed():
     if not form.validate_on_submit():
         flash(f"Partner server not registered: {_problems(form)}", "error")
         return redirect(url_for("intel.partners"))
-    try:
-        feed = taxii_client.add_feed(
-            current_actor(),
-            partner=form.partner.data,
-            api_root_url=form.url.data,
-            collection=form.collection.data,
-            username=form.username.data or "",
-            secret=form.secret.data,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Partner server not registered: {error.message}", "error")
-        return redirect(url_for("intel.partners"))
-    db.session.commit()
+    on_refusal(url_for("intel.partners"), "Partner server not registered: ", keep=())
+    feed = taxii_client.add_feed(
+        current_actor(),
+        partner=form.partner.data,
+        api_root_url=form.url.data,
+        collection=form.collection.data,
+        username=form.username.data or "",
+        secret=form.secret.data,
+    )
     flash(f"Feed {feed.id} from {feed.partner} registered; the scheduler polls it.", "success")
     return redirect(url_for("intel.partners"))
 
 
 @bp.route("/intel/partners/feeds/<int:feed_id>/toggle", methods=["POST"])
 @require("intel.partners")
+@transactional
 def toggle_feed(feed_id: int):
     from compliance.intel import taxii_client
 
     feed = taxii_client.get_feed(feed_id)
     taxii_client.set_feed_active(current_actor(), feed, not feed.active)
-    db.session.commit()
     flash(f"Feed {feed.id} {'enabled' if feed.active else 'disabled'}.", "success")
     return redirect(url_for("intel.partners"))
 
 
 @bp.route("/cases/<ref>/intel/exports/<int:export_id>/publish", methods=["POST"])
 @require("intel.export")
+@transactional
 def publish(ref: str, export_id: int):
     from compliance.intel import taxii_server
 
@@ -378,21 +353,17 @@ def publish(ref: str, export_id: int):
     if not form.validate_on_submit():
         flash(f"Not published: {_problems(form)}", "error")
         return _tab(ref)
-    try:
-        export = operations.get_export(case, export_id)
-        collection = taxii_server.find_collection(form.collection.data)
-        taxii_server.publish_export(current_actor(), export, collection)
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Not published: {error.message}", "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="intel"), "Not published: ", keep=())
+    export = operations.get_export(case, export_id)
+    collection = taxii_server.find_collection(form.collection.data)
+    taxii_server.publish_export(current_actor(), export, collection)
     flash(f"Export {export.id} is served in '{collection.title}'.", "success")
     return _tab(ref)
 
 
 @bp.route("/cases/<ref>/intel/exports/<int:export_id>/push", methods=["POST"])
 @require("intel.export")
+@transactional
 def push(ref: str, export_id: int):
     from compliance.intel import taxii_client
 
@@ -402,15 +373,10 @@ def push(ref: str, export_id: int):
     if not form.validate_on_submit():
         flash(f"Not pushed: {_problems(form)}", "error")
         return _tab(ref)
-    try:
-        export = operations.get_export(case, export_id)
-        feed = taxii_client.get_feed(form.feed.data)
-        result = taxii_client.push_export(current_actor(), export, feed)
-    except OperationError as error:
-        db.session.rollback()
-        flash(f"Not pushed: {error.message}", "error")
-        return _tab(ref)
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="intel"), "Not pushed: ", keep=())
+    export = operations.get_export(case, export_id)
+    feed = taxii_client.get_feed(form.feed.data)
+    result = taxii_client.push_export(current_actor(), export, feed)
     flash(
         f"Export {export.id} sent to {feed.partner}: {result['status']}, "
         f"{result['success_count']} object(s) accepted.",

@@ -12,7 +12,6 @@ from compliance.auth.actor import Actor
 from compliance.auth.permissions import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.notices import operations
@@ -383,9 +382,8 @@ def answer(notice_id: int, request_id: int):
 
 
 # ---------------------------------------------------------------- the case tab
-def _notices_tab(case: Case, actor: Actor) -> dict[str, Any]:
+def notices_tab(case: Case, actor: Actor) -> dict[str, Any]:
     notices = operations.notices_for_case(case)
     return {"notices": notices, "next_step": operations.next_step}
 
 
-register_tab("notices", "Notices", 65, _notices_tab, permission="notice.view")

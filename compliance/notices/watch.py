@@ -2,7 +2,7 @@
 
 Each notice keeps the identifiers of the material it targeted (URLs, repositories, file
 SHA-256s, model names; normalised, `notices.operations.normalise_identifier`). When a new
-finding arrives (the ingest calls `watch_new_findings` through `INGEST_HOOKS`) or an analyst
+finding arrives (the ingest calls `watch_new_findings`; compliance.hooks connects it) or an analyst
 enters an identifier (`check_identifier`: the notice page's form, `compliance notice
 check-identifier`), every match against a notice whose material was taken down is flagged as
 a repeat: a `RepeatFlag` linking the earlier notice, audited on its case (and on the case the
@@ -31,7 +31,6 @@ from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.errors import InvalidInput, NotFound, WorkflowRefused
 from compliance.evidence.models import EvidenceItem, Finding
-from compliance.evidence.operations import INGEST_HOOKS
 from compliance.extensions import db
 from compliance.notices.models import IDENTIFIER_KINDS, Notice, NoticeIdentifier
 from compliance.notices.operations import normalise_identifier
@@ -384,7 +383,6 @@ def follow_up_fields(flag_id: int, case: Case) -> dict[str, Any]:
 
 
 __all__ = [
-    "INGEST_HOOKS",
     "CheckResult",
     "check_identifier",
     "close_flag",

@@ -14,11 +14,6 @@ from compliance.notices.watch_forms import CheckIdentifierForm, CloseRepeatForm
 
 bp = Blueprint("notice_watch", __name__, url_prefix="/notices")
 
-# The watch reacts to every ingest once this module is imported (the app registers it).
-if watch.watch_new_findings not in watch.INGEST_HOOKS:
-    watch.INGEST_HOOKS.append(watch.watch_new_findings)
-
-
 @bp.app_template_global("notice_deadlines")
 def notice_deadlines(notice):  # noqa: ANN001, ANN201 - a template helper
     return due_dates.deadlines_of(notice)

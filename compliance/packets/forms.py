@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
-    DateField,
     SelectField,
     StringField,
     TextAreaField,
@@ -16,7 +15,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from compliance.packets.composition import PARTIES
-from compliance.packets.models import CHANNELS
 
 _TEXT = [Optional(), Length(max=20000)]
 _LINE = [Optional(), Length(max=1000)]
@@ -132,12 +130,6 @@ class ComposeForm(FlaskForm):
                 parties[key] = party
         fields["parties"] = parties
         return {k: v for k, v in fields.items() if v not in ("", [], {}, None)}
-
-
-class MarkSentForm(FlaskForm):
-    recipient = StringField("Sent to", validators=[DataRequired(), Length(max=300)])
-    channel = SelectField("Channel", choices=[(c, c.replace("_", " ")) for c in CHANNELS])
-    sent_on = DateField("Date sent", validators=[DataRequired()])
 
 
 class SignatoryForm(FlaskForm):

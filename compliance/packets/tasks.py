@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -51,3 +52,10 @@ def build_queued_packets(limit: int = 20) -> list[BuildResult]:
         log.info("packet %s: %s", packet_id, result.packet.status)
         results.append(result)
     return results
+
+
+def packets_queued(now: datetime | None = None) -> dict[str, Any]:
+    """Build packets that users queued (PDF rendering stays off the request path)."""
+    results = build_queued_packets()
+    db.session.commit()
+    return {"built": [f"{r.packet.id}:{r.packet.status}" for r in results]}

@@ -10,20 +10,20 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
-from compliance.extensions import db
 from compliance.notices import watch
 from compliance.notices.operations import list_recipients
 from compliance.packets import operations
 from compliance.packets.composition import BASES, PARTIES
-from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, MarkSentForm, SignatoryForm
+from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, SignatoryForm
 from compliance.packets.models import PACKET_TYPES
 from compliance.web.audited import audited_read
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
 signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
@@ -46,6 +46,7 @@ def _show_errors(form: Any, error: OperationError) -> None:
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("packet.build")
+@transactional
 def new(ref: str):
     """Compose a packet (its type and legal basis first), then queue its preview."""
     case = get_case(ref)
@@ -92,15 +93,15 @@ def new(ref: str):
         "parties": stored.get("parties") or {},
     }
     review = operations.review_composition(base) if base and base.status == "stored" else None
+    refused = False
     if form.validate_on_submit():
         fields = form.composition(packet_type, basis, request.form, shown)
         try:
             packet = operations.request_packet(case, packet_type, current_actor(), fields=fields)
         except OperationError as error:
-            db.session.rollback()
             _show_errors(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash(
                 f"Preview {packet.id} queued; it is built in the background. Check it, then "
                 "build the final packet from it.",
@@ -108,7 +109,7 @@ def new(ref: str):
             )
             return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
     chosen = set(stored.get("exhibits") or shown["eligible"])
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template(
         "packets/compose.html",
         case=case,
@@ -156,44 +157,33 @@ def view(ref: str, packet_id: int):
         blocked=blocked,
         parties=PARTIES,
         bases=BASES,
-        sent_form=MarkSentForm(),
         today=datetime.now(UTC).date().isoformat(),
     )
 
 
 @bp.route("/<int:packet_id>/final", methods=["POST"])
 @require("packet.build")
+@transactional
 def final(ref: str, packet_id: int):
     case = get_case(ref)
     preview = operations.get_packet(packet_id, case)
-    try:
-        packet = operations.request_final(preview, current_actor())
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("packets.view", ref=ref, packet_id=packet_id))
-    db.session.commit()
+    on_refusal(url_for("packets.view", ref=ref, packet_id=packet_id))
+    packet = operations.request_final(preview, current_actor())
     flash(f"Final packet {packet.id} queued, bound to preview {preview.id}.", "success")
     return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
 
 
 @bp.route("/<int:packet_id>/retry", methods=["POST"])
 @require("packet.build")
+@transactional
 def retry(ref: str, packet_id: int):
     """A failed build, requested again with the same composition."""
     case = get_case(ref)
     failed = operations.get_packet(packet_id, case)
-    try:
-        packet = operations.retry_packet(failed, current_actor())
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(f"Packet {packet_id} was not retried: {error.message}", "error")
-        return redirect(url_for("cases.view", ref=ref, tab="packets"))
-    db.session.commit()
+    on_refusal(
+        url_for("cases.view", ref=ref, tab="packets"), f"Packet {packet_id} was not retried:"
+    )
+    packet = operations.retry_packet(failed, current_actor())
     flash(f"Packet {packet_id} requested again as packet {packet.id}.", "success")
     return redirect(url_for("packets.view", ref=ref, packet_id=packet.id))
 
@@ -201,6 +191,7 @@ def retry(ref: str, packet_id: int):
 @bp.route("/<int:packet_id>/download")
 @audited_read()
 @require("packet.view")
+@transactional  # commits after the response is built: no record of a download never sent
 def download(ref: str, packet_id: int):
     case = get_case(ref)
     packet = operations.get_packet(packet_id, case)
@@ -208,71 +199,37 @@ def download(ref: str, packet_id: int):
     response = send_file(
         BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=packet.filename
     )
-    db.session.commit()  # after the response is built: no record of a download never sent
     return response
-
-
-@bp.route("/<int:packet_id>/sent", methods=["POST"])
-@require("packet.send")
-def mark_sent(ref: str, packet_id: int):
-    case = get_case(ref)
-    packet = operations.get_packet(packet_id, case)
-    form = MarkSentForm()
-    if not form.validate_on_submit():
-        flash("Say who received the packet, how, and on which date.", "error")
-        return redirect(url_for("cases.view", ref=ref, tab="packets"))
-    sent_on = datetime.combine(form.sent_on.data, datetime.min.time(), tzinfo=UTC)
-    try:
-        operations.mark_sent(
-            packet,
-            current_actor(),
-            recipient=form.recipient.data,
-            channel=form.channel.data,
-            sent_on=sent_on,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        detail = "; ".join(f"{k}: {v}" for k, v in (error.details or {}).items())
-        flash(error.message + (f" ({detail})" if detail else ""), "error")
-    else:
-        db.session.commit()
-        flash(f"Packet {packet.id} recorded as sent to {packet.sent_to}.", "success")
-    return redirect(url_for("cases.view", ref=ref, tab="packets"))
 
 
 @signatory_bp.route("/", methods=["GET", "POST"])
 @login_required
+@transactional
 def profile():
     """Each person keeps the profile they sign packets with."""
     existing = operations.signatory_profile(current_user.id)
     form = SignatoryForm(obj=existing)
     if request.method == "GET" and existing is None:
         form.full_name.data, form.email.data = current_user.name, current_user.email
+    refused = False
     if form.validate_on_submit():
         fields = {name: getattr(form, name).data for name in operations.PROFILE_FIELDS}
         try:
             operations.set_signatory_profile(current_user, current_actor(), fields)
         except OperationError as error:
-            db.session.rollback()
             _show_errors(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash("Signatory profile saved.", "success")
             return redirect(url_for("signatory.profile"))
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template("packets/signatory.html", form=form, existing=existing), status
 
 
-def _packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
+def packets_tab(case: Case, actor: Actor) -> dict[str, Any]:
     packets = operations.packets_for_case(case, actor)
     return {
         "packets": packets,
         "building": any(p.status in ("queued", "rendering") for p in packets),
-        "sent_form": MarkSentForm(),
         "today": datetime.now(UTC).date().isoformat(),
     }
-
-
-register_tab("packets", "Packets", 60, _packets_tab, permission="packet.view")

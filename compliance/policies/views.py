@@ -16,16 +16,17 @@ from flask import (
 )
 from flask_login import current_user
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import can, current_actor, require
+from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.policies import operations
 from compliance.policies.forms import CitationForm, SyncForm, WithdrawCitationForm
 from compliance.policies.models import PolicyClause, PolicyVersion
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("policies", __name__)
 
@@ -44,24 +45,22 @@ def index():
 
 @bp.route("/policies/sync", methods=["POST"])
 @require("policy.sync")
+@transactional
 def sync():
     if not SyncForm().validate_on_submit():
         abort(400)
-    try:
-        report = operations.sync_policies(
-            current_actor(), operations.policies_dir(current_app.config)
-        )
-    except OperationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        for path, problem in (error.details or {}).items():
-            flash(f"{path}: {problem}", "error")
-        return redirect(url_for("policies.index"))
-    db.session.commit()
+    on_refusal(url_for("policies.index"), _sync_refused, keep=())
+    report = operations.sync_policies(current_actor(), operations.policies_dir(current_app.config))
     flash(f"Policies synced: {report.summary()}.", "success")
     for warning in report.warnings:
         flash(f"Warning: {warning}", "info")
     return redirect(url_for("policies.index"))
+
+
+def _sync_refused(error: OperationError) -> list[str]:
+    """The refusal, then one line per file and its problem."""
+    problems = [f"{path}: {problem}" for path, problem in (error.details or {}).items()]
+    return [error.message, *problems]
 
 
 @bp.route("/policies/<key>/")
@@ -124,6 +123,7 @@ def clause(key: str, version: str, number: str):
 
 @bp.route("/cases/<ref>/clauses", methods=["POST"])
 @require("clause.link")
+@transactional
 def cite(ref: str):
     case = get_case(ref)
     form = CitationForm()
@@ -134,28 +134,22 @@ def cite(ref: str):
     chosen = db.session.get(PolicyClause, form.clause_id.data)
     if chosen is None:
         abort(404)
-    try:
-        citation = operations.cite_clause(
-            case,
-            current_actor(),
-            chosen,
-            form.note.data,
-            evidence_item_id=form.evidence_item_id.data or None,
-            override_reason=form.override_reason.data if form.override.data else None,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="clauses"))
+    citation = operations.cite_clause(
+        case,
+        current_actor(),
+        chosen,
+        form.note.data,
+        evidence_item_id=form.evidence_item_id.data or None,
+        override_reason=form.override_reason.data if form.override.data else None,
+    )
     flash(f"Cited {citation.citation()}.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="clauses"))
 
 
 @bp.route("/cases/<ref>/clauses/<int:citation_id>/withdraw", methods=["POST"])
 @require("clause.link")
+@transactional
 def withdraw(ref: str, citation_id: int):
     case = get_case(ref)
     citation = operations.get_citation(case, citation_id)
@@ -163,15 +157,8 @@ def withdraw(ref: str, citation_id: int):
     if not form.validate_on_submit():
         flash("Say why the citation is withdrawn.", "error")
         return redirect(url_for("cases.view", ref=ref, tab="clauses"))
-    try:
-        operations.withdraw_citation(case, current_actor(), citation, form.reason.data)
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref, tab="clauses"))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="clauses"))
+    operations.withdraw_citation(case, current_actor(), citation, form.reason.data)
     flash(f"Withdrew {citation.citation()}; it stays on record.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="clauses"))
 
@@ -204,7 +191,7 @@ def _fill_choices(
     return window, documents
 
 
-def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
+def clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
     form = CitationForm()
     window, documents = _fill_choices(form, case)
     citations = operations.citations_for_case(case, include_removed=True)
@@ -216,6 +203,3 @@ def _clauses_tab(case: Case, actor: Actor) -> dict[str, Any]:
         "citation_form": form,
         "withdraw_form": WithdrawCitationForm(),
     }
-
-
-register_tab("clauses", "Clauses", 30, _clauses_tab)

@@ -29,7 +29,7 @@ def scheduler_command(poll_seconds: float) -> None:
     On PostgreSQL several copies may run: one is active, the others stand by for fail-over.
     On SQLite run exactly one.
     """
-    from compliance.reviews.scheduler import SchedulerService, describe_jobs
+    from compliance.scheduling.scheduler import SchedulerService, describe_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Our own log says which job ran and what it did; APScheduler's would repeat it each time.

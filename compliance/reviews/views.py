@@ -12,37 +12,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.cases import operations as cases
 from compliance.cases.models import Case
-from compliance.cases.tabs import register_tab
 from compliance.db import utcnow
-from compliance.errors import OperationError
-from compliance.extensions import db
-from compliance.reviews import operations
+from compliance.reviews import operations, queries
 from compliance.reviews.forms import ReviewForm
 from compliance.reviews.mail import smtp_configured
-from compliance.reviews.models import JobRun, Notification, OutboxEmail
 from compliance.web.paging import page_arg
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("reviews", __name__)
-
-if operations.schedule_case_reviews not in cases.state_entered_hooks:
-    cases.state_entered_hooks.append(operations.schedule_case_reviews)
-
-
-def _register_merge_hook() -> None:
-    try:
-        from compliance.cases import retention
-    except ImportError:  # the merge capability is optional
-        return
-    if operations.close_reviews_of_merged_case not in retention.merge_hooks:
-        retention.merge_hooks.append(operations.close_reviews_of_merged_case)
-
-
-_register_merge_hook()
 
 
 @bp.app_template_global()
@@ -127,6 +108,7 @@ def team():
 
 @bp.route("/cases/<ref>/reviews", methods=["POST"])
 @require("review.complete")
+@transactional
 def complete(ref: str):
     case = cases.get_case(ref)
     form = ReviewForm()
@@ -136,23 +118,16 @@ def complete(ref: str):
     next_at = None
     if form.next_review_on.data:
         next_at = datetime.combine(form.next_review_on.data, utcnow().time(), tzinfo=UTC)
-    try:
-        review = operations.complete_review(
-            case,
-            current_actor(),
-            kind=form.kind.data,
-            outcome=form.outcome.data,
-            notes=form.notes.data or "",
-            next_review_at=next_at,
-            form_token=form.form_token.data,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("cases.view", ref=ref, tab="reviews"))
-    db.session.commit()
+    on_refusal(url_for("cases.view", ref=ref, tab="reviews"))
+    review = operations.complete_review(
+        case,
+        current_actor(),
+        kind=form.kind.data,
+        outcome=form.outcome.data,
+        notes=form.notes.data or "",
+        next_review_at=next_at,
+        form_token=form.form_token.data,
+    )
     when = review.next_review_at.strftime("%Y-%m-%d") if review.next_review_at else "—"
     flash(f"Review recorded ({review.outcome_label}); next review {when}.", "success")
     return redirect(url_for("cases.view", ref=ref, tab="reviews"))
@@ -164,7 +139,7 @@ def _errors(form: ReviewForm) -> str:
     )
 
 
-def _reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
+def reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
     schedules = {kind: operations.find_schedule(kind, "case", case.id) for kind in ("case", "hold")}
     now = utcnow()
     return {
@@ -178,32 +153,21 @@ def _reviews_tab(case: Case, actor: Any) -> dict[str, Any]:
     }
 
 
-register_tab("reviews", "Reviews", 50, _reviews_tab)
-
-
 @bp.route("/notifications")
 @login_required
 def notifications():
-    page = page_arg()
-    per_page = 50
-    query = select(Notification).where(Notification.recipient_id == current_user.id)
-    items = db.session.scalars(
-        query.order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    found = queries.notifications_of(current_user.id, page_arg())
     return render_template(
-        "reviews/notifications.html", items=items, page=page, pages=max(-(-total // per_page), 1)
+        "reviews/notifications.html", items=found.items, page=found.page, pages=found.pages
     )
 
 
 @bp.route("/notifications/read", methods=["POST"])
 @login_required
+@transactional
 def mark_read():
     ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
     count = operations.mark_read(current_actor(), ids or None)
-    db.session.commit()
     target = request.form.get("next")
     if target and ids and len(ids) == 1 and target.startswith("/") and not target.startswith("//"):
         return redirect(target)
@@ -215,21 +179,12 @@ def mark_read():
 @require("user.manage")
 def outbox():
     status = request.args.get("status") or None
-    query = select(OutboxEmail)
-    if status in ("queued", "sent", "failed"):
-        query = query.where(OutboxEmail.status == status)
-    emails = db.session.scalars(query.order_by(OutboxEmail.id.desc()).limit(200)).all()
-    counts = dict(
-        db.session.execute(
-            select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
-        ).all()
-    )
-    runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
+    found = queries.outbox(status)
     return render_template(
         "reviews/outbox.html",
-        emails=emails,
-        counts=counts,
+        emails=found.emails,
+        counts=found.counts,
         status=status,
-        runs=runs,
+        runs=found.runs,
         smtp=smtp_configured(current_app.config),
     )

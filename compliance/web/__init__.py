@@ -17,10 +17,12 @@ from compliance.audit.context import new_request_id
 from compliance.audit.present import format_stamp
 from compliance.auth.people import display_name
 from compliance.auth.permissions import can
+from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
 from compliance.markdown import render_markdown
 from compliance.web.paging import RowIdConverter
+from compliance.web.transaction import refused_form_post
 
 # Each capability adds its blueprint here (module path, attribute).
 BLUEPRINTS = [
@@ -41,6 +43,21 @@ BLUEPRINTS = [
     "compliance.notices.views:recipients_bp",
     "compliance.notices.views:send_bp",
     "compliance.notices.watch_views:bp",
+]
+
+# The tabs of the case page, in one place: (key, label, order, "module:context function",
+# permission). A tab's template is templates/cases/tabs/<key>.html.
+CASE_TABS = [
+    ("overview", "Overview", 10, "compliance.cases.views:overview_tab", "case.view"),
+    ("evidence", "Evidence", 20, "compliance.evidence.views:evidence_tab", "case.view"),
+    ("clauses", "Clauses", 30, "compliance.policies.views:clauses_tab", "case.view"),
+    ("reviews", "Reviews", 50, "compliance.reviews.views:reviews_tab", "case.view"),
+    ("packets", "Packets", 60, "compliance.packets.views:packets_tab", "packet.view"),
+    ("notices", "Notices", 62, "compliance.notices.views:notices_tab", "notice.view"),
+    ("intel", "Intel", 65, "compliance.intel.views:intel_tab", "case.view"),
+    ("notes", "Notes", 70, "compliance.cases.views:notes_tab", "case.view"),
+    ("timeline", "Timeline", 80, "compliance.cases.views:timeline_tab", "case.view"),
+    ("audit", "Audit", 90, "compliance.audit.views:_case_audit", "case.view"),
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.
@@ -93,6 +110,10 @@ def register(app: Flask) -> None:
     for spec in BLUEPRINTS:
         module_name, attr = spec.split(":")
         app.register_blueprint(getattr(importlib.import_module(module_name), attr))
+    for key, label, order, spec, permission in CASE_TABS:
+        module_name, attr = spec.split(":")
+        context = getattr(importlib.import_module(module_name), attr)
+        register_tab(key, label, order, context, permission=permission)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
@@ -180,6 +201,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationError)
     def _operation_error(error: OperationError) -> Any:
         db.session.rollback()
+        if not wants_json():
+            answer = refused_form_post(error)  # a form post with `back=`: flash, go back
+            if answer is not None:
+                return answer
         return error_response(error.status, error.code, error.message, error.details)
 
     @app.errorhandler(StaleDataError)

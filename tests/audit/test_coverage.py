@@ -29,10 +29,21 @@ from compliance.db import utcnow
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 
-MODULES = sorted(
-    ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
-    for path in (PROJECT_ROOT / "compliance").glob("*/operations.py")
-) + ["compliance.cases.retention", "compliance.intel.taxii_server", "compliance.intel.taxii_client"]
+MODULES = (
+    sorted(
+        ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+        for path in (PROJECT_ROOT / "compliance").glob("*/operations.py")
+    )
+    + sorted(  # operations split into a package: its public names are its __init__'s
+        ".".join(path.parent.relative_to(PROJECT_ROOT).parts)
+        for path in (PROJECT_ROOT / "compliance").glob("*/operations/__init__.py")
+    )
+    + [
+        "compliance.cases.retention",
+        "compliance.intel.taxii_server",
+        "compliance.intel.taxii_client",
+    ]
+)
 
 # Helpers that read (or only touch bookkeeping such as a token's last-used time).
 READ_ONLY = {
@@ -752,7 +763,10 @@ def _operations() -> list[tuple[str, str]]:
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         for name, function in inspect.getmembers(module, inspect.isfunction):
-            if function.__module__ == module_name and not name.startswith("_"):
+            defined_here = function.__module__ == module_name or (
+                hasattr(module, "__path__") and function.__module__.startswith(module_name + ".")
+            )
+            if defined_here and not name.startswith("_"):
                 found.append((module_name, name))
     return found
 
@@ -778,6 +792,7 @@ def test_operations_are_found():
     names = {f"{m}.{n}" for m, n in _operations()}
     assert "compliance.cases.operations.transition_case" in names
     assert "compliance.cases.retention.merge_cases" in names
+    assert "compliance.evidence.operations.ingest_findings" in names  # a package's __init__
 
 
 @pytest.mark.parametrize("operation", _params())

@@ -62,3 +62,35 @@ def test_narrow_window_still_reads(new_page, make_user, make_case):
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= 760
     shot(page, "case-page-narrow")
+
+
+def test_a_refused_move_is_flashed_on_the_case_page_and_nothing_changes(new_page, make_user):
+    """The one transaction rule: a refused form post is rolled back, flashed, sent back."""
+    analyst = make_user("analyst", name="Alex Rivera")
+    counsel = make_user("counsel", name="Casey Lindqvist")
+    page = new_page()
+    sign_in(page, analyst)
+    page.goto("/cases/new")
+    page.get_by_label("Title").fill("Reasoning traces harvested by a reseller")
+    page.get_by_role("button", name="Open case").click()
+    page.get_by_text("opened.").wait_for()
+    ref = page.locator(".ref").inner_text()
+
+    # Counsel has the case open; meanwhile the analyst moves it on.
+    counsel_page = new_page()
+    sign_in(counsel_page, counsel)
+    counsel_page.goto(f"/cases/{ref}")
+    page.get_by_text("Start triage", exact=True).click()
+    page.get_by_role("button", name="Confirm: start triage").click()
+    page.get_by_text("moved from reported to triage").wait_for()
+
+    # Counsel's page is stale: the move is refused, said on the page it came from.
+    counsel_page.get_by_text("Start triage", exact=True).click()
+    counsel_page.get_by_role("button", name="Confirm: start triage").click()
+    counsel_page.locator(".flash").first.wait_for()
+    assert counsel_page.url.endswith(f"/cases/{ref}")
+    assert "changed by someone else" in counsel_page.locator("main").inner_text()
+    shot(counsel_page, "case-refused-move")
+    counsel_page.goto(f"/cases/{ref}?tab=audit")
+    trail = counsel_page.locator("table.audit").inner_text()
+    assert trail.count("case.transition") == 1  # the refused move left nothing behind

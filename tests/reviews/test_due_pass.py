@@ -17,6 +17,7 @@ from compliance.extensions import db
 from compliance.reviews import operations, tasks
 from compliance.reviews.cli import reviews_group
 from compliance.reviews.models import JobRun, Notification, OutboxEmail
+from compliance.reviews.operations import notifications
 from tests.reviews.conftest import T0
 
 TRIAGE_DUE = T0 + timedelta(days=3)
@@ -128,13 +129,14 @@ def test_a_pass_killed_half_way_neither_loses_nor_duplicates_notifications(
             raise SystemExit("kill -9")  # the process dies mid-job
         return real_notify(row, status, now, actor)
 
-    monkeypatch.setattr(operations, "notify", dies_on_the_second_review)
+    # advance_review calls the notify of its own module
+    monkeypatch.setattr(notifications, "notify", dies_on_the_second_review)
     with pytest.raises(SystemExit):
         tasks.reviews_due()
     db.session.rollback()
     assert _count(Notification) == 1  # the first review was finished and kept
 
-    monkeypatch.setattr(operations, "notify", real_notify)
+    monkeypatch.setattr(notifications, "notify", real_notify)
     tasks.reviews_due()  # the restarted scheduler's next run
     tasks.reviews_due()
     assert sorted(n.recipient_id for n in _notifications()) == sorted(o.id for o in owners)

@@ -1,0 +1,1 @@
+"""The audit domain (see README "Layout")."""

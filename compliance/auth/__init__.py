@@ -1,0 +1,1 @@
+"""The auth domain (see README "Layout")."""

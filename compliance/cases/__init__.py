@@ -1,0 +1,1 @@
+"""The cases domain (see README "Layout")."""

@@ -1,0 +1,1 @@
+"""The policies domain (see README "Layout")."""

@@ -1,0 +1,80 @@
+"""The dependency direction of DESIGN.md is a checked contract, part of every test run."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from compliance import PROJECT_ROOT
+
+# What only a request handler may touch: the request and what answers it.
+REQUEST_NAMES = {"request", "session", "g", "flash", "redirect", "url_for", "abort"}
+# The entry points: request handlers, commands, the demo and the app's wiring.
+ENTRY_POINTS = {"views.py", "taxii_views.py", "cli.py", "demo.py", "access.py", "findings.py"}
+
+
+def _lint_imports() -> list[str]:
+    found = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "importlinter.cli"]
+
+
+def test_the_import_contracts_hold():
+    result = subprocess.run(
+        [*_lint_imports(), "--no-cache"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def _below_views() -> list[Path]:
+    root = PROJECT_ROOT / "compliance"
+    return sorted(
+        path
+        for path in root.glob("*/**/*.py")
+        if path.name in {"operations.py", "models.py"} or "operations" in path.parent.name
+    )
+
+
+def test_operations_and_models_use_no_request_objects():
+    """Import-linter sees modules, not names: `from flask import request` is checked here."""
+    offenders = []
+    for path in _below_views():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "flask":
+                names = {alias.name for alias in node.names} & REQUEST_NAMES
+                if names:
+                    offenders.append(f"{path.relative_to(PROJECT_ROOT)}: {sorted(names)}")
+    assert _below_views(), "the operations and models modules were not found"
+    assert not offenders, offenders
+
+
+def test_a_model_importing_an_operation_breaks_the_contract(tmp_path):
+    """The check can fail: the same contracts, on a copy where a model imports an operation."""
+    shutil.copytree(
+        PROJECT_ROOT / "compliance",
+        tmp_path / "compliance",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    models = tmp_path / "compliance" / "cases" / "models.py"
+    models.write_text(
+        models.read_text(encoding="utf-8") + "\nfrom compliance.cases import operations  # noqa\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [*_lint_imports(), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "compliance.cases.models is not allowed to import" in result.stdout.replace("\n", " ")
