@@ -19,12 +19,12 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from compliance.auth.access import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
-from compliance.errors import InvalidInput, OperationError
+from compliance.errors import InvalidInput
 from compliance.evidence import operations, queries
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
 from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES, EvidenceItem, Finding

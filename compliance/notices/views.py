@@ -385,5 +385,3 @@ def answer(notice_id: int, request_id: int):
 def notices_tab(case: Case, actor: Actor) -> dict[str, Any]:
     notices = operations.notices_for_case(case)
     return {"notices": notices, "next_step": operations.next_step}
-
-

@@ -14,6 +14,7 @@ from compliance.notices.watch_forms import CheckIdentifierForm, CloseRepeatForm
 
 bp = Blueprint("notice_watch", __name__, url_prefix="/notices")
 
+
 @bp.app_template_global("notice_deadlines")
 def notice_deadlines(notice):  # noqa: ANN001, ANN201 - a template helper
     return due_dates.deadlines_of(notice)
