@@ -138,6 +138,43 @@ GOOD: dict[str, dict[str, Any]] = {
         "max_tlp": "amber+strict",
         "created_by": "cli:root",
     },
+    "recipients": {
+        "name": "Example Host",
+        "kind": "hosting_platform",
+        "jurisdiction": "US",
+        "created_by": "cli:root",
+    },
+    "notices": {
+        "case_id": 1,
+        "packet_type": "takedown",
+        "recipient_name": "Example Host",
+        "channel": "email",
+        "sent_at": NOW,
+        "our_reference": "N-1",
+        "sent_by": "cli:root",
+    },
+    "notice_events": {"notice_id": 1, "kind": "sent", "occurred_at": NOW, "actor": "cli:root"},
+    "notice_identifiers": {
+        "notice_id": 1,
+        "kind": "url",
+        "value": "https://host.example/m",
+        "added_by": "cli:root",
+    },
+    "notice_reminders": {
+        "notice_id": 1,
+        "deadline": "acknowledgment",
+        "due_on": NOW.date(),
+        "level": "before",
+        "recipients": [],
+    },
+    "notice_repeat_flags": {
+        "notice_id": 1,
+        "source": "analyst",
+        "kind": "url",
+        "value": "https://host.example/m",
+        "flagged_by": "cli:root",
+        "status": "open",
+    },
 }
 
 # table -> [(constraint, values that break it)]: every CHECK in the models is listed here.
@@ -213,6 +250,28 @@ BAD: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     "intel_indicators": [("ck_intel_indicators_match_kind", {"match_kind": "regex"})],
     "taxii_collections": [("ck_taxii_collections_max_tlp", {"max_tlp": "red"})],
+    "recipients": [
+        ("ck_recipients_kind", {"kind": "court"}),
+        ("ck_recipients_response_days", {"response_days": -1}),
+        ("ck_recipients_response_days", {"response_days": 400}),
+    ],
+    "notices": [
+        ("ck_notices_state", {"state": "forgotten"}),
+        ("ck_notices_channel", {"channel": "fax"}),
+        ("ck_notices_packet_type", {"packet_type": "memo"}),
+        ("ck_notices_outcome", {"outcome": "ignored"}),
+        ("ck_notices_referral_status", {"referral_status": "lost"}),
+    ],
+    "notice_events": [("ck_notice_events_kind", {"kind": "chat"})],
+    "notice_identifiers": [("ck_notice_identifiers_kind", {"kind": "phone"})],
+    "notice_reminders": [
+        ("ck_notice_reminders_deadline", {"deadline": "someday"}),
+        ("ck_notice_reminders_level", {"level": "shout"}),
+    ],
+    "notice_repeat_flags": [
+        ("ck_notice_repeat_flags_source", {"source": "rumour"}),
+        ("ck_notice_repeat_flags_status", {"status": "ignored"}),
+    ],
 }
 
 
@@ -241,6 +300,7 @@ def engine(database_url: str) -> Iterator[Engine]:
         "cases": {"ref": "DIST-2026-0001"},
         "evidence_items": {},
         "intel_imports": {"sha256": "2" * 64},
+        "notices": {},  # the notice the events, identifiers, reminders and flags refer to
     }
     with engine.begin() as conn:
         for table, unique in parents.items():

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from compliance.auth.access import current_actor, require
 from compliance.auth.actor import Actor
-from compliance.auth.permissions import current_actor, require
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.errors import OperationError
@@ -28,6 +28,7 @@ from compliance.notices.forms import (
 from compliance.notices.models import IDENTIFIER_KINDS, NOTICE_STATES, REFERRAL_STATUSES
 from compliance.packets import operations as packet_operations
 from compliance.packets.models import Packet
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("notices", __name__, url_prefix="/notices")
 recipients_bp = Blueprint("recipients", __name__, url_prefix="/recipients")
@@ -47,6 +48,12 @@ def _refused(form: Any, error: OperationError) -> None:
         else:
             elsewhere.append(f"{name.replace('_', ' ')}: {message}")
     flash("; ".join([error.message, *elsewhere]), "error")
+
+
+def _worded(error: OperationError) -> str:
+    """A refusal flashed on the notice page: the message, then what each field lacked."""
+    details = error.details if isinstance(error.details, dict) else {}
+    return "; ".join([error.message, *(f"{k.replace('_', ' ')}: {v}" for k, v in details.items())])
 
 
 def _upload(field: Any, description: str = "") -> operations.Upload | None:
@@ -76,27 +83,30 @@ def recipient_list():
 
 @recipients_bp.route("/new", methods=["GET", "POST"])
 @require("recipient.manage")
+@transactional
 def new():
     form = RecipientForm()
+    refused = False
     if form.validate_on_submit():
         try:
             recipient = operations.create_recipient(current_actor(), form.fields())
         except OperationError as error:
-            db.session.rollback()
             _refused(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash(f"{recipient.name} added to the directory.", "success")
             return redirect(url_for("recipients.index"))
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template("notices/recipient_form.html", form=form, recipient=None), status
 
 
 @recipients_bp.route("/<int:recipient_id>/edit", methods=["GET", "POST"])
 @require("recipient.manage")
+@transactional
 def edit(recipient_id: int):
     recipient = operations.get_recipient(recipient_id)
     form = RecipientForm(obj=recipient)
+    refused = False
     if form.validate_on_submit():
         version = request.form.get("version", type=int)
         try:
@@ -104,13 +114,12 @@ def edit(recipient_id: int):
                 recipient, current_actor(), form.fields(), expected_version=version
             )
         except OperationError as error:
-            db.session.rollback()
             _refused(form, error)
+            refused = True
         else:
-            db.session.commit()
             flash(f"{recipient.name} saved.", "success")
             return redirect(url_for("recipients.index"))
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template("notices/recipient_form.html", form=form, recipient=recipient), status
 
 
@@ -134,11 +143,13 @@ def _send_form(packet: Packet) -> SendForm:
 
 @send_bp.route("/<int:packet_id>/send", methods=["GET", "POST"])
 @require("packet.send")
+@transactional
 def send(ref: str, packet_id: int):
     """Record that a final packet was sent, with its proof: it becomes a notice."""
     case = get_case(ref)
     packet = packet_operations.get_packet(packet_id, case)
     form = _send_form(packet)
+    refused = False
     if form.validate_on_submit():
         recipient_id = int(form.recipient_id.data) if form.recipient_id.data else None
         try:
@@ -153,10 +164,9 @@ def send(ref: str, packet_id: int):
                 proof=_upload(form.proof),
             )
         except OperationError as error:
-            db.session.rollback()
             _refused(form, error)
+            refused = True
         else:
-            db.session.commit()
             notice = db.session.scalar(
                 select(operations.Notice).where(operations.Notice.packet_id == packet.id)
             )
@@ -164,7 +174,7 @@ def send(ref: str, packet_id: int):
             if notice is not None:
                 return redirect(url_for("notices.view", notice_id=notice.id))
             return redirect(url_for("cases.view", ref=ref, tab="notices"))
-    status = 422 if form.errors else 200
+    status = 422 if form.errors or refused else 200  # 422: nothing of a refusal is kept
     return render_template("notices/send.html", case=case, packet=packet, form=form), status
 
 
@@ -226,6 +236,7 @@ def _back(notice_id: int):
 
 @bp.route("/<int:notice_id>/step", methods=["POST"])
 @require("notice.manage")
+@transactional
 def step(notice_id: int):
     notice = operations.get_notice(notice_id)
     form = NoticeStepForm()
@@ -235,48 +246,39 @@ def step(notice_id: int):
             "error",
         )
         return _back(notice_id)
-    try:
-        operations.transition_notice(
-            notice,
-            current_actor(),
-            form.target.data,
-            occurred_at=form.occurred_on.data,
-            note=form.note.data or "",
-            outcome=form.outcome.data or None,
-            reason=form.reason.data or None,
-            their_reference=form.their_reference.data or None,
-            response=_upload(form.response),
-            expected_version=request.form.get("version", type=int),
-        )
-    except OperationError as error:
-        db.session.rollback()
-        _refused(None, error)
-    else:
-        db.session.commit()
-        flash(f"Notice {notice.our_reference} is now {notice.state_label.lower()}.", "success")
+    on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+    operations.transition_notice(
+        notice,
+        current_actor(),
+        form.target.data,
+        occurred_at=form.occurred_on.data,
+        note=form.note.data or "",
+        outcome=form.outcome.data or None,
+        reason=form.reason.data or None,
+        their_reference=form.their_reference.data or None,
+        response=_upload(form.response),
+        expected_version=request.form.get("version", type=int),
+    )
+    flash(f"Notice {notice.our_reference} is now {notice.state_label.lower()}.", "success")
     return _back(notice_id)
 
 
 @bp.route("/<int:notice_id>/response", methods=["POST"])
 @require("notice.manage")
+@transactional
 def response(notice_id: int):
     notice = operations.get_notice(notice_id)
     form = ResponseForm()
     if form.validate_on_submit():
-        try:
-            operations.record_response(
-                notice,
-                current_actor(),
-                note=form.note.data or "",
-                response=_upload(form.response),
-                occurred_at=form.occurred_on.data,
-            )
-        except OperationError as error:
-            db.session.rollback()
-            _refused(None, error)
-        else:
-            db.session.commit()
-            flash("Their answer is recorded.", "success")
+        on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+        operations.record_response(
+            notice,
+            current_actor(),
+            note=form.note.data or "",
+            response=_upload(form.response),
+            occurred_at=form.occurred_on.data,
+        )
+        flash("Their answer is recorded.", "success")
     return _back(notice_id)
 
 
@@ -293,76 +295,65 @@ def parse_identifier_lines(text: str) -> list[tuple[str, str]]:
 
 @bp.route("/<int:notice_id>/identifiers", methods=["POST"])
 @require("notice.manage")
+@transactional
 def identifiers(notice_id: int):
     notice = operations.get_notice(notice_id)
     form = IdentifiersForm()
     if form.validate_on_submit():
-        try:
-            operations.set_identifiers(
-                notice,
-                current_actor(),
-                parse_identifier_lines(form.identifiers.data),
-                note=form.note.data or "",
-            )
-        except OperationError as error:
-            db.session.rollback()
-            _refused(None, error)
-        else:
-            db.session.commit()
-            flash("Identifiers saved.", "success")
+        on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+        operations.set_identifiers(
+            notice,
+            current_actor(),
+            parse_identifier_lines(form.identifiers.data),
+            note=form.note.data or "",
+        )
+        flash("Identifiers saved.", "success")
     return _back(notice_id)
 
 
 @bp.route("/<int:notice_id>/referral", methods=["POST"])
 @require("notice.manage")
+@transactional
 def referral(notice_id: int):
     notice = operations.get_notice(notice_id)
     form = ReferralForm()
     if form.validate_on_submit():
-        try:
-            operations.update_referral(
-                notice,
-                current_actor(),
-                agency_case_number=form.agency_case_number.data or "",
-                assigned_agent=form.assigned_agent.data or "",
-                referral_status=form.referral_status.data,
-            )
-        except OperationError as error:
-            db.session.rollback()
-            _refused(None, error)
-        else:
-            db.session.commit()
-            flash("Referral details saved.", "success")
+        on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+        operations.update_referral(
+            notice,
+            current_actor(),
+            agency_case_number=form.agency_case_number.data or "",
+            assigned_agent=form.assigned_agent.data or "",
+            referral_status=form.referral_status.data,
+        )
+        flash("Referral details saved.", "success")
     return _back(notice_id)
 
 
 @bp.route("/<int:notice_id>/requests", methods=["POST"])
 @require("notice.manage")
+@transactional
 def information_request(notice_id: int):
     notice = operations.get_notice(notice_id)
     form = InformationRequestForm()
     if not form.validate_on_submit():
         flash("Give the date it arrived and what the agency asks for.", "error")
         return _back(notice_id)
-    try:
-        operations.record_information_request(
-            notice,
-            current_actor(),
-            received_on=form.received_on.data,
-            request=form.request.data,
-            due_on=form.due_on.data,
-        )
-    except OperationError as error:
-        db.session.rollback()
-        _refused(None, error)
-    else:
-        db.session.commit()
-        flash("Request recorded. Answer it with a supplemental packet.", "success")
+    on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+    operations.record_information_request(
+        notice,
+        current_actor(),
+        received_on=form.received_on.data,
+        request=form.request.data,
+        due_on=form.due_on.data,
+    )
+    flash("Request recorded. Answer it with a supplemental packet.", "success")
     return _back(notice_id)
 
 
 @bp.route("/<int:notice_id>/requests/<int:request_id>/answer", methods=["POST"])
 @require("notice.manage")
+@transactional
 def answer(notice_id: int, request_id: int):
     notice = operations.get_notice(notice_id)
     info = operations.get_information_request(request_id, notice)
@@ -370,14 +361,9 @@ def answer(notice_id: int, request_id: int):
     form.packet_id.choices = [(request.form.get("packet_id", ""), "")]
     if form.validate_on_submit() and form.packet_id.data.isdigit():
         packet = packet_operations.get_packet(int(form.packet_id.data), notice.case)
-        try:
-            operations.answer_information_request(info, current_actor(), packet)
-        except OperationError as error:
-            db.session.rollback()
-            _refused(None, error)
-        else:
-            db.session.commit()
-            flash(f"Request {info.id} answered with packet {packet.id}.", "success")
+        on_refusal(url_for("notices.view", notice_id=notice_id), _worded)
+        operations.answer_information_request(info, current_actor(), packet)
+        flash(f"Request {info.id} answered with packet {packet.id}.", "success")
     return _back(notice_id)
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
-from compliance.auth.permissions import current_actor, require
+from compliance.auth.access import current_actor, require
 from compliance.errors import OperationError
-from compliance.extensions import db
 from compliance.notices import due_dates, stats, watch
 from compliance.notices.watch_forms import CheckIdentifierForm, CloseRepeatForm
+from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("notice_watch", __name__, url_prefix="/notices")
 
@@ -61,6 +61,7 @@ def response_times_chart():
 
 @bp.route("/check", methods=["GET", "POST"])
 @require("notice.manage")
+@transactional
 def check():
     """Does this URL, repository, file hash or model name name material we had taken down?"""
     form = CheckIdentifierForm()
@@ -71,31 +72,25 @@ def check():
                 current_actor(), form.kind.data, form.value.data, form.where_seen.data or ""
             )
         except OperationError as error:
-            db.session.rollback()
             details = error.details if isinstance(error.details, dict) else {}
             form.value.errors = [*form.value.errors, *details.values()] or [error.message]
-        else:
-            db.session.commit()
-    status = 422 if form.errors else 200
+    status = 422 if form.errors else 200  # 422: nothing of a refusal is kept
     return render_template("notices/check.html", form=form, result=result), status
 
 
 @bp.route("/repeats/<int:flag_id>/close", methods=["POST"])
 @require("notice.manage")
+@transactional
 def close_repeat(flag_id: int):
     flag = watch.get_flag(flag_id)
     form = CloseRepeatForm()
     if form.validate_on_submit():
-        try:
-            watch.close_flag(flag, current_actor(), form.status.data, form.note.data or "")
-        except OperationError as error:
-            db.session.rollback()
-            flash(
-                error.message + "".join(f"; {m}" for m in (error.details or {}).values()), "error"
-            )
-        else:
-            db.session.commit()
-            flash(f"Re-upload flag {flag.id}: {flag.status_label.lower()}.", "success")
+        on_refusal(
+            url_for("notices.view", notice_id=flag.notice_id),
+            lambda error: error.message + "".join(f"; {m}" for m in (error.details or {}).values()),
+        )
+        watch.close_flag(flag, current_actor(), form.status.data, form.note.data or "")
+        flash(f"Re-upload flag {flag.id}: {flag.status_label.lower()}.", "success")
     else:
         flash("Choose an outcome.", "error")
     return redirect(url_for("notices.view", notice_id=flag.notice_id))
