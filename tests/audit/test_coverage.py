@@ -436,6 +436,9 @@ def _packets(name: str) -> Callable[[World], Any]:
             return result
         if name == "mark_failed":
             return w.act(ops.mark_failed, packet.id, "renderer crashed")
+        if name == "retry_packet":
+            ops.mark_failed(packet.id, "renderer crashed")  # commits: the count follows it
+            return ops.retry_packet(db.session.get(type(packet), packet.id), w.counsel)
         raise AssertionError(name)
 
     return run
@@ -729,7 +732,7 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
     )},
     **{f"compliance.packets.operations.{n}": _packets for n in (
         "reserve_range", "mark_sent", "download_packet", "request_packet", "build_packet",
-        "mark_failed", "request_final", "set_signatory_profile",
+        "mark_failed", "request_final", "set_signatory_profile", "retry_packet",
     )},
     **{f"compliance.notices.operations.{n}": _notices for n in (
         "create_recipient", "update_recipient", "record_notice", "transition_notice",

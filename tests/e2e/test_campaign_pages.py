@@ -126,6 +126,8 @@ def test_campaign_case_tabs_fit_and_scale(new_page: Any, campaign: tuple[Any, st
         shot(page, f"audit-trail-{width}")
 
         page.goto("/")
+        if width < 800:  # on a phone the search box is in the folded menu
+            page.get_by_role("button", name="Menu").click()
         search = page.get_by_role("searchbox", name="Search cases")
         search.fill("rotate")
         search.press("Enter")

@@ -168,7 +168,9 @@ def test_the_weekly_scheduled_drill_shows_its_verdict_on_the_audit_page(
     assert summary["verdict"].startswith("drill OK:")
     page = client.get("/audit/").get_data(as_text=True)
     status = page.split("Last restore drill")[1].split("</dd>")[0]
-    assert "OK" in status and summary["verdict"] in status and "system:backup-drill" in status
+    assert (
+        "OK" in status and summary["verdict"] in status and "by scheduler (backup-drill)" in status
+    )
 
     # A drill that finds a difference fails the job (recorded as job.failed by the runner).
     app.config["BACKUP_DIR"] = str(tmp_path / "nothing-here")
