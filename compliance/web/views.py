@@ -42,9 +42,18 @@ def dashboard():
         return redirect(url_for(target))
     now = utcnow()
     counsel = current_user.role == "counsel"
+    # The week's reviews, soonest due first, as many as the other queues show: counsel's
+    # include every unassigned case's, hundreds on a large team (My reviews lists them all).
+    reviews = my_reviews(current_user, now, horizon_days=7, limit=cases.QUEUE_LIMIT + 1)
+    shown = [
+        (bucket, row)
+        for bucket in ("overdue", "due", "upcoming")
+        for row in getattr(reviews, bucket)
+    ]
     return render_template(
         "web/dashboard.html",
-        reviews=my_reviews(current_user, now, horizon_days=7),
+        reviews=shown[: cases.QUEUE_LIMIT],
+        more_reviews=len(shown) > cases.QUEUE_LIMIT,
         mine=cases.my_open_cases(current_user.id),
         waiting_approval=cases.awaiting_approval_by(current_user.id) if counsel else [],
         packets_ready=cases.packets_ready_to_send() if counsel else [],

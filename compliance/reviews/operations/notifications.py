@@ -192,14 +192,17 @@ class ReviewLists:
     upcoming: list[ReviewSchedule]
 
 
-def open_reviews(until: datetime, user: User | None = None) -> list[ReviewSchedule]:
-    """Open scheduled reviews due up to `until`, in due order; for one user when given."""
+def open_reviews(
+    until: datetime, user: User | None = None, limit: int | None = None
+) -> list[ReviewSchedule]:
+    """Open scheduled reviews due up to `until`, in due order; for one user when given; the
+    first `limit` only when given (each part is cut too, so a page reads no more than it shows)."""
     query = select(ReviewSchedule).where(
         ReviewSchedule.status != "done", ReviewSchedule.due_at <= until
     )
     order = (ReviewSchedule.due_at, ReviewSchedule.id)
     if user is None:
-        return list(db.session.scalars(query.order_by(*order)))
+        return list(db.session.scalars(query.order_by(*order).limit(limit)))
     # One query per kind, merged by due date: an OR across the case owner and the kind would
     # walk every open schedule of the team (all cases' rows) to find one person's.
     my_cases = select(Case.id).where(Case.owner_id == user.id)
@@ -218,13 +221,16 @@ def open_reviews(until: datetime, user: User | None = None) -> list[ReviewSchedu
     kinds = [k for k, p in (("hold", "hold.manage"), ("policy", "policy.review")) if can(user, p)]
     if kinds:
         parts.append(query.where(ReviewSchedule.kind.in_(kinds)))
-    rows = [row for part in parts for row in db.session.scalars(part)]
-    return sorted(rows, key=lambda row: (row.due_at, row.id))
+    rows = [row for part in parts for row in db.session.scalars(part.order_by(*order).limit(limit))]
+    return sorted(rows, key=lambda row: (row.due_at, row.id))[:limit]
 
 
-def my_reviews(user: User, now: datetime, horizon_days: int = 30) -> ReviewLists:
-    """A reviewer's work: overdue, due (notice window open) and upcoming within the horizon."""
-    rows = open_reviews(now + timedelta(days=horizon_days), user)
+def my_reviews(
+    user: User, now: datetime, horizon_days: int = 30, limit: int | None = None
+) -> ReviewLists:
+    """A reviewer's work: overdue, due (notice window open) and upcoming within the horizon
+    (the `limit` soonest due when given)."""
+    rows = open_reviews(now + timedelta(days=horizon_days), user, limit)
     buckets: dict[str, list[ReviewSchedule]] = {"overdue": [], "due": [], "upcoming": []}
     for row in rows:
         state = status_at(row.due_at, now)
