@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.auth.models import User
 from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, check, one_of, utcnow
 from compliance.evidence.models import EvidenceItem
 from compliance.extensions import db
 from compliance.packets.models import CHANNELS, Packet
@@ -73,10 +73,6 @@ EVENT_KINDS = (
 )
 
 
-def _in(column: str, values: tuple[str, ...] | dict[str, str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Recipient(db.Model):
     """Someone we send notices or referrals to: a hosting platform, an agency, a partner lab."""
 
@@ -110,8 +106,8 @@ class Recipient(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        CheckConstraint(_in("kind", RECIPIENT_KINDS), name="kind"),
-        CheckConstraint("response_days >= 0 AND response_days <= 365", name="response_days"),
+        one_of("kind", RECIPIENT_KINDS),
+        check("response_days >= 0 AND response_days <= 365", "response_days"),
         Index("ix_recipients_kind_name", "kind", "name"),
     )
 
@@ -184,14 +180,11 @@ class Notice(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        CheckConstraint(_in("state", NOTICE_STATES), name="state"),
-        CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        CheckConstraint(_in("packet_type", ("takedown", "referral")), name="packet_type"),
-        CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="outcome"),
-        CheckConstraint(
-            f"referral_status IS NULL OR {_in('referral_status', REFERRAL_STATUSES)}",
-            name="referral_status",
-        ),
+        one_of("state", NOTICE_STATES),
+        one_of("channel", CHANNELS),
+        one_of("packet_type", ("takedown", "referral")),
+        one_of("outcome", OUTCOMES),  # NULL passes: no outcome yet
+        one_of("referral_status", REFERRAL_STATUSES),  # NULL passes: not a referral
         Index("ix_notices_case_id_id", "case_id", "id"),
         Index("ix_notices_state_sent_at", "state", "sent_at"),
         Index("ix_notices_recipient_id_sent_at", "recipient_id", "sent_at"),
@@ -238,7 +231,7 @@ class NoticeEvent(db.Model):
     evidence_item: Mapped[EvidenceItem | None] = relationship()
 
     __table_args__ = (
-        CheckConstraint(_in("kind", EVENT_KINDS), name="kind"),
+        one_of("kind", EVENT_KINDS),
         Index("ix_notice_events_notice_id_id", "notice_id", "id"),
     )
 
@@ -259,7 +252,7 @@ class NoticeIdentifier(db.Model):
     notice: Mapped[Notice] = relationship(back_populates="identifiers")
 
     __table_args__ = (
-        CheckConstraint(_in("kind", IDENTIFIER_KINDS), name="kind"),
+        one_of("kind", IDENTIFIER_KINDS),
         UniqueConstraint("notice_id", "kind", "value"),
         Index("ix_notice_identifiers_kind_value", "kind", "value"),
     )

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.cases.models import Case
-from compliance.db import BigId, utcnow
+from compliance.db import BigId, one_of, utcnow
 from compliance.evidence.models import Finding
 from compliance.extensions import db
 from compliance.notices.models import IDENTIFIER_KINDS, Notice
@@ -36,10 +36,6 @@ REPEAT_SOURCES = ("finding", "analyst")
 REPEAT_STATUSES = {"open": "Open", "followed_up": "Followed up", "dismissed": "Dismissed"}
 
 
-def _in(column: str, values: tuple[str, ...] | dict[str, str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class NoticeReminder(db.Model):
     """One reminder (or escalation) about one deadline of one notice: sent at most once."""
 
@@ -56,8 +52,8 @@ class NoticeReminder(db.Model):
     notice: Mapped[Notice] = relationship()
 
     __table_args__ = (
-        CheckConstraint(_in("deadline", DEADLINE_KINDS), name="deadline"),
-        CheckConstraint(_in("level", REMINDER_LEVELS), name="level"),
+        one_of("deadline", DEADLINE_KINDS),
+        one_of("level", REMINDER_LEVELS),
         UniqueConstraint("notice_id", "deadline", "due_on", "level"),
     )
 
@@ -89,8 +85,8 @@ class RepeatFlag(db.Model):
     seen_case: Mapped[Case | None] = relationship()
 
     __table_args__ = (
-        CheckConstraint(_in("source", REPEAT_SOURCES), name="source"),
-        CheckConstraint(_in("status", REPEAT_STATUSES), name="status"),
+        one_of("source", REPEAT_SOURCES),
+        one_of("status", REPEAT_STATUSES),
         # A finding matches each identifier of a notice once, however often it is re-sent.
         UniqueConstraint("notice_id", "finding_id", "kind", "value"),
         Index("ix_notice_repeat_flags_notice_id_status", "notice_id", "status"),
