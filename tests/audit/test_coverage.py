@@ -57,7 +57,7 @@ READ_ONLY = {
     },
     "compliance.cases.retention": {"closed_at", "deletable_from", "history_refs"},
     "compliance.evidence.operations": {
-        "canonical_json", "case_subjects", "duplicate_flags", "evidence_count",
+        "canonical_json", "duplicate_flags", "evidence_count",
         "find_orphans",  # lists orphan blobs; clean_orphans removes them
         "get_flag", "get_item", "may_ingest", "open_flags_for", "superseded_ids",
     },

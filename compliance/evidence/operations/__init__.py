@@ -20,8 +20,6 @@ from compliance.evidence.operations.custody import (
     record_view,
 )
 from compliance.evidence.operations.duplicates import (
-    SubjectView,
-    case_subjects,
     duplicate_flags,
     get_flag,
     open_flags_for,
@@ -56,11 +54,9 @@ __all__ = [
     "READ_ACTIONS",
     "IngestOutcome",
     "StoreMove",
-    "SubjectView",
     "VerifyReport",
     "add_evidence_file",
     "canonical_json",
-    "case_subjects",
     "clean_orphans",
     "download_item",
     "duplicate_flags",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy import delete, select
 
 from compliance.audit.chain import record
@@ -12,7 +9,7 @@ from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases import retention
 from compliance.cases.models import Case
-from compliance.db import chunked, utcnow
+from compliance.db import utcnow
 from compliance.errors import (
     Conflict,
     InvalidInput,
@@ -21,40 +18,8 @@ from compliance.errors import (
 from compliance.evidence.models import (
     CaseSubject,
     DuplicateFlag,
-    Subject,
 )
 from compliance.extensions import db
-
-
-@dataclass
-class SubjectView:
-    subject: Any  # a row with the subject's id, type and value
-    other_cases: list[Any]  # rows with the case's ref and state: all the tab shows of them
-
-
-def case_subjects(case: Case) -> list[SubjectView]:
-    """The case's subjects, each with the other cases that share it (two queries).
-
-    A campaign's payment fingerprint is shared by dozens of cases: only the columns shown are
-    read, not whole cases with their owners.
-    """
-    subjects = db.session.execute(
-        select(Subject.id, Subject.type, Subject.value)
-        .join(CaseSubject, CaseSubject.subject_id == Subject.id)
-        .where(CaseSubject.case_id == case.id)
-        .order_by(CaseSubject.id)
-    ).all()
-    shared: dict[int, list[Any]] = {}
-    for chunk in chunked([subject.id for subject in subjects]):
-        rows = db.session.execute(
-            select(CaseSubject.subject_id, Case.id, Case.ref, Case.state)
-            .join(Case, Case.id == CaseSubject.case_id)
-            .where(CaseSubject.subject_id.in_(chunk), CaseSubject.case_id != case.id)
-            .order_by(Case.id)
-        )
-        for row in rows:
-            shared.setdefault(row.subject_id, []).append(row)
-    return [SubjectView(subject, shared.get(subject.id, [])) for subject in subjects]
 
 
 def duplicate_flags(case: Case) -> list[DuplicateFlag]:
