@@ -12,7 +12,6 @@ the other domains' jobs) stay importable from this module for older scripts and 
 from __future__ import annotations
 
 import importlib
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +23,6 @@ from compliance.extensions import db
 from compliance.reviews import mail
 from compliance.reviews import operations as ops
 from compliance.reviews.models import OutboxEmail, ReviewSchedule
-
-log = logging.getLogger("compliance.scheduler")
 
 Summary = dict[str, Any]
 
