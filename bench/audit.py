@@ -99,8 +99,8 @@ def _time_verify(app: Any) -> tuple[float, int]:
 
 def _time_append(app: Any) -> float:
     """Median time of one committed append through the real writer."""
+    from compliance.actor import Actor
     from compliance.audit.chain import record
-    from compliance.auth.actor import Actor
     from compliance.extensions import db
 
     actor = Actor.system("bench")

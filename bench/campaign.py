@@ -48,7 +48,7 @@ def _setup(tmp: Path, findings: int, subjects: int) -> tuple[Any, dict[str, str]
         }
     )
     with app.app_context():
-        from compliance.auth.actor import Actor
+        from compliance.actor import Actor
         from compliance.auth.operations import create_user
         from compliance.cases import operations
         from compliance.extensions import db

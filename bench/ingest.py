@@ -63,7 +63,7 @@ def _api_rate(
     url: str, workdir: Path, findings: list[dict[str, Any]], store: str = "filesystem"
 ) -> float:
     from compliance import create_app
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.auth.operations import create_token
     from compliance.extensions import db
 

@@ -68,7 +68,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from weasyprint.css.counters import CounterStyle
 
     from compliance import PROJECT_ROOT, create_app
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.auth.operations import create_user
     from compliance.cases.operations import create_case, transition_case
     from compliance.cases.workflow import TransitionRequest

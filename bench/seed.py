@@ -223,7 +223,7 @@ def _blobs(evidence_dir: Path) -> list[tuple[str, int]]:
 def _prepare(url: str, instance: Path) -> tuple[Any, str, list[int]]:
     """Migrate, create the benchmark's login users through the real operations."""
     from compliance import create_app
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.auth.operations import create_user
     from compliance.extensions import db
     from compliance.migrate import upgrade

@@ -62,9 +62,9 @@ from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from compliance.actor import Actor
 from compliance.audit.chain import format_time, record
-from compliance.audit.checkpoints import key_path
-from compliance.auth.actor import Actor
+from compliance.audit.keys import key_path
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, OperationError, PermissionDenied
 from compliance.evidence.store import HEX64, blob_store
@@ -735,8 +735,8 @@ def _temporary_database(work: Path) -> tuple[str, Any]:
 
 def _checkpoint_problems(folder: Path) -> tuple[int, list[str]]:
     """Each restored checkpoint: signed by the restored key, and its head in the chain."""
-    from compliance.audit.checkpoints import verify_signature
     from compliance.audit.models import AuditEvent
+    from compliance.trail.checkpoints import verify_signature
 
     problems, seen = [], 0
     for path in _files_under(folder, "*.json"):

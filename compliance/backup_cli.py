@@ -7,8 +7,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from compliance.actor import Actor
 from compliance.audit.context import new_request_id
-from compliance.auth.actor import Actor
 from compliance.cli import fail
 from compliance.errors import OperationError
 from compliance.extensions import db

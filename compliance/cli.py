@@ -18,8 +18,8 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from compliance import create_app
+from compliance.actor import Actor
 from compliance.audit.context import new_request_id
-from compliance.auth.actor import Actor
 from compliance.errors import OperationError
 from compliance.extensions import db
 
@@ -417,7 +417,7 @@ def audit_group() -> None:
 def audit_verify(checkpoints: tuple[str, ...], no_record: bool) -> None:
     """Recompute the whole chain; exit non-zero naming the first broken event."""
     from compliance.audit.chain import verify_chain
-    from compliance.audit.checkpoints import (
+    from compliance.trail.checkpoints import (
         load_checkpoint_file,
         run_verification,
         verify_against_checkpoint,
@@ -582,7 +582,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 # Each capability adds its command group here (module path, attribute).
 COMMAND_GROUPS: list[str] = [
-    "compliance.audit.cli:audit_group",
+    "compliance.trail.cli:audit_group",
     "compliance.evidence.cli:ingest",
     "compliance.evidence.cli:evidence_group",
     "compliance.reviews.cli:scheduler_command",

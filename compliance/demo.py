@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.operations import create_user, find_user
 from compliance.cases import operations as cases

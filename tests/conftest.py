@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from compliance import create_app
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 from compliance.migrate import upgrade
 

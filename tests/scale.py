@@ -12,7 +12,7 @@ import itertools
 import os
 from typing import Any
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases.models import Case
 from compliance.evidence.models import FINDING_KINDS
 from compliance.evidence.operations import ingest_findings

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, g, request
 from flask_login import current_user
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.operations import token_from_header
 from compliance.auth.permissions import can
 from compliance.errors import PermissionDenied, Unauthorized

@@ -26,11 +26,11 @@ from sqlalchemy import Connection, event, func, insert, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from compliance.actor import Actor
 from compliance.audit.context import current_request_id
 from compliance.audit.models import AUDIT_PAYLOAD_TIME_SQL, GENERATED_COLUMNS, AuditEvent
 from compliance.audit.verify_export import GENESIS_HASH, canonical_bytes
 from compliance.audit.verify_range import JOB_VARIABLE, check_range
-from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
 
@@ -80,7 +80,7 @@ def fingerprint_key() -> bytes:
     """
     from cryptography.hazmat.primitives import serialization
 
-    from compliance.audit.checkpoints import instance_key
+    from compliance.audit.keys import instance_key
 
     raw = instance_key().private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()

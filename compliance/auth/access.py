@@ -13,7 +13,7 @@ from typing import Any
 from flask import abort
 from flask_login import current_user
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.permissions import can
 
 

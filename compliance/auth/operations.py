@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from compliance.actor import Actor
 from compliance.audit.chain import PendingEvent, record, record_many
-from compliance.auth.actor import Actor
 from compliance.auth.models import (
     NO_PASSWORD,
     PRIVILEGED_ROLES,

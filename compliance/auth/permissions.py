@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 
 ANALYST, COUNSEL, AUDITOR, ADMIN = "analyst", "counsel", "auditor", "admin"
 

@@ -20,8 +20,8 @@ import hashlib
 import json
 from typing import Any
 
+from compliance.actor import Actor
 from compliance.audit.chain import normalise, record
-from compliance.auth.actor import Actor
 from compliance.cases.models import Case, CaseTransition
 from compliance.extensions import db
 

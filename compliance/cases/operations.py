@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from compliance.actor import Actor
 from compliance.audit.chain import (
     READ_WINDOW,
     PendingEvent,
@@ -19,7 +20,6 @@ from compliance.audit.chain import (
     record_many,
     text_fingerprint,
 )
-from compliance.auth.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.permissions import can, require_permission
 from compliance.cases import approval

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import Table, select, update
 
+from compliance.actor import Actor
 from compliance.audit.chain import diff, record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case, CaseMerge, CaseTransition
 from compliance.cases.workflow import MERGE

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases.models import Case
 
 TabContext = Callable[[Case, Actor], dict[str, Any]]

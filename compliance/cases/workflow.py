@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases import readiness
 from compliance.cases.models import ACTIONS, OPEN_STATES, Case
 

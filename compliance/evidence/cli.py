@@ -10,8 +10,8 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from compliance.actor import Actor
 from compliance.audit.context import new_request_id
-from compliance.auth.actor import Actor
 from compliance.cli import (
     EXIT_INVALID,
     EXIT_OK,

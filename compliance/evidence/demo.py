@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from compliance import PROJECT_ROOT
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.models import ApiToken
 from compliance.auth.operations import create_token
 from compliance.evidence.files import read_batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.evidence.operations import verify_evidence
 from compliance.extensions import db
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from compliance import PROJECT_ROOT
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.models import User
 from compliance.extensions import db
 from compliance.intel.operations import import_bundle

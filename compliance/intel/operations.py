@@ -20,8 +20,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.intel.models import TaxiiFeed

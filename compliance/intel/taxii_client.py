@@ -23,8 +23,8 @@ from sqlalchemy import select
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection, as_pages
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, OperationError

@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.auth.tokens import token_digest
 from compliance.db import utcnow

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
+from compliance.actor import Actor
 from compliance.auth.access import current_actor, require
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.models import User
 from compliance.extensions import db
 from compliance.notices.models import Recipient

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.auth.access import current_actor, require
-from compliance.auth.actor import Actor
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case
 from compliance.errors import OperationError

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.models import User
 from compliance.cases.models import Case
 from compliance.cases.operations import transition_case

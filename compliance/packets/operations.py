@@ -27,8 +27,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
+from compliance.actor import Actor
 from compliance.audit.chain import READ_WINDOW, diff, record, recorded_since
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can, require_permission
 from compliance.cases.approval import approval_drift
 from compliance.cases.models import Case

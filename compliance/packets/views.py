@@ -10,8 +10,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from compliance.actor import Actor
 from compliance.auth.access import current_actor, require
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case

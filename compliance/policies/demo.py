@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 
 

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from compliance import PROJECT_ROOT
+from compliance.actor import Actor
 from compliance.audit.chain import diff, record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.approval import withdraw_if_changed
 from compliance.cases.models import Case

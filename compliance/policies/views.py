@@ -16,8 +16,8 @@ from flask import (
 )
 from flask_login import current_user
 
+from compliance.actor import Actor
 from compliance.auth.access import current_actor, require
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.cases.models import Case
 from compliance.cases.operations import get_case

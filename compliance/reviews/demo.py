@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases.models import Case
 from compliance.extensions import db
 from compliance.reviews import operations, tasks

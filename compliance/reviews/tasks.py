@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
 from compliance.reviews import mail
@@ -120,7 +120,7 @@ _MOVED = {
     "run_job": "compliance.scheduling.runner",
     "bind_app": "compliance.scheduling.runner",
     "interrupt_stale_runs": "compliance.scheduling.runner",
-    "audit_chain_nightly": "compliance.audit.tasks",
+    "audit_chain_nightly": "compliance.trail.tasks",
     "evidence_nightly": "compliance.evidence.tasks",
     "packets_queued": "compliance.packets.tasks",
 }

@@ -17,14 +17,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from compliance.audit.tasks import audit_chain_nightly
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.evidence.tasks import evidence_nightly
 from compliance.extensions import db
 from compliance.intel.tasks import poll_taxii_feeds, rematch_intel
 from compliance.notices.reminders import notice_reminders
 from compliance.packets.tasks import packets_queued
 from compliance.reviews.tasks import retention_checks, reviews_due, reviews_escalate, send_outbox
+from compliance.trail.tasks import audit_chain_nightly
 
 Summary = dict[str, Any]
 HOUR = 3600

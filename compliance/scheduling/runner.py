@@ -19,9 +19,9 @@ from typing import Any
 from flask import Flask, has_app_context
 from sqlalchemy import update
 
+from compliance.actor import Actor
 from compliance.audit.chain import normalise, record
 from compliance.audit.context import new_request_id
-from compliance.auth.actor import Actor
 from compliance.db import utcnow, writing_work
 from compliance.extensions import db
 from compliance.reviews.models import JobRun

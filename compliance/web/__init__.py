@@ -14,13 +14,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from compliance.audit.context import new_request_id
-from compliance.audit.present import format_stamp
 from compliance.auth.people import display_name
 from compliance.auth.permissions import can
 from compliance.cases.tabs import register_tab
 from compliance.errors import OperationError
 from compliance.extensions import db, login_manager
 from compliance.markdown import render_markdown
+from compliance.trail.present import format_stamp
 from compliance.web.paging import RowIdConverter
 from compliance.web.transaction import refused_form_post
 
@@ -30,7 +30,7 @@ BLUEPRINTS = [
     "compliance.auth.views:bp",
     "compliance.cases.views:bp",
     "compliance.policies.views:bp",
-    "compliance.audit.views:bp",
+    "compliance.trail.views:bp",
     "compliance.api.views:bp",
     "compliance.evidence.views:bp",
     "compliance.api.findings:bp",
@@ -57,7 +57,7 @@ CASE_TABS = [
     ("intel", "Intel", 65, "compliance.intel.views:intel_tab", "case.view"),
     ("notes", "Notes", 70, "compliance.cases.views:notes_tab", "case.view"),
     ("timeline", "Timeline", 80, "compliance.cases.views:timeline_tab", "case.view"),
-    ("audit", "Audit", 90, "compliance.audit.views:_case_audit", "case.view"),
+    ("audit", "Audit", 90, "compliance.trail.views:_case_audit", "case.view"),
 ]
 
 # The top navigation: (endpoint, label, permission). Each capability adds its pages here.

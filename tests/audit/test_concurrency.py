@@ -16,8 +16,8 @@ PROCESSES, APPENDS = 4, 50
 
 def _append_many(database_url: str, instance: str, worker: int) -> None:
     from compliance import create_app
+    from compliance.actor import Actor
     from compliance.audit.chain import record
-    from compliance.auth.actor import Actor
 
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "INSTANCE_PATH": instance})
     with app.app_context():

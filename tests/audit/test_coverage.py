@@ -22,8 +22,8 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from compliance import PROJECT_ROOT
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases.workflow import TransitionRequest
 from compliance.db import utcnow
 from compliance.errors import InvalidInput

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from compliance import PROJECT_ROOT
-from compliance.audit.export import export_audit
 from compliance.audit.models import AuditEvent
 from compliance.cases import operations
 from compliance.errors import PermissionDenied
 from compliance.extensions import db
+from compliance.trail.export import export_audit
 
 
 def run_verifier(*args: str, copy_to: Path | None = None) -> subprocess.CompletedProcess:
@@ -166,7 +166,7 @@ def test_pdf_report(history, actor_for):
 def test_export_with_checkpoint_proves_the_head(history, actor_for, operator, tmp_path):
     from flask import current_app
 
-    from compliance.audit.checkpoints import write_checkpoint
+    from compliance.trail.checkpoints import write_checkpoint
 
     checkpoint = write_checkpoint(operator)
     db.session.commit()

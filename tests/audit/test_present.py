@@ -7,9 +7,9 @@ import re
 from datetime import UTC, datetime
 
 from compliance.audit.chain import record
-from compliance.audit.present import format_stamp, present_events, word_diff
 from compliance.cases import operations
 from compliance.extensions import db
+from compliance.trail.present import format_stamp, present_events, word_diff
 
 # What raw Python data looks like on a page: reprs of None/booleans/lists/dicts, microseconds.
 REPRS = re.compile(r"\bNone\b|\bFalse\b|\bTrue\b|\['|\{'|\d{2}:\d{2}:\d{2}\.\d{3,6}|∅")

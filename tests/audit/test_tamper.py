@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from compliance.actor import Actor
 from compliance.audit.chain import record, stored_row, verify_chain
-from compliance.audit.checkpoints import verify_against_checkpoint, write_checkpoint
 from compliance.audit.models import AuditEvent
 from compliance.audit.verify_export import GENESIS_HASH
-from compliance.auth.actor import Actor
 from compliance.extensions import db
+from compliance.trail.checkpoints import verify_against_checkpoint, write_checkpoint
 from tests.audit.helpers import tamper, triggers_disabled
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compliance.audit.checkpoints import write_checkpoint
 from compliance.extensions import db
+from compliance.trail.checkpoints import write_checkpoint
 
 
 def test_filters_and_status(app, make_case, login_as, operator):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.people import display_name
 from compliance.cases import operations
 from compliance.extensions import db

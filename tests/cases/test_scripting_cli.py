@@ -11,8 +11,8 @@ import json
 import pytest
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases import operations
 from compliance.cases.models import Case
 from compliance.errors import InvalidInput

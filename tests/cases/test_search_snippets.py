@@ -17,7 +17,7 @@ def test_snippets_show_why_a_case_matched_and_respect_privilege(
     app, make_case, make_user, login_as
 ):
     counsel_user = make_user("counsel")
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
 
     counsel = Actor.for_user(counsel_user)
     public = make_case(title="Quokka harvesting campaign", summary="Templated prompts.")

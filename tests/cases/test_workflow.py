@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, update
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases import operations, readiness
 from compliance.cases.models import STATES, Case, CaseTransition
 from compliance.cases.workflow import TRANSITIONS, TransitionRequest, options_for

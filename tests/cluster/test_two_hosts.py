@@ -186,7 +186,7 @@ def app_config(app_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def cluster(app, database_url: str, redis_url: tuple[str, str], tmp_path: Path) -> Iterator[Any]:
-    from compliance.audit.checkpoints import instance_key
+    from compliance.audit.keys import instance_key
 
     instance_key()  # the audit key, written once into the secrets every host mounts
     redis, prefix = redis_url

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases import operations
 from compliance.extensions import db
 from tests.e2e.conftest import shot, sign_in

@@ -110,7 +110,7 @@ class Site:
 
 def _load(app: Any) -> str:
     """Demo users with a known password, the demo data, and its largest case grown."""
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.auth.operations import create_user
     from compliance.cases.models import Case
     from compliance.demo import DEMO_USERS, load_demo

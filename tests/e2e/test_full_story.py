@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from compliance import PROJECT_ROOT
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.auth.operations import create_token
 from compliance.extensions import db
 from compliance.packets.tasks import build_queued_packets

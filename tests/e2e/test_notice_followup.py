@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.db import utcnow
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases.models import Case
 from compliance.db import utcnow
 from compliance.evidence.store import blob_store

@@ -74,7 +74,7 @@ def test_the_error_list_names_the_first_100_problems_and_counts_all(app, post_fi
 
 
 def test_the_batch_limit_is_configurable_and_applies_to_every_channel(app, finding):
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.errors import BatchTooLarge
     from compliance.evidence.operations import ingest_findings
 

@@ -189,7 +189,7 @@ def test_a_crash_before_commit_leaves_only_orphans_the_store_can_clean(app, oper
 
 def test_checkpoints_are_kept_in_the_store_and_served_from_it(app, login_as, operator):
     """A checkpoint written by one host's scheduler downloads from any host."""
-    from compliance.audit.checkpoints import write_checkpoint
+    from compliance.trail.checkpoints import write_checkpoint
 
     checkpoint = write_checkpoint(operator)
     db.session.commit()
@@ -210,8 +210,8 @@ def test_checkpoints_are_kept_in_the_store_and_served_from_it(app, login_as, ope
 
 
 def test_a_host_with_another_audit_key_refuses_to_sign(app, operator, tmp_path):
-    from compliance.audit.checkpoints import write_checkpoint
     from compliance.errors import Conflict
+    from compliance.trail.checkpoints import write_checkpoint
 
     write_checkpoint(operator)
     db.session.commit()
@@ -249,8 +249,8 @@ def empty_instance(
 
 
 def test_backup_and_restore_carry_every_blob(app, operator, empty_instance, tmp_path):
-    from compliance.audit.checkpoints import write_checkpoint
     from compliance.evidence.operations import ingest_findings
+    from compliance.trail.checkpoints import write_checkpoint
 
     ingest_findings([make_finding(), make_finding()], operator, channel="cli")
     write_checkpoint(operator)
@@ -370,8 +370,8 @@ def test_the_postgresql_store_needs_a_postgresql_database(tmp_path, monkeypatch)
 @pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
 def test_a_host_on_the_postgresql_store_keeps_no_evidence_on_disk(app, operator):
     """Ingest and a checkpoint keep their bytes in the database: no evidence folder at all."""
-    from compliance.audit.checkpoints import write_checkpoint
     from compliance.evidence.operations import ingest_findings
+    from compliance.trail.checkpoints import write_checkpoint
 
     ingest_findings([make_finding()], operator, channel="cli")
     write_checkpoint(operator)

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases.operations import get_case
 from compliance.evidence.models import CaseSubject, Finding
 from compliance.evidence.operations import ingest_findings

@@ -48,7 +48,7 @@ def finding_body(subjects: list[tuple[str, str]], **overrides: Any) -> dict[str,
 @pytest.fixture
 def ingest(app: Any) -> Callable[..., Any]:
     """ingest(subjects, **fields) -> the case the finding landed in (committed)."""
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.cases.operations import get_case
     from compliance.evidence.operations import ingest_findings
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.errors import InvalidInput
 from compliance.extensions import db
 from compliance.intel import operations, stix

@@ -169,7 +169,7 @@ def test_demo_samples_one_matches_the_demo_campaign_one_does_not(app: Any, inges
 
     for path in sorted((PROJECT_ROOT / "evidence_samples").glob("0[1-6]*.json*")):
         for body in read_batch(path):
-            from compliance.auth.actor import Actor
+            from compliance.actor import Actor
             from compliance.evidence.operations import ingest_findings
 
             ingest_findings(body, Actor.cli_operator(), channel="demo")
@@ -299,6 +299,6 @@ def test_counsel_manages_taxii_partners_on_the_web(
 
 
 def _counsel(user: Any) -> Any:
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
 
     return Actor.for_user(user)

@@ -11,8 +11,8 @@ import stix2
 from sqlalchemy import func, select
 from stix2validator import ValidationOptions, validate_string
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.errors import InvalidInput, PermissionDenied
 from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding, Subject
 from compliance.extensions import db

@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.errors import InvalidInput, PermissionDenied
 from compliance.extensions import db
 from compliance.intel import operations, taxii_client, taxii_server

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
 from compliance.notices.operations import Upload, create_recipient

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.db import utcnow
 from compliance.extensions import db
 from compliance.notices.models import Notice, Recipient

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases import operations as case_ops
 from compliance.cases.approval import approval_content
 from compliance.cases.models import Case

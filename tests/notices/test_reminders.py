@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.extensions import db
 from compliance.notices.due_dates import deadlines_of, next_deadline, upcoming
 from compliance.notices.operations import transition_notice

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import time_machine
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 from compliance.notices import stats
 from compliance.notices.operations import transition_notice

@@ -9,8 +9,8 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.errors import InvalidInput, WorkflowRefused
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db

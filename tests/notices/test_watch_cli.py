@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 from compliance.notices.operations import transition_notice
 from compliance.notices.tracking import RepeatFlag

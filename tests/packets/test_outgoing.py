@@ -20,7 +20,7 @@ import pytest
 from pypdf import PdfReader
 
 from compliance import PROJECT_ROOT
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.errors import InvalidInput, PermissionDenied, WorkflowRefused
 from compliance.evidence.models import EvidenceItem, Finding
 from compliance.extensions import db

@@ -91,7 +91,7 @@ def library(app: Any, operator: Any, policy_folder: PolicyFolder) -> PolicyFolde
 @pytest.fixture
 def investigating_case(make_case: Callable[..., Any], make_user: Callable[..., Any]) -> Callable:
     """Factory: a case in `investigating` with an owner and a summary, and the given window."""
-    from compliance.auth.actor import Actor
+    from compliance.actor import Actor
     from compliance.cases.operations import transition_case
 
     def factory(**fields: Any) -> Any:

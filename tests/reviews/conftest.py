@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

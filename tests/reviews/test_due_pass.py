@@ -8,9 +8,9 @@ import click
 import pytest
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import verify_chain
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases import operations as cases
 from compliance.cli import main
 from compliance.extensions import db

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 from compliance.reviews import tasks
 from compliance.reviews.models import Notification, Review

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import verify_chain
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases import operations as cases
 from compliance.cases.workflow import TransitionRequest
 from compliance.errors import InvalidInput, PermissionDenied, WorkflowRefused

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 
 from compliance import create_app
-from compliance.audit.checkpoints import write_checkpoint
 from compliance.backup import COUNTED
 from compliance.cases.operations import add_note
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db
+from compliance.trail.checkpoints import write_checkpoint
 from tests.conftest import _counter, _pg_execute, pg_url_for
 from tests.security.helpers import audit_actions, make_finding, run_cli
 

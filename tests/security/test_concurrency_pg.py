@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from compliance.actor import Actor
 from compliance.audit.chain import verify_chain
-from compliance.auth.actor import Actor
 from compliance.cases.models import Case
 from compliance.errors import Conflict, OperationError
 from compliance.evidence.models import CaseSubject, Finding, Subject

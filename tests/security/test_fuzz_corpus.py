@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from compliance import create_app
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
 from tests.conftest import CommittingClient, _counter, _pg_execute, app_settings, pg_url_for
 from tests.security.helpers import audit_actions, blob_files, row_counts

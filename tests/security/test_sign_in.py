@@ -21,9 +21,9 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
 from compliance.auth import operations
-from compliance.auth.actor import Actor
 from compliance.auth.models import RoleGrant, User, UserSession
 from compliance.db import utcnow
 from compliance.errors import Conflict, PermissionDenied

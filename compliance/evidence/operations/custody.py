@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import READ_WINDOW, record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow

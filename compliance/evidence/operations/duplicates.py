@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases import retention
 from compliance.cases.models import Case

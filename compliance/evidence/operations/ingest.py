@@ -17,8 +17,8 @@ from typing import Any
 
 from flask import current_app
 
+from compliance.actor import Actor
 from compliance.audit.chain import PendingEvent, record, record_many
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.cases import approval
 from compliance.cases.models import Case

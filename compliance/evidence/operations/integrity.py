@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.db import chunked, utcnow
 from compliance.errors import (
     PermissionDenied,

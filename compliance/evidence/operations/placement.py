@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from compliance.actor import Actor
 from compliance.audit.chain import PendingEvent, diff
-from compliance.auth.actor import Actor
 from compliance.cases import operations as cases
 from compliance.cases.models import OPEN_STATES, Case
 from compliance.db import chunked, utcnow

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.cases import search
 from compliance.evidence.models import (
     CaseSubject,

@@ -7,8 +7,8 @@ import os
 from flask import current_app
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases import approval
 from compliance.cases.models import Case

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from compliance.actor import Actor
 from compliance.audit.chain import record, text_fingerprint
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import require_permission
 from compliance.cases.models import Case
 from compliance.db import utcnow

@@ -10,8 +10,8 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.auth.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.permissions import can
 from compliance.cases.models import Case

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import record, text_fingerprint
-from compliance.auth.actor import Actor
 from compliance.auth.models import User
 from compliance.auth.permissions import require_permission
 from compliance.db import utcnow

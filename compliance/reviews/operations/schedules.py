@@ -14,9 +14,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import PendingEvent, record, record_many
 from compliance.audit.models import AuditEvent
-from compliance.auth.actor import Actor
 from compliance.cases.models import Case
 from compliance.db import chunked, utcnow
 from compliance.errors import InvalidInput

@@ -12,21 +12,21 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from compliance.audit.checkpoints import (
-    checkpoint_file,
-    last_verification,
-    latest_checkpoint,
-    run_verification,
-)
-from compliance.audit.export import FORMATS, export_audit
 from compliance.audit.models import AuditCheckpoint, AuditEvent
-from compliance.audit.present import present_events
 from compliance.auth.access import current_actor, require
 from compliance.auth.permissions import can
 from compliance.backup import last_drill
 from compliance.cases.models import Case
 from compliance.errors import InvalidInput
 from compliance.extensions import db
+from compliance.trail.checkpoints import (
+    checkpoint_file,
+    last_verification,
+    latest_checkpoint,
+    run_verification,
+)
+from compliance.trail.export import FORMATS, export_audit
+from compliance.trail.present import present_events
 from compliance.web.paging import int_arg
 from compliance.web.transaction import transactional
 

@@ -17,7 +17,7 @@ def render_report(header: dict[str, Any], events: list[dict[str, Any]], embedded
     standalone verifier checks a PDF report like any other export.
     """
     created = datetime.strptime(header["generated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    from compliance.audit.present import present_events
+    from compliance.trail.present import present_events
 
     html = render_template(
         "audit/report.html", header=header, events=present_events(events), created=created

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from compliance.actor import Actor
 from compliance.audit.chain import format_time, iter_events, record
-from compliance.audit.checkpoints import last_verification, latest_checkpoint
 from compliance.audit.models import AuditEvent
 from compliance.audit.verify_export import (
     _ENCODER,
@@ -30,11 +30,11 @@ from compliance.audit.verify_export import (
     check_chain,
     check_subset,
 )
-from compliance.auth.actor import Actor
 from compliance.auth.permissions import can
 from compliance.db import utcnow
 from compliance.errors import InvalidInput, PermissionDenied
 from compliance.extensions import db
+from compliance.trail.checkpoints import last_verification, latest_checkpoint
 
 FORMATS = ("json", "csv", "pdf")
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf"}
@@ -171,7 +171,7 @@ def to_csv(header: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
 
 
 def to_pdf(header: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
-    from compliance.audit.report import render_report
+    from compliance.trail.report import render_report
 
     return render_report(header, events, embedded=to_json(header, events))
 

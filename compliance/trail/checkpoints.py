@@ -18,67 +18,25 @@ created_at, head_hash, key_id, seq); anyone can check it with the public key in 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import current_app
 from sqlalchemy import select
 
+from compliance.actor import Actor
 from compliance.audit.chain import _head, format_time, record, verify_chain
+from compliance.audit.keys import instance_key, key_id, key_path, public_pem
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.verify_export import checkpoint_message
-from compliance.auth.actor import Actor
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput
 from compliance.extensions import db
-
-
-def key_path() -> Path:
-    configured = current_app.config.get("AUDIT_KEY_PATH")
-    return Path(configured) if configured else Path(current_app.instance_path) / "audit_key.pem"
-
-
-def instance_key() -> Ed25519PrivateKey:
-    """The instance's signing key, generated on first use and readable by its owner only."""
-    path = key_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # O_EXCL: two processes racing to create the key never overwrite each other's.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidInput(f"{path} is not an Ed25519 private key")
-    return key
-
-
-def public_pem(key: Ed25519PublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
 
 
 def checkpoint_dir() -> Path:

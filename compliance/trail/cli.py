@@ -25,7 +25,7 @@ def audit_checkpoint(as_email: str | None) -> None:
     """Sign the current chain head and write it to CHECKPOINT_DIR (and the database)."""
     from flask import current_app
 
-    from compliance.audit.checkpoints import write_checkpoint
+    from compliance.trail.checkpoints import write_checkpoint
 
     checkpoint = write_checkpoint(resolve_actor(as_email))
     path = Path(current_app.config["CHECKPOINT_DIR"]) / (checkpoint.file_name or "")
@@ -63,7 +63,7 @@ def audit_export(
     as_email: str | None,
 ) -> None:
     """Export the audit trail for a regulator; the export itself is audited."""
-    from compliance.audit.export import export_audit
+    from compliance.trail.export import export_audit
 
     export = export_audit(
         resolve_actor(as_email), fmt, parse_time(since), parse_time(until), case_ref

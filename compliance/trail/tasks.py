@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from compliance.audit import checkpoints
-from compliance.auth.actor import Actor
+from compliance.actor import Actor
 from compliance.extensions import db
+from compliance.trail import checkpoints
 
 
 def audit_chain_nightly(now: datetime | None = None) -> dict[str, Any]:
