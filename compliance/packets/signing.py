@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +29,9 @@ from cryptography.x509.oid import NameOID
 from flask import current_app
 
 from compliance.packets.context import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from compliance.packets.models import Packet
 
 SIGNATURE_FIELD = "PacketSignature"
 DEMO_KEY_NAME = "demo-packet-signing.p12"
@@ -246,74 +249,104 @@ def _signature_status(data: bytes) -> tuple[int, list[str]]:
 
 def verify_packet_file(data: bytes) -> Verification:
     """Check a packet file against the registry (hash, Bates range) and its signature."""
+    result = Verification()
+    digest = hashlib.sha256(data).hexdigest()
+    result.facts.append(f"sha256={digest}")
+    manifest = embedded_manifest(data)
+    packet = _registered_packet(result, digest, manifest)
+    if packet is None:
+        return result
+    _check_manifest(result, manifest, packet)
+    _check_pdfa(result, data)
+    if not packet.draft and packet.bates_first is not None:
+        _check_bates(result, data, packet)
+    _check_signatures(result, data, packet)
+    return result
+
+
+def _registered_packet(
+    result: Verification, digest: str, manifest: dict[str, Any] | None
+) -> Packet | None:
+    """The packet stored with this file's SHA-256; else the one its manifest claims to be
+    (the file was then altered: a failure), or None when neither is in the registry."""
     from sqlalchemy import select
 
     from compliance.extensions import db
     from compliance.packets.models import Packet
 
-    result = Verification()
-    digest = hashlib.sha256(data).hexdigest()
-    result.facts.append(f"sha256={digest}")
     packet = db.session.scalar(select(Packet).where(Packet.sha256 == digest))
-    manifest = embedded_manifest(data)
-    if packet is None:
-        claimed = (manifest or {}).get("packet_id")
-        recorded = db.session.get(Packet, claimed) if isinstance(claimed, int) else None
-        if recorded is not None:
-            result.packet_id = recorded.id
-            result.fail(
-                f"SHA-256 does not match the registry: this file is {digest}, packet "
-                f"{recorded.id} ({recorded.case.ref}) was stored as {recorded.sha256} — "
-                "the file has been altered or is not the copy that was stored"
-            )
-            packet = recorded
-        else:
-            result.fail(f"no packet in the registry has SHA-256 {digest}")
-            return result
-    else:
+    if packet is not None:
         result.packet_id = packet.id
         result.facts.append(
             f"packet {packet.id} ({packet.case.ref}, {packet.packet_type}"
             f"{', DRAFT' if packet.draft else ''}) built {packet.built_at:%Y-%m-%d %H:%M}Z"
         )
+        return packet
+    claimed = (manifest or {}).get("packet_id")
+    recorded = db.session.get(Packet, claimed) if isinstance(claimed, int) else None
+    if recorded is None:
+        result.fail(f"no packet in the registry has SHA-256 {digest}")
+        return None
+    result.packet_id = recorded.id
+    result.fail(
+        f"SHA-256 does not match the registry: this file is {digest}, packet "
+        f"{recorded.id} ({recorded.case.ref}) was stored as {recorded.sha256} — "
+        "the file has been altered or is not the copy that was stored"
+    )
+    return recorded
+
+
+def _check_manifest(result: Verification, manifest: dict[str, Any] | None, packet: Packet) -> None:
+    """The embedded manifest is there and names this packet."""
     if manifest is None:
         result.fail("the embedded manifest is missing or unreadable")
     elif manifest.get("packet_id") != packet.id:
         result.fail(
             f"the embedded manifest names packet {manifest.get('packet_id')}, not {packet.id}"
         )
+
+
+def _check_pdfa(result: Verification, data: bytes) -> None:
+    """The file still identifies itself as PDF/A-3 (signing must not have broken it)."""
     part, conformance = pdfa_identification(data)
     if part != "3":
         result.fail("PDF/A-3 identification is missing from the metadata")
     else:
         result.facts.append(f"PDF/A-{part}{(conformance or '').lower()}")
-    if not packet.draft and packet.bates_first is not None:
-        try:
-            stamps = page_stamps(data, packet.bates_prefix)
-        except Exception as error:  # noqa: BLE001
-            result.fail(f"the pages cannot be read: {error}")
-            stamps = []
-        expected = [
-            f"{packet.bates_prefix}-{n:07d}"
-            for n in range(packet.bates_first, packet.bates_last + 1)
+
+
+def _check_bates(result: Verification, data: bytes, packet: Packet) -> None:
+    """Every page carries the Bates number the registry reserved for it, in order."""
+    try:
+        stamps = page_stamps(data, packet.bates_prefix)
+    except Exception as error:  # noqa: BLE001
+        result.fail(f"the pages cannot be read: {error}")
+        stamps = []
+    expected = [
+        f"{packet.bates_prefix}-{n:07d}" for n in range(packet.bates_first, packet.bates_last + 1)
+    ]
+    if stamps and stamps != expected:
+        wrong = [
+            (i + 1, got, want)
+            for i, (got, want) in enumerate(zip(stamps, expected, strict=False))
+            if got != want
         ]
-        if stamps and stamps != expected:
-            wrong = [
-                (i + 1, got, want)
-                for i, (got, want) in enumerate(zip(stamps, expected, strict=False))
-                if got != want
-            ]
-            detail = (
-                f"; first difference on page {wrong[0][0]}: {wrong[0][1]} instead of {wrong[0][2]}"
-                if wrong
-                else ""
-            )
-            result.fail(
-                f"Bates numbers do not match the registry: {len(stamps)} pages stamped, "
-                f"registry range {packet.bates_range} ({len(expected)} pages){detail}"
-            )
-        elif stamps:
-            result.facts.append(f"Bates {packet.bates_range} on all {len(stamps)} pages")
+        detail = (
+            f"; first difference on page {wrong[0][0]}: {wrong[0][1]} instead of {wrong[0][2]}"
+            if wrong
+            else ""
+        )
+        result.fail(
+            f"Bates numbers do not match the registry: {len(stamps)} pages stamped, "
+            f"registry range {packet.bates_range} ({len(expected)} pages){detail}"
+        )
+    elif stamps:
+        result.facts.append(f"Bates {packet.bates_range} on all {len(stamps)} pages")
+
+
+def _check_signatures(result: Verification, data: bytes, packet: Packet) -> None:
+    """Each signature is intact, covers the whole file and is by our key; one is there when
+    the registry says the packet was signed."""
     try:
         count, problems = _signature_status(data)
     except Exception as error:  # noqa: BLE001 - an unreadable signature is a finding, not a crash
@@ -324,4 +357,3 @@ def verify_packet_file(data: bytes) -> Verification:
         result.fail("the registry records a signature but the file carries none")
     elif count and not problems:
         result.facts.append(f"{count} signature(s) intact, covering the whole file")
-    return result
