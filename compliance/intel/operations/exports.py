@@ -107,6 +107,47 @@ def prepare_export(
     """
     require_permission(actor, "intel.export")
     level = stix.parse_tlp(tlp)
+    recipient, note, nonce = _checked_fields(recipient, note, nonce)
+    chosen = _chosen_subjects(case, subject_ids)
+    findings = {f.id: f for f in case_findings(case)}
+    finding_ids = _chosen_finding_ids(case, findings, finding_ids)
+    _refuse_below_source_marking(case, finding_ids, level)
+    summaries = tuple(_summary(findings[finding_id]) for finding_id in finding_ids)
+    prepared_at = (prepared_at or utcnow()).astimezone(UTC).replace(microsecond=0)
+    # The campaign's period comes from findings that may themselves go out under this marking:
+    # a date from a RED indicator must not reach a CLEAR bundle through the case's window.
+    below = below_source_marking(case, list(findings), level)
+    eligible = [f for f in findings.values() if f.id not in below]
+    spec = stix.ExportSpec(
+        case_ref=case.ref,
+        organisation=current_app.config["INTEL_ORGANISATION"],
+        tlp=level,
+        salt=shared_salt(),
+        nonce=nonce,
+        prepared_at=prepared_at,
+        subjects=tuple(stix.SharedSubject(s.type, s.value) for s in chosen),
+        findings=summaries,
+        first_seen=min((f.observed_from for f in eligible), default=None),
+        last_seen=max((f.observed_to for f in eligible), default=None),
+        note=note,
+    )
+    bundle = stix.build_bundle(spec)
+    _refuse_leaks(bundle.data, case)
+    return PreparedExport(
+        case=case,
+        tlp=level,
+        recipient=recipient,
+        note=note,
+        nonce=nonce,
+        prepared_at=prepared_at,
+        subject_ids=[s.id for s in chosen],
+        finding_ids=list(finding_ids),
+        bundle=bundle,
+    )
+
+
+def _checked_fields(recipient: str, note: str, nonce: str | None) -> tuple[str, str, str]:
+    """(recipient, note, nonce) cleaned; InvalidInput naming every field that is wrong."""
     recipient = (recipient or "").strip()
     note = (note or "").strip()
     errors: dict[str, str] = {}
@@ -121,20 +162,28 @@ def prepare_export(
         errors["nonce"] = "not a valid preview id"
     if errors:
         raise InvalidInput("the export was not prepared", details=errors)
+    return recipient, note, nonce
 
+
+def _chosen_subjects(case: Case, subject_ids: list[int] | None) -> list[Subject]:
+    """The subjects to share: those chosen (each once, in order), or every hashed-type one."""
     subjects = case_subject_rows(case)
-    by_id = {s.id: s for s in subjects}
     if subject_ids is None:
-        chosen = [s for s in subjects if s.type in stix.HASHED_TYPES]
-    else:
-        unknown = sorted(set(subject_ids) - set(by_id))
-        if unknown:
-            raise InvalidInput(
-                f"subject(s) {unknown} are not linked to {case.ref}",
-                details={"subjects": "unknown subject"},
-            )
-        chosen = [by_id[i] for i in dict.fromkeys(subject_ids)]
-    findings = {f.id: f for f in case_findings(case)}
+        return [s for s in subjects if s.type in stix.HASHED_TYPES]
+    by_id = {s.id: s for s in subjects}
+    unknown = sorted(set(subject_ids) - set(by_id))
+    if unknown:
+        raise InvalidInput(
+            f"subject(s) {unknown} are not linked to {case.ref}",
+            details={"subjects": "unknown subject"},
+        )
+    return [by_id[i] for i in dict.fromkeys(subject_ids)]
+
+
+def _chosen_finding_ids(
+    case: Case, findings: dict[int, Finding], finding_ids: list[int] | None
+) -> list[int]:
+    """The findings to summarise: those chosen (all on this case), or our detectors' own."""
     if finding_ids is None:
         finding_ids = default_finding_ids(case)
     unknown = sorted(set(finding_ids) - set(findings))
@@ -142,6 +191,11 @@ def prepare_export(
         raise InvalidInput(
             f"finding(s) {unknown} are not on {case.ref}", details={"findings": "unknown finding"}
         )
+    return finding_ids
+
+
+def _refuse_below_source_marking(case: Case, finding_ids: list[int], level: str) -> None:
+    """SharingRefused when a chosen finding's source marking forbids sharing it under `level`."""
     refused = below_source_marking(case, list(finding_ids), level)
     if refused:
         blocked = sorted(refused)
@@ -152,42 +206,26 @@ def prepare_export(
             "leave them out",
             details={"findings": blocked},
         )
-    summaries = []
-    for finding_id in finding_ids:
-        finding = findings[finding_id]
-        summaries.append(
-            stix.FindingSummary(
-                finding_id=finding.id,
-                kind=finding.kind,
-                observed_from=finding.observed_from,
-                observed_to=finding.observed_to,
-                counts=stix.counts_of(finding.metrics),
-                subjects=tuple(
-                    (s.get("type", ""), _normalised(s.get("type", ""), s.get("id", "")))
-                    for s in finding.subjects
-                ),
-            )
-        )
-    prepared_at = (prepared_at or utcnow()).astimezone(UTC).replace(microsecond=0)
-    # The campaign's period comes from findings that may themselves go out under this marking:
-    # a date from a RED indicator must not reach a CLEAR bundle through the case's window.
-    below = below_source_marking(case, list(findings), level)
-    eligible = [f for f in findings.values() if f.id not in below]
-    spec = stix.ExportSpec(
-        case_ref=case.ref,
-        organisation=current_app.config["INTEL_ORGANISATION"],
-        tlp=level,
-        salt=shared_salt(),
-        nonce=nonce,
-        prepared_at=prepared_at,
-        subjects=tuple(stix.SharedSubject(s.type, s.value) for s in chosen),
-        findings=tuple(summaries),
-        first_seen=min((f.observed_from for f in eligible), default=None),
-        last_seen=max((f.observed_to for f in eligible), default=None),
-        note=note,
+
+
+def _summary(finding: Finding) -> stix.FindingSummary:
+    """What the forum learns of one finding: kind, window, counts and (normalised) subjects."""
+    return stix.FindingSummary(
+        finding_id=finding.id,
+        kind=finding.kind,
+        observed_from=finding.observed_from,
+        observed_to=finding.observed_to,
+        counts=stix.counts_of(finding.metrics),
+        subjects=tuple(
+            (s.get("type", ""), _normalised(s.get("type", ""), s.get("id", "")))
+            for s in finding.subjects
+        ),
     )
-    bundle = stix.build_bundle(spec)
-    leaks = _leaks(bundle.data, case)
+
+
+def _refuse_leaks(data: bytes, case: Case) -> None:
+    """SharingRefused when the bundle carries a raw customer identifier (through the note)."""
+    leaks = _leaks(data, case)
     if leaks:
         raise SharingRefused(
             "the bundle would contain raw customer identifiers ("
@@ -195,17 +233,6 @@ def prepare_export(
             + "): remove them from the note",
             details={"note": "contains a customer identifier"},
         )
-    return PreparedExport(
-        case=case,
-        tlp=level,
-        recipient=recipient,
-        note=note,
-        nonce=nonce,
-        prepared_at=prepared_at,
-        subject_ids=[s.id for s in chosen],
-        finding_ids=list(finding_ids),
-        bundle=bundle,
-    )
 
 
 def _normalised(subject_type: str, value: str) -> str:

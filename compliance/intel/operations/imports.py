@@ -75,6 +75,41 @@ def import_bundle(
     it, on any object or property (`stix.read_bundle`): it governs everything derived from it.
     """
     require_permission(actor, "intel.import")
+    source = _checked_source(source)
+    received = _read(data)
+    salt = shared_salt()
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = db.session.scalar(select(IntelImport).where(IntelImport.sha256 == sha256))
+    if existing is not None:
+        return ImportOutcome(existing, duplicate=True)
+    intel_import = _keep(
+        data, received, actor, sha256=sha256, source=source, filename=filename, feed_id=feed_id
+    )
+    record(
+        "intel.imported",
+        actor=actor,
+        object_type="intel_import",
+        object_id=intel_import.id,
+        details={
+            "source": source,
+            "tlp": intel_import.tlp_label,
+            "tlp_assumed": received.tlp_assumed,
+            "sha256": sha256,
+            "size": len(data),
+            "bundle_id": received.bundle_id,
+            "objects": received.object_count,
+            "indicators": received.indicator_count,
+            "matchable": len(received.indicators),
+            "salt_id": stix.salt_id(salt),
+            "feed_id": feed_id,
+        },
+    )
+    matches = match_imports(actor, [intel_import])
+    return ImportOutcome(intel_import, duplicate=False, matches=matches)
+
+
+def _checked_source(source: str) -> str:
+    """The sending lab's name, required and at most 300 characters."""
     source = (source or "").strip()
     if not source:
         raise InvalidInput(
@@ -82,18 +117,31 @@ def import_bundle(
         )
     if len(source) > 300:
         raise InvalidInput("the source is too long", details={"source": "at most 300 characters"})
+    return source
+
+
+def _read(data: bytes) -> stix.ReceivedBundle:
+    """The bundle validated within the configured limits (shape first, then STIX and TLP)."""
     config = current_app.config
     check_bundle_shape(data, config["INTEL_MAX_BUNDLE_OBJECTS"], config["INTEL_MAX_BUNDLE_DEPTH"])
-    received = stix.read_bundle(
+    return stix.read_bundle(
         data,
         max_bytes=config["INTEL_MAX_BUNDLE_BYTES"],
         unmarked_policy=config["INTEL_UNMARKED_POLICY"],
     )
-    salt = shared_salt()
-    sha256 = hashlib.sha256(data).hexdigest()
-    existing = db.session.scalar(select(IntelImport).where(IntelImport.sha256 == sha256))
-    if existing is not None:
-        return ImportOutcome(existing, duplicate=True)
+
+
+def _keep(
+    data: bytes,
+    received: stix.ReceivedBundle,
+    actor: Actor,
+    *,
+    sha256: str,
+    source: str,
+    filename: str,
+    feed_id: int | None,
+) -> IntelImport:
+    """Store the bundle's bytes and its import row with the indicators we can match (flushed)."""
     blob_store().put(data)
     intel_import = IntelImport(
         source=source,
@@ -129,27 +177,7 @@ def import_bundle(
         for i in received.indicators
     )
     db.session.flush()
-    record(
-        "intel.imported",
-        actor=actor,
-        object_type="intel_import",
-        object_id=intel_import.id,
-        details={
-            "source": source,
-            "tlp": intel_import.tlp_label,
-            "tlp_assumed": received.tlp_assumed,
-            "sha256": sha256,
-            "size": len(data),
-            "bundle_id": received.bundle_id,
-            "objects": received.object_count,
-            "indicators": received.indicator_count,
-            "matchable": len(received.indicators),
-            "salt_id": stix.salt_id(salt),
-            "feed_id": feed_id,
-        },
-    )
-    matches = match_imports(actor, [intel_import])
-    return ImportOutcome(intel_import, duplicate=False, matches=matches)
+    return intel_import
 
 
 def list_imports(limit: int = 200) -> list[IntelImport]:
