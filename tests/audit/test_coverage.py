@@ -85,7 +85,6 @@ READ_ONLY = {
     "compliance.intel.operations": {
         "case_findings", "case_subject_rows",
         "check_bundle_shape",  # refuses an oversized or too-deep bundle; stores nothing
-        "check_packet_allowed",  # raises when TLP forbids a packet; stores nothing
         "below_source_marking",  # which findings TLP keeps from a level; stores nothing
         "default_finding_ids", "exports_for_case", "get_export", "intel_findings",
         "list_imports",
