@@ -594,6 +594,6 @@ COMMAND_GROUPS: list[str] = [
     "compliance.notices.cli:notice_group",
     "compliance.notices.watch_cli:notice_group",  # check-identifier, deadlines
     "compliance.notices.cli:recipient_group",
-    "compliance.backup_cli:backup_command",
-    "compliance.backup_cli:restore_command",
+    "compliance.backup.cli:backup_command",
+    "compliance.backup.cli:restore_command",
 ]

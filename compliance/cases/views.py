@@ -28,6 +28,7 @@ from compliance.errors import OperationError
 from compliance.extensions import db
 from compliance.web import format_when
 from compliance.web.audited import audited_read
+from compliance.web.forms import show_refusal
 from compliance.web.paging import int_arg, page_arg
 from compliance.web.transaction import on_refusal, transactional
 
@@ -88,14 +89,6 @@ def _form_fields(form: CaseForm) -> dict[str, Any]:
     }
 
 
-def _apply_errors(form: CaseForm, error: OperationError) -> None:
-    for name, message in (error.details or {}).items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-    flash(error.message, "error")
-
-
 @bp.route("/")
 @require("case.view")
 def index():
@@ -143,7 +136,7 @@ def create():
                 **_form_fields(form),
             )
         except OperationError as error:
-            _apply_errors(form, error)
+            show_refusal(form, error)
         else:
             flash(f"Case {case.ref} opened.", "success")
             return redirect(url_for("cases.view", ref=case.ref))
@@ -200,7 +193,7 @@ def edit(ref: str):
         except OperationError as error:
             if error.status == 409:
                 raise
-            _apply_errors(form, error)
+            show_refusal(form, error)
         else:
             flash("Changes saved.", "success")
             return redirect(url_for("cases.view", ref=case.ref))

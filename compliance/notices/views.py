@@ -28,26 +28,12 @@ from compliance.notices.forms import (
 from compliance.notices.models import IDENTIFIER_KINDS, NOTICE_STATES, REFERRAL_STATUSES
 from compliance.packets import operations as packet_operations
 from compliance.packets.models import Packet
+from compliance.web.forms import show_refusal
 from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("notices", __name__, url_prefix="/notices")
 recipients_bp = Blueprint("recipients", __name__, url_prefix="/recipients")
 send_bp = Blueprint("sending", __name__, url_prefix="/cases/<ref>/packets")
-
-
-def _refused(form: Any, error: OperationError) -> None:
-    """A refusal's details on the fields they name; the message at the top."""
-    if error.status == 403:
-        raise error
-    details = error.details if isinstance(error.details, dict) else {}
-    elsewhere = []
-    for name, message in details.items():
-        field = getattr(form, name.split(".")[0], None) if form is not None else None
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, message]
-        else:
-            elsewhere.append(f"{name.replace('_', ' ')}: {message}")
-    flash("; ".join([error.message, *elsewhere]), "error")
 
 
 def _worded(error: OperationError) -> str:
@@ -91,7 +77,7 @@ def new():
         try:
             recipient = operations.create_recipient(current_actor(), form.fields())
         except OperationError as error:
-            _refused(form, error)
+            show_refusal(form, error)
             refused = True
         else:
             flash(f"{recipient.name} added to the directory.", "success")
@@ -114,7 +100,7 @@ def edit(recipient_id: int):
                 recipient, current_actor(), form.fields(), expected_version=version
             )
         except OperationError as error:
-            _refused(form, error)
+            show_refusal(form, error)
             refused = True
         else:
             flash(f"{recipient.name} saved.", "success")
@@ -164,7 +150,7 @@ def send(ref: str, packet_id: int):
                 proof=_upload(form.proof),
             )
         except OperationError as error:
-            _refused(form, error)
+            show_refusal(form, error)
             refused = True
         else:
             notice = db.session.scalar(

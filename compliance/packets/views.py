@@ -23,25 +23,11 @@ from compliance.packets.composition import BASES, PARTIES
 from compliance.packets.forms import FIELDS_SHOWN, ComposeForm, SignatoryForm
 from compliance.packets.models import PACKET_TYPES
 from compliance.web.audited import audited_read
+from compliance.web.forms import show_refusal
 from compliance.web.transaction import on_refusal, transactional
 
 bp = Blueprint("packets", __name__, url_prefix="/cases/<ref>/packets")
 signatory_bp = Blueprint("signatory", __name__, url_prefix="/signatory")
-
-
-def _show_errors(form: Any, error: OperationError) -> None:
-    """Put a refusal's details on the fields they name; the message goes to the top."""
-    if error.status == 403:
-        raise error
-    details = error.details if isinstance(error.details, dict) else {}
-    elsewhere = []
-    for name, message in details.items():
-        field = getattr(form, name.split(".")[0], None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, message]
-        else:  # exhibits, chronology, parties: lists without a single field of their own
-            elsewhere.append(f"{name.replace('_', ' ')}: {message}")
-    flash("; ".join([error.message, *elsewhere]), "error")
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -99,7 +85,7 @@ def new(ref: str):
         try:
             packet = operations.request_packet(case, packet_type, current_actor(), fields=fields)
         except OperationError as error:
-            _show_errors(form, error)
+            show_refusal(form, error)
             refused = True
         else:
             flash(
@@ -217,7 +203,7 @@ def profile():
         try:
             operations.set_signatory_profile(current_user, current_actor(), fields)
         except OperationError as error:
-            _show_errors(form, error)
+            show_refusal(form, error)
             refused = True
         else:
             flash("Signatory profile saved.", "success")

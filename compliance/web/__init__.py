@@ -106,6 +106,17 @@ CONTENT_SECURITY_POLICY = (
 
 
 def register(app: Flask) -> None:
+    """Wire every page into `app`, in stages: pages, sign-in, requests, headers, errors, helpers."""
+    _register_pages(app)
+    _register_sign_in(app)
+    _register_request_hooks(app)
+    _register_security_headers(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+
+def _register_pages(app: Flask) -> None:
+    """The blueprints and the case page's tabs."""
     app.url_map.converters["int"] = RowIdConverter  # before any rule is added
     for spec in BLUEPRINTS:
         module_name, attr = spec.split(":")
@@ -115,6 +126,9 @@ def register(app: Flask) -> None:
         context = getattr(importlib.import_module(module_name), attr)
         register_tab(key, label, order, context, permission=permission)
 
+
+def _register_sign_in(app: Flask) -> None:
+    """Flask-Login: where sign-in is, and which session a cookie stands for."""
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
@@ -138,6 +152,10 @@ def register(app: Flask) -> None:
             session["_seen"] = now
         return user
 
+
+def _register_request_hooks(app: Flask) -> None:
+    """Each request's id and account-setup gate; the session removed after it."""
+
     @app.before_request
     def _start_request() -> Any:
         g.request_id = new_request_id("web-")
@@ -153,14 +171,18 @@ def register(app: Flask) -> None:
             target, why = "auth.two_factor", "Set up two-factor sign-in to continue."
         else:
             return None
-        if wants_json():
-            return error_response(403, "account_setup", why)
+        if _wants_json():
+            return _error_response(403, "account_setup", why)
         flash(why, "info")
         return redirect(url_for(target))
 
     @app.teardown_request
     def _end_request(error: BaseException | None) -> None:
         db.session.remove()  # the request's own session (see extensions._session_scope)
+
+
+def _register_security_headers(app: Flask) -> None:
+    """The headers every response carries (CSP, no sniffing or framing, no-store, HSTS)."""
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
@@ -179,38 +201,46 @@ def register(app: Flask) -> None:
             )
         return response
 
-    def wants_json() -> bool:
-        return request.path.startswith("/api/")
 
-    def error_response(status: int, code: str, message: str, details: Any = None) -> Any:
-        if wants_json():
-            if isinstance(details, dict):  # an operation's {field: message}: the API's list form
-                details = [{"field": field, "message": text} for field, text in details.items()]
-            body = {"error": {"code": code, "message": message, "details": details}}
-            return jsonify(body), status
-        template = f"errors/{status}.html" if status in ERROR_PAGES else "errors/any.html"
-        page = render_template(
-            template,
-            status=status,
-            message=message,
-            details=details,
-            request_id=g.get("request_id"),
-        )
-        return page, status
+def _wants_json() -> bool:
+    """API addresses answer errors in JSON; every other address with a page."""
+    return request.path.startswith("/api/")
+
+
+def _error_response(status: int, code: str, message: str, details: Any = None) -> Any:
+    """An error as the API's error object or as an error page, with `status`."""
+    if _wants_json():
+        if isinstance(details, dict):  # an operation's {field: message}: the API's list form
+            details = [{"field": field, "message": text} for field, text in details.items()]
+        body = {"error": {"code": code, "message": message, "details": details}}
+        return jsonify(body), status
+    template = f"errors/{status}.html" if status in ERROR_PAGES else "errors/any.html"
+    page = render_template(
+        template,
+        status=status,
+        message=message,
+        details=details,
+        request_id=g.get("request_id"),
+    )
+    return page, status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Refusals, conflicts, an unavailable database and HTTP errors as pages or API errors."""
 
     @app.errorhandler(OperationError)
     def _operation_error(error: OperationError) -> Any:
         db.session.rollback()
-        if not wants_json():
+        if not _wants_json():
             answer = refused_form_post(error)  # a form post with `back=`: flash, go back
             if answer is not None:
                 return answer
-        return error_response(error.status, error.code, error.message, error.details)
+        return _error_response(error.status, error.code, error.message, error.details)
 
     @app.errorhandler(StaleDataError)
     def _stale(error: StaleDataError) -> Any:
         db.session.rollback()
-        return error_response(
+        return _error_response(
             409, "conflict", "someone else changed this record at the same time; reload and retry"
         )
 
@@ -218,17 +248,17 @@ def register(app: Flask) -> None:
     def _database_down(error: OperationalError) -> Any:
         db.session.rollback()
         app.logger.error("database error: %s", error)
-        return error_response(503, "unavailable", "the database is unavailable; try again shortly")
+        return _error_response(503, "unavailable", "the database is unavailable; try again shortly")
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
         code = (error.name or "error").lower().replace(" ", "_")
         message = error.description or error.name
-        if not wants_json() and message == type(error).description:
+        if not _wants_json() and message == type(error).description:
             # Werkzeug's generic sentence ("You don't have the permission to access the
             # requested resource...") says nothing to a user: our pages say it in our words.
             message = PAGE_MESSAGES.get(error.code or 500, message)
-        return error_response(error.code or 500, code, message)
+        return _error_response(error.code or 500, code, message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
@@ -236,8 +266,11 @@ def register(app: Flask) -> None:
         if app.testing:
             raise error
         app.logger.exception("unhandled error")
-        return error_response(500, "internal_error", "an unexpected error occurred")
+        return _error_response(500, "internal_error", "an unexpected error occurred")
 
+
+def _register_template_helpers(app: Flask) -> None:
+    """The templates' filters and globals."""
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["stamp"] = format_stamp

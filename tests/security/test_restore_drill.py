@@ -185,7 +185,7 @@ def test_the_weekly_scheduled_drill_shows_its_verdict_on_the_audit_page(
 def test_a_drill_that_cannot_restore_fails_with_the_reason(app, make_case, tmp_path, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from compliance import backup
+    from compliance.backup import drills
 
     make_case()
     folder = tmp_path / "backup"
@@ -194,7 +194,7 @@ def test_a_drill_that_cannot_restore_fails_with_the_reason(app, make_case, tmp_p
     def no_createdb(work):
         raise OperationalError("CREATE DATABASE", {}, Exception("permission denied"))
 
-    monkeypatch.setattr(backup, "_temporary_database", no_createdb)
+    monkeypatch.setattr(drills, "_temporary_database", no_createdb)
     refused = run_cli(app, "backup", "drill", str(folder))
     assert refused.exit_code == 1 and "cannot create a temporary database" in refused.output
     monkeypatch.undo()
@@ -202,7 +202,7 @@ def test_a_drill_that_cannot_restore_fails_with_the_reason(app, make_case, tmp_p
     def broken(source, manifest):
         raise RuntimeError("pg_restore: out of disk space")
 
-    monkeypatch.setattr(backup, "_restore_database", broken)
+    monkeypatch.setattr(drills, "_restore_database", broken)
     failed = run_cli(app, "backup", "drill", str(folder))
     assert failed.exit_code == 1
     assert "restore failed: RuntimeError: pg_restore: out of disk space" in failed.output

@@ -1,4 +1,7 @@
-"""`compliance backup DIR`, `compliance backup drill [DIR]` and `compliance restore DIR`."""
+"""`compliance backup DIR`, `compliance backup drill [DIR]` and `compliance restore DIR`.
+
+Each command runs one job of `compliance.backup` as the operator (a shell on the server).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from flask.cli import with_appcontext
 
 from compliance.actor import Actor
 from compliance.audit.context import new_request_id
+from compliance.backup import backup, drill, restore
 from compliance.cli import fail
 from compliance.errors import OperationError
 from compliance.extensions import db
@@ -42,8 +46,6 @@ def backup_command() -> None:
 @with_appcontext
 def backup_create(directory: str) -> None:
     """Back up the database, evidence blobs, policy files, checkpoints and keys into DIRECTORY."""
-    from compliance.backup import backup
-
     new_request_id("cli-backup-")
     try:
         report = backup(Actor.cli_operator(), directory)
@@ -67,8 +69,6 @@ def backup_drill(directory: str | None) -> None:
     COMPLIANCE_BACKUP_DIR, or (when that is not set) a fresh backup into a temporary folder.
     Exit 1 when anything differs; each difference is printed above the verdict.
     """
-    from compliance.backup import drill
-
     new_request_id("cli-drill-")
     try:
         report = drill(Actor.cli_operator(), directory)
@@ -88,8 +88,6 @@ def backup_drill(directory: str | None) -> None:
 @with_appcontext
 def restore_command(directory: str, force: bool) -> None:
     """Restore a backup made by `compliance backup` onto this (empty) instance."""
-    from compliance.backup import restore
-
     new_request_id("cli-restore-")
     try:
         summary = restore(Actor.cli_operator(), directory, force=force)
