@@ -77,6 +77,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from compliance.migrate import upgrade
     from compliance.packets import operations, render
     from compliance.packets.context import toc
+    from compliance.packets.tasks import build_packet
     from compliance.policies.operations import cite_clause, find_clause, sync_policies
 
     exhibits = int(__import__("os").environ.get("BENCH_PACKET_EXHIBITS", 30 if quick else 300))
@@ -147,7 +148,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 },
             )
             db.session.commit()
-            operations.build_packet(preview.id, sign=False)
+            build_packet(preview.id, sign=False)
             packet = operations.request_final(preview, counsel)
             db.session.commit()
 
@@ -177,7 +178,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             html = html_of(packet)
             raw_before = raw_render(html, operations.counter_value(app.config["BATES_PREFIX"]) + 1)
             started = time.perf_counter()
-            result = operations.build_packet(packet.id, sign=False)
+            result = build_packet(packet.id, sign=False)
             build_seconds = time.perf_counter() - started
             if result.pdf is None:
                 raise RuntimeError(f"bench packet failed: {result.packet.failure_reason}")

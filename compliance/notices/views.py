@@ -139,7 +139,7 @@ def send(ref: str, packet_id: int):
     if form.validate_on_submit():
         recipient_id = int(form.recipient_id.data) if form.recipient_id.data else None
         try:
-            packet_operations.mark_sent(
+            operations.mark_sent(
                 packet,
                 current_actor(),
                 recipient=form.recipient.data or "",

@@ -116,12 +116,8 @@ def build(
     take (--json: one object with "id").
     """
     from compliance.cases.operations import get_case
-    from compliance.packets.operations import (
-        build_packet,
-        get_packet,
-        request_final,
-        request_packet,
-    )
+    from compliance.packets.operations import get_packet, request_final, request_packet
+    from compliance.packets.tasks import build_packet
 
     actor = resolve_actor(as_email)
     try:
@@ -346,8 +342,8 @@ def mark_sent_command(
     """
     import mimetypes
 
-    from compliance.notices.operations import Upload
-    from compliance.packets.operations import get_packet, mark_sent
+    from compliance.notices.operations import Upload, mark_sent
+    from compliance.packets.operations import get_packet
 
     try:
         when = (

@@ -25,13 +25,8 @@ from compliance.evidence.models import Finding
 from compliance.extensions import db
 from compliance.packets.composition import parse as parse_composition
 from compliance.packets.models import Packet
-from compliance.packets.operations import (
-    build_packet,
-    mark_sent,
-    request_final,
-    request_packet,
-    set_signatory_profile,
-)
+from compliance.packets.operations import request_final, request_packet, set_signatory_profile
+from compliance.packets.tasks import build_packet
 
 ADDRESS = "Meridian AI, Legal Department\n500 Howard Street, Suite 1200\nSan Francisco, CA 94105"
 PROFILES = {
@@ -204,7 +199,7 @@ def _send(packet: Packet, actor: Actor) -> None:
     """The complaint went to the hub's web form, whose receipt is kept as proof; the hub
     acknowledged it with a ticket number; the case moves to action taken."""
     from compliance.notices.models import Notice
-    from compliance.notices.operations import Upload, transition_notice
+    from compliance.notices.operations import Upload, mark_sent, transition_notice
 
     receipt = (
         b"Subject: [ModelHub T&S] We received your report (ticket MH-4471)\n"

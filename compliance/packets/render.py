@@ -212,7 +212,7 @@ class LaidOut:
     """A document laid out into pages: the page count is known, the PDF not yet written.
 
     Packets reserve their Bates range between the two steps, so one layout serves both the
-    page count and the final file (see compliance.packets.operations.build_packet).
+    page count and the final file (see compliance.packets.tasks.build_packet).
     """
 
     def __init__(self, document: weasyprint.Document, html: str, created: datetime) -> None:

@@ -1,4 +1,11 @@
-"""Packet builds off the request path: the scheduler (or `compliance packet work`) runs these."""
+"""Packet builds off the request path: the scheduler (or `compliance packet work`) runs these.
+
+The worker owns the build's transactions; the operations it calls flush and audit. It commits
+at the points a crash must not undo: once it has taken a packet (no other worker takes it, and
+a lost worker's build is later failed as stale), once the Bates range is reserved (before the
+slow write and signing: a crash after that never hands the same numbers out again, and the
+range becomes a gap), once the packet is stored, and once a failure is recorded.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,73 @@ from sqlalchemy import select
 
 from compliance.db import utcnow
 from compliance.extensions import db
+from compliance.packets import render
 from compliance.packets.models import Packet
-from compliance.packets.operations import BuildResult, build_packet, mark_failed
+from compliance.packets.operations import (
+    MAX_LAYOUT_ATTEMPTS,
+    BuildResult,
+    Layout,
+    document_for_build,
+    get_packet,
+    lay_out,
+    mark_failed,
+    reserve_numbers,
+    start_build,
+    store_packet,
+)
 
 log = logging.getLogger(__name__)
 
 # A render of the largest packets takes well under this; a build still "rendering" after it
 # belongs to a worker that died (killed, out of memory, machine lost).
 STALE_AFTER = timedelta(minutes=30)
+
+
+def build_packet(
+    packet_id: int, *, sign: bool | None = None, now: datetime | None = None
+) -> BuildResult:
+    """Render, number, sign and store a queued packet; on any error mark it failed with why.
+
+    Commits (see the module docstring). Returns the packet and, when stored, its bytes.
+    """
+    now = (now or utcnow()).replace(microsecond=0)
+    packet = start_build(packet_id, now)
+    if packet is None:  # another worker took it
+        db.session.rollback()
+        return BuildResult(get_packet(packet_id), None)
+    db.session.commit()
+    reserved = False
+    try:
+        layout = lay_out(packet, document_for_build(packet))
+        if layout.bates is not None:
+            layout = _reserve(packet, layout)
+            reserved = True
+        result = store_packet(packet, layout, sign=sign)
+        db.session.commit()
+        return result
+    except Exception as error:  # noqa: BLE001 - any failure must leave a failed record
+        db.session.rollback()
+        log.exception("packet %s build failed", packet_id)
+        return fail_build(packet_id, f"{type(error).__name__}: {error}", reserved=reserved)
+
+
+def _reserve(packet: Packet, layout: Layout) -> Layout:
+    """Reserve the layout's Bates range and commit it: the numbers are spent from here on."""
+    for _attempt in range(MAX_LAYOUT_ATTEMPTS):
+        reserved = reserve_numbers(packet, layout)
+        if reserved is not None:
+            db.session.commit()  # the range (audited by reserve_range) is now spent
+            return reserved
+        db.session.rollback()  # another build took those numbers: lay out again
+        layout = lay_out(packet, layout.doc)
+    raise render.RenderError("could not reserve a Bates range (too much contention)")
+
+
+def fail_build(packet_id: int, reason: str, *, reserved: bool | None = None) -> BuildResult:
+    """Record a build as failed (its reserved range a gap) and commit it."""
+    mark_failed(packet_id, reason, reserved=reserved)
+    db.session.commit()
+    return BuildResult(get_packet(packet_id), None)
 
 
 def fail_stale_builds(now: datetime | None = None) -> list[int]:
@@ -30,7 +96,7 @@ def fail_stale_builds(now: datetime | None = None) -> list[int]:
     )
     db.session.rollback()
     for packet_id in stale:
-        mark_failed(packet_id, f"the build did not finish within {STALE_AFTER}: worker lost")
+        fail_build(packet_id, f"the build did not finish within {STALE_AFTER}: worker lost")
     return stale
 
 

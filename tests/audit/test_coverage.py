@@ -65,6 +65,7 @@ READ_ONLY = {
         "attachments_for",
         "check_final",  # the rules of a final build, checked; request_final records the request
         "compose_options", "composition_review", "counter_value", "document_of",
+        "document_for_build", "lay_out",  # a build's document and its layout, in memory
         "gather", "gather_for",  # read the case's facts for a render
         "get_packet", "may_read",
         "packet_bytes",  # the stored PDF, hash-checked; download_packet audits the download
@@ -410,13 +411,14 @@ def _evidence(name: str) -> Callable[[World], Any]:
 
 def _packets(name: str) -> Callable[[World], Any]:
     from compliance.packets import operations as ops
+    from compliance.packets import render
 
     def run(w: World) -> Any:
         if name == "reserve_range":
             return ops.reserve_range("COV", 3, 0)
-        if name == "mark_sent":
+        if name == "record_sending":
             packet = _stored_packet(w, "takedown", draft=False)
-            return ops.mark_sent(
+            return ops.record_sending(
                 packet, w.counsel, recipient="Model hub", channel="email", sent_on=utcnow()
             )
         if name == "download_packet":
@@ -429,15 +431,25 @@ def _packets(name: str) -> Callable[[World], Any]:
             return ops.request_final(_takedown_preview(w), w.counsel)
         packet = ops.request_packet(w.make_case(), "memo", w.counsel, draft=True)
         db.session.commit()
-        if name == "build_packet":  # the one render of this file: a draft memo of a bare case
-            result = w.act(ops.build_packet, packet.id, sign=False)
-            assert result.packet.status == "stored", result.packet.failure_reason
-            return result
+        if name == "start_build":
+            return ops.start_build(packet.id, utcnow())
         if name == "mark_failed":
-            return w.act(ops.mark_failed, packet.id, "renderer crashed")
+            return ops.mark_failed(packet.id, "renderer crashed")
         if name == "retry_packet":
-            ops.mark_failed(packet.id, "renderer crashed")  # commits: the count follows it
+            ops.mark_failed(packet.id, "renderer crashed")
+            db.session.commit()  # the count follows the failure
             return ops.retry_packet(db.session.get(type(packet), packet.id), w.counsel)
+        # The build's later stages, on a stand-in layout: a render takes seconds and the
+        # stages only need its page count and its bytes.
+        ops.start_build(packet.id, utcnow())
+        db.session.commit()
+        laid_out = SimpleNamespace(pages=2, write=lambda attachments: b"%PDF-1.7 stand-in")
+        doc = ops.document_for_build(packet)
+        if name == "reserve_numbers":
+            layout = ops.Layout(doc, laid_out, render.Bates("COV", ops.counter_value("COV") + 1))
+            return ops.reserve_numbers(packet, layout)
+        if name == "store_packet":
+            return ops.store_packet(packet, ops.Layout(doc, laid_out, None), sign=False)
         raise AssertionError(name)
 
     return run
@@ -653,11 +665,10 @@ def _taxii(name: str) -> Callable[[World], Any]:
 def _notices(name: str) -> Callable[[World], Any]:
     from compliance.notices import operations as ops
     from compliance.notices.models import Notice
-    from compliance.packets.operations import mark_sent
 
     def sent(w: World, packet_type: str = "takedown") -> Any:
         packet = _stored_packet(w, packet_type, draft=False)
-        mark_sent(packet, w.counsel, recipient="Model hub", channel="email", sent_on=utcnow())
+        ops.mark_sent(packet, w.counsel, recipient="Model hub", channel="email", sent_on=utcnow())
         db.session.commit()
         return db.session.scalar(select(Notice).where(Notice.packet_id == packet.id))
 
@@ -675,6 +686,11 @@ def _notices(name: str) -> Callable[[World], Any]:
             entry = ops.create_recipient(w.admin, fields)
             db.session.commit()
             return ops.update_recipient(entry, w.counsel, {"response_days": 3})
+        if name == "mark_sent":
+            packet = _stored_packet(w, "takedown", draft=False)
+            return ops.mark_sent(
+                packet, w.counsel, recipient="Model hub", channel="email", sent_on=utcnow()
+            )
         if name == "record_notice":
             packet = _stored_packet(w, "takedown", draft=False)
             return ops.record_notice(
@@ -704,7 +720,7 @@ def _notices(name: str) -> Callable[[World], Any]:
         db.session.commit()
         answer = _stored_packet(w, "referral", draft=False)
         answer.case_id = notice.case_id
-        mark_sent(answer, w.counsel, recipient="Agency", channel="email", sent_on=utcnow())
+        ops.mark_sent(answer, w.counsel, recipient="Agency", channel="email", sent_on=utcnow())
         db.session.commit()
         return ops.answer_information_request(info, w.counsel, answer)
 
@@ -730,11 +746,12 @@ MUTATIONS: dict[str, Callable[[str], Callable[[World], Any]]] = {
         "record_custody",
     )},
     **{f"compliance.packets.operations.{n}": _packets for n in (
-        "reserve_range", "mark_sent", "download_packet", "request_packet", "build_packet",
-        "mark_failed", "request_final", "set_signatory_profile", "retry_packet",
+        "reserve_range", "record_sending", "download_packet", "request_packet", "start_build",
+        "reserve_numbers", "store_packet", "mark_failed", "request_final",
+        "set_signatory_profile", "retry_packet",
     )},
     **{f"compliance.notices.operations.{n}": _notices for n in (
-        "create_recipient", "update_recipient", "record_notice", "transition_notice",
+        "create_recipient", "update_recipient", "mark_sent", "record_notice", "transition_notice",
         "record_response", "set_identifiers", "set_owner", "update_referral",
         "record_information_request", "answer_information_request",
     )},

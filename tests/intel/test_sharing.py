@@ -389,7 +389,8 @@ def test_bad_bundles_say_what_is_wrong(campaign_case: Any, actor_for: Any, case_
 def test_restricted_intel_arriving_after_the_request_stays_out_of_the_packet(
     app: Any, campaign_case: Any, actor_for: Any
 ) -> None:
-    from compliance.packets.operations import build_packet, request_packet
+    from compliance.packets.operations import request_packet
+    from compliance.packets.tasks import build_packet
     from tests.packets.conftest import pdf_text
 
     counsel = actor_for("counsel")

@@ -70,7 +70,7 @@ def stored_packet(make_case: Callable[..., Any], counsel: Actor) -> Callable[...
 def send(counsel: Actor) -> Callable[..., Any]:
     """Factory: mark a packet sent (the one way a notice is born) and return its notice."""
     from compliance.notices.models import Notice
-    from compliance.packets.operations import mark_sent
+    from compliance.notices.operations import mark_sent
 
     def factory(packet: Any, **kw: Any) -> Notice:
         kw.setdefault("recipient", "")

@@ -71,7 +71,7 @@ def send_notice(
     **fields: Any,
 ) -> Notice:
     """Mark a stored packet sent to `recipient` (a one-off name when None); its notice."""
-    from compliance.packets.operations import mark_sent
+    from compliance.notices.operations import mark_sent
 
     sent_on = sent_on or utcnow()
     packet = stored_packet(case, actor, built_at=sent_on, **fields)

@@ -97,10 +97,11 @@ def referral_fields(ready: Ready, **overrides: Any) -> dict[str, Any]:
 def build(case: Any, actor: Any, packet_type: str, fields: dict[str, Any] | None = None):
     """Compose and build a preview (a draft): (packet, pdf bytes)."""
     from compliance.packets import operations
+    from compliance.packets.tasks import build_packet
 
     packet = operations.request_packet(case, packet_type, actor, fields=fields or {})
     db.session.commit()
-    result = operations.build_packet(packet.id)
+    result = build_packet(packet.id)
     assert result.packet.status == "stored", result.packet.failure_reason
     return result.packet, result.pdf
 
@@ -108,11 +109,12 @@ def build(case: Any, actor: Any, packet_type: str, fields: dict[str, Any] | None
 def build_final(case: Any, actor: Any, packet_type: str, fields: dict[str, Any] | None = None):
     """Preview, then the final packet built from it: (final packet, pdf bytes)."""
     from compliance.packets import operations
+    from compliance.packets.tasks import build_packet
 
     preview, _pdf = build(case, actor, packet_type, fields)
     final = operations.request_final(preview, actor)
     db.session.commit()
-    result = operations.build_packet(final.id)
+    result = build_packet(final.id)
     assert result.packet.status == "stored", result.packet.failure_reason
     return result.packet, result.pdf
 

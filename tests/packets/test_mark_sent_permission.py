@@ -8,13 +8,13 @@ import pytest
 
 from compliance.auth.permissions import PERMISSIONS
 from compliance.errors import PermissionDenied
-from compliance.packets import operations
+from compliance.notices.operations import mark_sent
 from compliance.packets.models import Packet
 
 
 def test_an_analyst_marking_a_packet_sent_is_told_what_was_refused(app, actor_for):
     with pytest.raises(PermissionDenied) as refused:
-        operations.mark_sent(
+        mark_sent(
             Packet(),
             actor_for("analyst"),
             recipient="Model hub trust & safety",

@@ -25,6 +25,7 @@ from compliance.errors import InvalidInput, PermissionDenied, WorkflowRefused
 from compliance.evidence.models import EvidenceItem, Finding
 from compliance.extensions import db
 from compliance.packets import operations
+from compliance.packets.tasks import build_packet
 from compliance.packets.timeline import MARK_R, WIDTH, Mark, Span, timeline_svg
 from tests.packets.conftest import (
     CUSTOMER_ACCOUNT,
@@ -424,7 +425,7 @@ def test_final_build_is_bound_to_its_preview(ready_case):
 
     ingest_findings([finding_body()], ready.analyst, channel="cli", into_case=ready.case)
     db.session.commit()
-    result = operations.build_packet(final.id)
+    result = build_packet(final.id)
     assert result.pdf is None and "was added" in result.packet.failure_reason
     assert operations.counter_value("EVD") == 0  # refused before any Bates number was spent
 

@@ -12,9 +12,12 @@ from compliance.audit.models import AuditEvent
 from compliance.errors import InvalidInput, WorkflowRefused
 from compliance.evidence.models import EvidenceItem
 from compliance.extensions import db
+from compliance.notices.operations import mark_sent
 from compliance.packets import operations
 from compliance.packets.models import BatesGap
+from compliance.packets.operations import building
 from compliance.packets.signing import pdfa_identification, verify_packet_file
+from compliance.packets.tasks import build_packet
 from tests.packets.conftest import (
     CUSTOMER_ACCOUNT,
     CUSTOMER_EMAIL_DOMAIN,
@@ -133,7 +136,7 @@ def test_final_takedown_and_referral(ready_case, app, tmp_path):
     with pytest.raises(WorkflowRefused):
         transition_case(ready.case, "action_taken", ready.counsel)
     db.session.rollback()
-    operations.mark_sent(
+    mark_sent(
         takedown,
         ready.counsel,
         recipient="ModelHub Trust & Safety",
@@ -185,9 +188,7 @@ def test_drafts_and_rules(ready_case):
     assert all("DRAFT" in text for text in texts)
     assert not any("EVD-" in text for text in texts)
     with pytest.raises(WorkflowRefused, match="draft"):
-        operations.mark_sent(
-            packet, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
-        )
+        mark_sent(packet, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC))
     with pytest.raises(WorkflowRefused, match="needs the case approved"):
         operations.request_final(packet, ready.counsel)
 
@@ -203,15 +204,13 @@ def test_final_rules_after_approval(ready_case):
     assert "offending_urls" in incomplete.value.details
     memo, _pdf = build(ready.case, ready.counsel, "memo")
     with pytest.raises(WorkflowRefused, match="draft"):  # a memo is only ever a draft
-        operations.mark_sent(
-            memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
-        )
+        mark_sent(memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC))
     final_memo = operations.request_final(memo, ready.counsel)  # for the file, Bates-numbered
     db.session.commit()
-    final_memo = operations.build_packet(final_memo.id).packet
+    final_memo = build_packet(final_memo.id).packet
     assert final_memo.status == "stored" and final_memo.bates_first
     with pytest.raises(WorkflowRefused, match="memo never leaves"):
-        operations.mark_sent(
+        mark_sent(
             final_memo, ready.counsel, recipient="x", channel="email", sent_on=datetime.now(UTC)
         )
 
@@ -226,8 +225,8 @@ def test_crashing_build_is_failed_with_gap(ready_case, monkeypatch):
     def broken_store(pdf: bytes) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(operations, "_store", broken_store)
-    result = operations.build_packet(packet.id)
+    monkeypatch.setattr(building, "_store", broken_store)
+    result = build_packet(packet.id)
     assert result.pdf is None
     packet = result.packet
     assert packet.status == "failed" and "disk full" in packet.failure_reason
@@ -267,8 +266,8 @@ def test_a_failed_build_is_told_in_words_and_retried_with_the_same_composition(
     def broken_store(pdf: bytes) -> str:
         raise RuntimeError("(sqlite3.OperationalError) no such table: evidence_blobs [SQL: INSERT]")
 
-    monkeypatch.setattr(operations, "_store", broken_store)
-    failed = operations.build_packet(packet.id).packet
+    monkeypatch.setattr(building, "_store", broken_store)
+    failed = build_packet(packet.id).packet
     assert "no such table" in failed.failure_reason  # kept for the CLI and the audit trail
     monkeypatch.undo()
 
@@ -291,7 +290,7 @@ def test_a_failed_build_is_told_in_words_and_retried_with_the_same_composition(
     )
     assert event.details["retry_of"] == failed.id
     # Only a failed build is retried.
-    assert operations.build_packet(again.id).packet.status == "stored"
+    assert build_packet(again.id).packet.status == "stored"
     with pytest.raises(WorkflowRefused, match="did not fail"):
         operations.retry_packet(again, ready.counsel)
 
@@ -301,11 +300,11 @@ def test_a_failed_final_is_retried_from_its_preview(ready_case, monkeypatch):
     preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
     final = operations.request_final(preview, ready.counsel)
     db.session.commit()
-    monkeypatch.setattr(operations, "_store", lambda pdf: (_ for _ in ()).throw(OSError("full")))
-    failed = operations.build_packet(final.id).packet
+    monkeypatch.setattr(building, "_store", lambda pdf: (_ for _ in ()).throw(OSError("full")))
+    failed = build_packet(final.id).packet
     monkeypatch.undo()
     assert failed.status == "failed" and "unexpected error" in failed.failure_in_words
     again = operations.retry_packet(failed, ready.counsel)
     db.session.commit()
     assert not again.draft and again.preview_id == preview.id
-    assert operations.build_packet(again.id).packet.status == "stored"
+    assert build_packet(again.id).packet.status == "stored"

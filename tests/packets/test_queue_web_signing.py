@@ -14,7 +14,7 @@ from compliance.evidence.models import CustodyEvent
 from compliance.extensions import db
 from compliance.packets import operations
 from compliance.packets.models import Packet
-from compliance.packets.tasks import build_queued_packets
+from compliance.packets.tasks import build_packet, build_queued_packets
 from tests.conftest import PASSWORD
 from tests.packets.conftest import build, referral_fields
 
@@ -61,7 +61,7 @@ def test_signed_packet_verifies_and_tampering_breaks_it(ready_case, app):
     preview, _pdf = build(ready.case, ready.counsel, "referral", referral_fields(ready))
     packet = operations.request_final(preview, ready.counsel)
     db.session.commit()
-    result = operations.build_packet(packet.id)
+    result = build_packet(packet.id)
     assert result.packet.signed and result.pdf is not None
     assert pdfa_identification(result.pdf) == ("3", "B")  # still PDF/A after signing
     report = verify_packet_file(result.pdf)

@@ -148,8 +148,8 @@ def test_kill_during_packet_render_is_failed_by_the_sweep_and_rebuilt(
 ):
     from compliance.evidence.operations import ingest_findings
     from compliance.packets.models import BatesGap, Packet
-    from compliance.packets.operations import build_packet, request_packet
-    from compliance.packets.tasks import fail_stale_builds
+    from compliance.packets.operations import request_packet
+    from compliance.packets.tasks import build_packet, fail_stale_builds
 
     outcomes = ingest_findings(
         [make_finding(subjects=[{"type": "account", "id": "acct_render"}]) for _ in range(30)],
