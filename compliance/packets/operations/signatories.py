@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from compliance.actor import Actor
 from compliance.audit.chain import diff, record
-from compliance.auth.people import display_name
 from compliance.errors import InvalidInput, PermissionDenied
 from compliance.extensions import db
 from compliance.packets import context as ctx
@@ -125,6 +124,10 @@ def _user_of(label: str) -> Any:
 
 
 def _person_name(label: str) -> str:
-    """A person as printed: their name, not the audit label `user:<email>`; any other label
-    (the command line, the scheduler) as it is recorded."""
-    return display_name(label) if label.startswith("user:") else label
+    """A person as printed: their name, not the audit label `user:<email>`.
+
+    Not `auth.people.display_name`: printed names feed a packet's inputs hash, and a final
+    must match the preview counsel approved, so they print exactly as they always have.
+    """
+    user = _user_of(label)
+    return user.name if user is not None else label
