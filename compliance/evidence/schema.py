@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from compliance.cases.models import SEVERITIES
+from compliance.cases.models import SEVERITIES, SUBJECT_TYPES
 from compliance.cases.schema import Timestamp
-from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
+from compliance.evidence.models import FINDING_KINDS
 
 SCHEMA_ID = "distillation-finding/v1"
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024

@@ -23,10 +23,10 @@ from sqlalchemy import func, select
 from compliance.actor import Actor
 from compliance.audit.chain import record
 from compliance.auth.permissions import require_permission
-from compliance.cases.models import OPEN_STATES, Case
+from compliance.cases.models import OPEN_STATES, Case, CaseSubject, Subject
 from compliance.db import chunked, utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound, OperationError
-from compliance.evidence.models import CaseSubject, EvidenceItem, Finding, Subject
+from compliance.evidence.models import EvidenceItem, Finding
 from compliance.evidence.schema import nesting_depth, normalise_subject
 from compliance.evidence.store import BlobDamaged, blob_store, checked_bytes
 from compliance.extensions import db
