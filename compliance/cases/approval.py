@@ -3,7 +3,9 @@
 An approval is given to a case as it stood: the facts a packet states (title, summary, the
 accused party, jurisdiction, the period of conduct, scale, domains, severity), the evidence
 items it exhibits (each by its SHA-256) and the clauses it cites. `approval_content` takes
-that snapshot; the approve transition stores it (and its SHA-256) on the transition row.
+that snapshot; the approve transition stores it (and its SHA-256) on the transition row. The
+case section is read here; the evidence and clauses sections come from the capabilities that
+own them (they build on cases), through `section_providers`, filled by `compliance.hooks`.
 
 Afterwards `approval_drift` compares the case with the snapshot of its latest approval. While
 the case is `approved`, every operation that changes covered content (case edits, evidence
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from compliance.actor import Actor
@@ -40,30 +43,30 @@ COVERED_FIELDS = (
 )
 
 
-def approval_content(case: Case) -> dict[str, Any]:
-    """The content an approval of `case` covers now, as JSON-ready values."""
-    from compliance.evidence.models import EvidenceItem
-    from compliance.evidence.operations import superseded_ids
-    from compliance.policies.operations import citations_for_case
+# The sections an approval covers besides the case's own fields, in snapshot order, and who
+# provides each: name -> function(case) -> {key: JSON value}, filled by compliance.hooks.
+CONTRIBUTED_SECTIONS = ("evidence", "clauses")
+SECTIONS = ("case", *CONTRIBUTED_SECTIONS)
+section_providers: dict[str, Callable[[Case], dict[str, Any]]] = {}
 
-    snapshot = case.snapshot()
-    items = list(
-        db.session.execute(
-            db.select(EvidenceItem.id, EvidenceItem.sha256)
-            .where(EvidenceItem.case_id == case.id, EvidenceItem.role != "correspondence")
-            .order_by(EvidenceItem.id)
+
+def approval_content(case: Case) -> dict[str, Any]:
+    """The content an approval of `case` covers now, as JSON-ready values.
+
+    Raises RuntimeError when a section has no provider: a snapshot without it would never see
+    that section change, and an approval would silently survive new evidence or clauses.
+    """
+    missing = [name for name in CONTRIBUTED_SECTIONS if name not in section_providers]
+    if missing:
+        raise RuntimeError(
+            f"no provider for the approval section(s) {', '.join(missing)}: "
+            "compliance.hooks.register_hooks() must run before approvals are taken or checked"
         )
-    )
-    replaced = superseded_ids([item_id for item_id, _sha in items])
-    return normalise(
-        {
-            "case": {name: snapshot[name] for name in COVERED_FIELDS},
-            "evidence": {str(item_id): sha for item_id, sha in items if item_id not in replaced},
-            "clauses": {
-                str(citation.id): citation.citation() for citation in citations_for_case(case)
-            },
-        }
-    )
+    snapshot = case.snapshot()
+    content = {"case": {name: snapshot[name] for name in COVERED_FIELDS}}
+    for name in CONTRIBUTED_SECTIONS:
+        content[name] = section_providers[name](case)
+    return normalise(content)
 
 
 def content_digest(content: dict[str, Any]) -> str:
@@ -100,7 +103,7 @@ def approval_drift(case: Case) -> list[dict[str, Any]]:
         return []
     now = approval_content(case)
     changes = []
-    for section in ("case", "evidence", "clauses"):
+    for section in SECTIONS:
         before, after = approval.covers.get(section, {}), now[section]
         for key in sorted(set(before) | set(after), key=lambda k: (len(k), k)):
             if before.get(key) != after.get(key):

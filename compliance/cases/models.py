@@ -1,11 +1,11 @@
-"""Cases, their workflow history, notes (with revisions) and reference counters."""
+"""Cases, their workflow history, notes (with revisions), subjects and reference counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from compliance.auth.models import User
@@ -27,6 +27,7 @@ OPEN_STATES = STATES[:7]
 SEVERITIES = ("low", "medium", "high", "critical")
 ACTIONS = ("takedown", "referral")
 DOMAINS = ("coding", "mathematics", "science", "reasoning", "creative_writing", "other")
+SUBJECT_TYPES = ("account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain")
 
 
 class Case(db.Model):
@@ -237,6 +238,44 @@ class CaseRefCounter(db.Model):
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Subject(db.Model):
+    """Who or what a case is against (an account, an IP prefix ...), normalised and shared."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    value: Mapped[str] = mapped_column(String(500))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("type", "value"),
+        Index("ix_subjects_value", "value"),
+        one_of("type", SUBJECT_TYPES),
+    )
+
+
+class CaseSubject(db.Model):
+    """A subject linked to a case; correlation finds cases through these links."""
+
+    __tablename__ = "case_subjects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    # The finding that first linked them (compliance.evidence's table, named only: cases sits
+    # below evidence and never loads a finding).
+    first_finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subject: Mapped[Subject] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "subject_id"),
+        Index("ix_case_subjects_subject_id", "subject_id"),
+    )
 
 
 class CaseSearchDocument(db.Model):

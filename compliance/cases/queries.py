@@ -19,7 +19,6 @@ from compliance.cases import search
 from compliance.cases.models import OPEN_STATES, SEVERITIES, STATES, Case, CaseTransition
 from compliance.db import utcnow
 from compliance.extensions import db
-from compliance.packets.models import Packet
 
 PER_PAGE = 25
 COUNT_CAP = 10_000
@@ -136,23 +135,5 @@ def awaiting_approval_by(user_id: int, limit: int = QUEUE_LIMIT) -> list[Row]:
         select(Case.ref, Case.title)
         .where(Case.state == "legal_review", ~sent_by_them)
         .order_by(Case.updated_at)
-        .limit(limit)
-    ).all()
-
-
-def packets_ready_to_send(limit: int = QUEUE_LIMIT) -> list[Row]:
-    """Final packets built and stored, not yet recorded as sent (type, Bates start, case)."""
-    return db.session.execute(
-        select(
-            Packet.packet_type, Packet.bates_prefix, Packet.bates_first, Case.ref.label("case_ref")
-        )
-        .join(Case, Case.id == Packet.case_id)
-        .where(
-            Packet.status == "stored",
-            Packet.draft.is_(False),
-            Packet.sent_on.is_(None),
-            Packet.packet_type != "memo",
-        )
-        .order_by(Packet.requested_at.desc())
         .limit(limit)
     ).all()

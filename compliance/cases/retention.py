@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Table, select, update
@@ -22,7 +23,9 @@ from sqlalchemy import Table, select, update
 from compliance.actor import Actor
 from compliance.audit.chain import diff, record
 from compliance.auth.permissions import require_permission
+from compliance.cases.approval import withdraw_if_changed
 from compliance.cases.models import Case, CaseMerge, CaseTransition
+from compliance.cases.operations import place_hold
 from compliance.cases.workflow import MERGE
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, WorkflowRefused
@@ -70,7 +73,32 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
     and can never be reopened (`workflow.not_merged`); its transition history stays its own.
     """
     require_permission(actor, "case.merge")
-    reason = (reason or "").strip()
+    reason = _checked_merge(source, target, (reason or "").strip())
+    moved = _move_records(source, target, actor)
+    if source.legal_hold and not target.legal_hold:
+        # The held records now live on the target: the hold must follow them.
+        place_hold(
+            target, actor, f"inherited from {source.ref} on merge: {source.legal_hold_reason}"
+        )
+    before = source.snapshot()
+    _close_source(source, target, actor, reason)
+    merge = CaseMerge(
+        source_id=source.id,
+        source_ref=source.ref,
+        target_id=target.id,
+        target_ref=target.ref,
+        reason=reason,
+        merged_by=actor.label,
+    )
+    db.session.add(merge)
+    db.session.flush()
+    _record_merge(source, target, actor, before, {"reason": reason, "moved": moved})
+    withdraw_if_changed(target, actor)  # the source's evidence and clauses are new to it
+    return merge
+
+
+def _checked_merge(source: Case, target: Case, reason: str) -> str:
+    """The merge's reason, once the merge is known to be allowed (raises otherwise)."""
     if not reason:
         raise InvalidInput("a merge needs a reason", details={"reason": "required"})
     if source.id == target.id:
@@ -80,7 +108,14 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
     blockers = MERGE.blockers(source, target)  # the workflow's definition of the move
     if blockers:
         raise WorkflowRefused("; ".join(blockers))
+    return reason
 
+
+def _move_records(source: Case, target: Case, actor: Actor) -> dict[str, int]:
+    """Re-point the source's rows to the target: the merge hooks, then every foreign key.
+
+    Returns the rows moved by table name.
+    """
     moved: dict[str, int] = {}
     for hook in merge_hooks:
         moved.update(hook(source, target, actor))
@@ -93,16 +128,11 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
     # The bulk updates bypassed the identity map: reload both cases' collections.
     db.session.expire(source)
     db.session.expire(target)
+    return moved
 
-    if source.legal_hold and not target.legal_hold:
-        from compliance.cases.operations import place_hold
 
-        # The held records now live on the target: the hold must follow them.
-        place_hold(
-            target, actor, f"inherited from {source.ref} on merge: {source.legal_hold_reason}"
-        )
-
-    before = source.snapshot()
+def _close_source(source: Case, target: Case, actor: Actor, reason: str) -> None:
+    """Close the merged-away case, its outcome and its last transition naming the target."""
     source_state = source.state
     source.state = "closed"
     source.outcome = f"Merged into {target.ref}: {reason}"
@@ -117,17 +147,13 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
             reason=f"merged into {target.ref}: {reason}",
         )
     )
-    merge = CaseMerge(
-        source_id=source.id,
-        source_ref=source.ref,
-        target_id=target.id,
-        target_ref=target.ref,
-        reason=reason,
-        merged_by=actor.label,
-    )
-    db.session.add(merge)
-    db.session.flush()
-    details = {"source": source.ref, "target": target.ref, "reason": reason, "moved": moved}
+
+
+def _record_merge(
+    source: Case, target: Case, actor: Actor, before: dict[str, Any], facts: dict[str, Any]
+) -> None:
+    """The merge's audit events: one on each case, so both histories show it."""
+    details = {"source": source.ref, "target": target.ref, **facts}
     record(
         "case.merged_into",
         actor=actor,
@@ -145,10 +171,6 @@ def merge_cases(source: Case, target: Case, actor: Actor, reason: str) -> CaseMe
         case=target,
         details=details,
     )
-    from compliance.cases.approval import withdraw_if_changed
-
-    withdraw_if_changed(target, actor)  # the source's evidence and clauses are new to it
-    return merge
 
 
 def closed_at(case: Case) -> datetime | None:

@@ -9,14 +9,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
 
 from compliance.cases.models import DOMAINS, SEVERITIES
 from compliance.cases.operations import MAX_LENGTHS
-from compliance.evidence.schema import Timestamp
 
 Severity = Literal[SEVERITIES]
 Domain = Literal[DOMAINS]
+
+
+def _iso_string(value: Any) -> Any:
+    # Pydantic would read a number as a Unix time; the contract wants ISO 8601 text only.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 string with a time zone")
+    return value
+
+
+# ISO 8601 text with a time zone, never a number; the finding schema uses it too.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
 
 class CaseFields(BaseModel):

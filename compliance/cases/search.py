@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Select, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from compliance.cases.models import CaseSearchDocument
+from compliance.cases.models import Case, CaseNote, CaseSearchDocument, CaseSubject, Subject
 from compliance.db import BigId, utcnow
 from compliance.extensions import db
 
@@ -63,8 +63,6 @@ def _forget(session: Session) -> None:
 
 
 def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, str]]:
-    from compliance.cases.models import Case, CaseNote
-
     parts: dict[int, list[list[str]]] = {}
     for case_id, title, summary, actor in session.execute(
         select(Case.id, Case.title, Case.summary, Case.suspected_actor).where(Case.id.in_(case_ids))
@@ -86,8 +84,6 @@ def _documents(session: Session, case_ids: list[int]) -> dict[int, tuple[str, st
 
 
 def _subject_values(session: Session, case_ids: list[int]) -> list[tuple[int, str]]:
-    from compliance.evidence.models import CaseSubject, Subject
-
     return list(
         session.execute(
             select(CaseSubject.case_id, Subject.value)
@@ -225,8 +221,6 @@ def snippets(case_ids: list[int], query: str, privileged: bool) -> dict[int, lis
     lost where each word came from). Privileged notes are read only for `privileged` (counsel)
     searches: a snippet never quotes a note its reader may not open.
     """
-    from compliance.cases.models import Case, CaseNote
-
     found = _pattern(query)
     if found is None or not case_ids:
         return {}
@@ -256,8 +250,6 @@ def snippets(case_ids: list[int], query: str, privileged: bool) -> dict[int, lis
     wanted = [c for c in case_ids if len(passages.get(c, ())) < SNIPPETS_PER_CASE]
     words = [w.lower() for w in _words(query)]
     if wanted and words:
-        from compliance.evidence.models import CaseSubject, Subject
-
         rows = db.session.execute(
             select(CaseSubject.case_id, Subject.type, Subject.value)
             .join(Subject, Subject.id == CaseSubject.subject_id)

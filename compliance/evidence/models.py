@@ -1,4 +1,4 @@
-"""Findings, evidence items, subjects and their links to cases, custody events, duplicate flags."""
+"""Findings, evidence items, custody events, duplicate flags (subjects: compliance.cases.models)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ FINDING_KINDS = (
     "canary_hit",
     "account_linkage",
 )
-SUBJECT_TYPES = ("account", "api_key", "org", "ip_prefix", "payment_fingerprint", "email_domain")
 # "correspondence": a notice's proof of sending or a recipient's answer (compliance.notices):
 # kept as evidence, but not what counsel approved, and never an exhibit.
 ITEM_ROLES = ("finding_record", "attachment", "upload", "correspondence")
@@ -182,43 +181,6 @@ class CustodyRepeat(db.Model):
     )
     count: Mapped[int] = mapped_column(default=0)  # repeats after the first read
     last_occurred_at: Mapped[datetime]
-
-
-class Subject(db.Model):
-    """Something a finding points at (an account, an IP prefix ...), normalised and shared."""
-
-    __tablename__ = "subjects"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    type: Mapped[str] = mapped_column(String(30))
-    value: Mapped[str] = mapped_column(String(500))
-    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (
-        UniqueConstraint("type", "value"),
-        Index("ix_subjects_value", "value"),
-        one_of("type", SUBJECT_TYPES),
-    )
-
-
-class CaseSubject(db.Model):
-    """A subject linked to a case; correlation finds cases through these links."""
-
-    __tablename__ = "case_subjects"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
-    first_finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
-    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    subject: Mapped[Subject] = relationship(lazy="joined")
-    first_finding: Mapped[Finding | None] = relationship()
-
-    __table_args__ = (
-        UniqueConstraint("case_id", "subject_id"),
-        Index("ix_case_subjects_subject_id", "subject_id"),
-    )
 
 
 class DuplicateFlag(db.Model):

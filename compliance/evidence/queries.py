@@ -16,16 +16,13 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import aliased
 
-from compliance.cases.models import Case
+from compliance.cases.models import SUBJECT_TYPES, Case, CaseSubject, Subject
 from compliance.evidence.models import (
     FINDING_KINDS,
-    SUBJECT_TYPES,
-    CaseSubject,
     CustodyEvent,
     DuplicateFlag,
     EvidenceItem,
     Finding,
-    Subject,
 )
 from compliance.extensions import db
 

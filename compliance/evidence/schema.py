@@ -15,9 +15,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictStr,
@@ -28,8 +26,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from compliance.cases.models import SEVERITIES
-from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES
+from compliance.cases.models import SEVERITIES, SUBJECT_TYPES
+from compliance.cases.schema import Timestamp
+from compliance.evidence.models import FINDING_KINDS
 
 SCHEMA_ID = "distillation-finding/v1"
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -49,16 +48,6 @@ _TOKEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,199}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
 _FINGERPRINT = re.compile(r"^[A-Za-z0-9_:.-]{6,200}$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-
-
-def _iso_string(value: Any) -> Any:
-    # Pydantic would read a number as a Unix time; the contract wants ISO 8601 text only.
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 string with a time zone")
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 
 
 @functools.lru_cache(maxsize=65536)  # detectors name the same accounts and prefixes again and again

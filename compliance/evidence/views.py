@@ -22,12 +22,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from compliance.auth.access import current_actor, require
-from compliance.cases.models import Case
+from compliance.cases.models import SUBJECT_TYPES, Case
 from compliance.cases.operations import get_case
 from compliance.errors import InvalidInput
 from compliance.evidence import operations, queries
 from compliance.evidence.forms import DownloadForm, DuplicateForm, UploadForm
-from compliance.evidence.models import FINDING_KINDS, SUBJECT_TYPES, EvidenceItem, Finding
+from compliance.evidence.models import FINDING_KINDS, EvidenceItem, Finding
 from compliance.evidence.schema import TooManyFindings, parse_batch
 from compliance.evidence.store import blob_store
 from compliance.extensions import db

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from compliance.evidence.models import SUBJECT_TYPES, CaseSubject, Finding, Subject
+from compliance.cases.models import SUBJECT_TYPES, CaseSubject, Subject
+from compliance.evidence.models import Finding
 from compliance.extensions import db
 from compliance.intel.stix import HASHED_TYPES
 

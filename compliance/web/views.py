@@ -17,6 +17,7 @@ from compliance.auth.access import require
 from compliance.auth.permissions import can
 from compliance.cases import queries as cases
 from compliance.db import utcnow
+from compliance.packets.queries import packets_ready_to_send
 from compliance.reviews.operations import my_reviews
 from compliance.web import charts
 
@@ -56,7 +57,7 @@ def dashboard():
         more_reviews=len(shown) > cases.QUEUE_LIMIT,
         mine=cases.my_open_cases(current_user.id),
         waiting_approval=cases.awaiting_approval_by(current_user.id) if counsel else [],
-        packets_ready=cases.packets_ready_to_send() if counsel else [],
+        packets_ready=packets_ready_to_send() if counsel else [],
         new_reports=cases.new_reports(),
         median_days=charts.median_days_to_action(),
         overdue=charts.overdue_review_count(now),

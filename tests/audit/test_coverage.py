@@ -57,7 +57,7 @@ READ_ONLY = {
     },
     "compliance.cases.retention": {"closed_at", "deletable_from", "history_refs"},
     "compliance.evidence.operations": {
-        "canonical_json", "duplicate_flags", "evidence_count",
+        "canonical_json", "covered_evidence", "duplicate_flags", "evidence_count",
         "find_orphans",  # lists orphan blobs; clean_orphans removes them
         "get_flag", "get_item", "may_ingest", "open_flags_for", "superseded_ids",
     },
@@ -73,6 +73,7 @@ READ_ONLY = {
     },
     "compliance.policies.operations": {
         "active_citation_count", "cases_citing", "citations_for_case", "clause_change",
+        "covered_clauses",
         "clauses_in_force", "date_warnings", "evidence_choices", "find_clause", "get_citation",
         "get_document", "get_version", "incident_window", "inline_diff", "is_in_force",
         "list_documents", "policies_dir", "unified_text_diff", "version_diff",
@@ -107,8 +108,9 @@ READ_ONLY = {
         "address_composition",  # fills a composition from the directory; request_packet audits
         "find_notice_transition", "find_recipient", "get_information_request", "get_notice",
         "get_recipient", "identifiers_from_packet", "list_notices", "list_recipients",
-        "next_step", "normalise_identifier", "notice_json", "notice_options",
-        "notices_for_case", "notices_matching", "recipient_json", "unsettled_notices",
+        "next_step", "normalise_identifier", "notice_count", "notice_json", "notice_options",
+        "notices_for_case", "notices_matching", "recipient_json", "unsettled_notice_labels",
+        "unsettled_notices",
     },
 }  # fmt: skip
 

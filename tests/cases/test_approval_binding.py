@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from compliance import PROJECT_ROOT
 from compliance.audit.models import AuditEvent
+from compliance.cases import approval
 from compliance.cases.approval import approval_drift
 from compliance.cases.operations import transition_case, update_case
 from compliance.cases.workflow import TransitionRequest
@@ -160,3 +161,11 @@ def test_no_action_is_recorded_on_a_stale_approval(approved, monkeypatch):
     monkeypatch.setattr(readiness, "sent_packet_types", lambda case: {"takedown"})
     with pytest.raises(WorkflowRefused, match="changed since it was approved"):
         transition_case(case, "action_taken", approved["approver"], TransitionRequest())
+
+
+@pytest.mark.parametrize("section", approval.CONTRIBUTED_SECTIONS)
+def test_a_snapshot_missing_a_section_is_refused_not_taken(approved, monkeypatch, section):
+    """A snapshot without a section would never see it change: no partial snapshot is taken."""
+    monkeypatch.delitem(approval.section_providers, section)
+    with pytest.raises(RuntimeError, match=rf"no provider for the approval section\(s\) {section}"):
+        approval_drift(approved["case"])

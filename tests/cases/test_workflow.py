@@ -133,6 +133,18 @@ def test_legal_review_lists_every_missing_prerequisite(app, make_case, make_user
         assert missing in message
 
 
+@pytest.mark.parametrize("fact", sorted(readiness.FACTS))
+def test_a_fact_nobody_provides_raises_rather_than_answer_nothing(
+    app, make_case, monkeypatch, fact
+):
+    """Wiring forgotten must not read as "no evidence" or, worse, "no notice unsettled"."""
+    case = make_case()
+    getattr(readiness, fact)(case)  # wired at start-up (compliance.hooks)
+    monkeypatch.delitem(readiness.fact_providers, fact)
+    with pytest.raises(RuntimeError, match=f"no provider for the case fact '{fact}'"):
+        getattr(readiness, fact)(case)
+
+
 def test_four_eyes_the_counsel_who_asked_cannot_approve(app, make_case, make_user, ready):
     first, second = (Actor.for_user(make_user("counsel")) for _ in range(2))
     case = case_in_state(make_case, make_user, "investigating")

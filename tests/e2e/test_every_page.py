@@ -112,9 +112,8 @@ def _load(app: Any) -> str:
     """Demo users with a known password, the demo data, and its largest case grown."""
     from compliance.actor import Actor
     from compliance.auth.operations import create_user
-    from compliance.cases.models import Case
+    from compliance.cases.models import Case, CaseSubject
     from compliance.demo import DEMO_USERS, load_demo
-    from compliance.evidence.models import CaseSubject
 
     for email, role, name in DEMO_USERS:
         create_user(Actor.cli_operator(), email, role, PASSWORD, name)

@@ -51,15 +51,8 @@ def post_findings(client: Any, ingest_token: str) -> Callable[..., Any]:
 
 def count_rows() -> dict[str, int]:
     """Rows in every evidence table and cases (the all-or-nothing tests compare these)."""
-    from compliance.cases.models import Case
-    from compliance.evidence.models import (
-        CaseSubject,
-        CustodyEvent,
-        DuplicateFlag,
-        EvidenceItem,
-        Finding,
-        Subject,
-    )
+    from compliance.cases.models import Case, CaseSubject, Subject
+    from compliance.evidence.models import CustodyEvent, DuplicateFlag, EvidenceItem, Finding
 
     return {
         model.__tablename__: db.session.scalar(select(func.count()).select_from(model))

@@ -7,8 +7,9 @@ import re
 from sqlalchemy import func, select
 
 from compliance.actor import Actor
+from compliance.cases.models import CaseSubject
 from compliance.cases.operations import get_case
-from compliance.evidence.models import CaseSubject, Finding
+from compliance.evidence.models import Finding
 from compliance.evidence.operations import ingest_findings
 from compliance.extensions import db
 from tests.scale import grow_case

@@ -13,8 +13,9 @@ from stix2validator import ValidationOptions, validate_string
 
 from compliance.actor import Actor
 from compliance.audit.models import AuditEvent
+from compliance.cases.models import Subject
 from compliance.errors import InvalidInput, PermissionDenied
-from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding, Subject
+from compliance.evidence.models import CustodyEvent, EvidenceItem, Finding
 from compliance.extensions import db
 from compliance.intel import operations, stix
 from compliance.intel.models import IntelExport, IntelImport, IntelMatch

@@ -21,15 +21,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def row_counts() -> dict[str, int]:
     """Rows of every table evidence ingestion writes to."""
-    from compliance.cases.models import Case
-    from compliance.evidence.models import (
-        CaseSubject,
-        CustodyEvent,
-        DuplicateFlag,
-        EvidenceItem,
-        Finding,
-        Subject,
-    )
+    from compliance.cases.models import Case, CaseSubject, Subject
+    from compliance.evidence.models import CustodyEvent, DuplicateFlag, EvidenceItem, Finding
 
     db.session.expire_all()
     return {

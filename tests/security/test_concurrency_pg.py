@@ -18,9 +18,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from compliance.actor import Actor
 from compliance.audit.chain import verify_chain
-from compliance.cases.models import Case
+from compliance.cases.models import Case, CaseSubject, Subject
 from compliance.errors import Conflict, OperationError
-from compliance.evidence.models import CaseSubject, Finding, Subject
+from compliance.evidence.models import Finding
 from compliance.extensions import db
 from tests.security.helpers import make_finding
 

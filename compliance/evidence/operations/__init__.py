@@ -44,6 +44,7 @@ from compliance.evidence.operations.integrity import (
 )
 from compliance.evidence.operations.uploads import (
     add_evidence_file,
+    covered_evidence,
     evidence_count,
     superseded_ids,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "add_evidence_file",
     "canonical_json",
     "clean_orphans",
+    "covered_evidence",
     "download_item",
     "duplicate_flags",
     "evidence_count",

@@ -8,17 +8,14 @@ from compliance.actor import Actor
 from compliance.audit.chain import record
 from compliance.auth.permissions import require_permission
 from compliance.cases import retention
-from compliance.cases.models import Case
+from compliance.cases.models import Case, CaseSubject
 from compliance.db import utcnow
 from compliance.errors import (
     Conflict,
     InvalidInput,
     NotFound,
 )
-from compliance.evidence.models import (
-    CaseSubject,
-    DuplicateFlag,
-)
+from compliance.evidence.models import DuplicateFlag
 from compliance.extensions import db
 
 

@@ -15,14 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from compliance.actor import Actor
 from compliance.audit.chain import PendingEvent, diff
 from compliance.cases import operations as cases
-from compliance.cases.models import OPEN_STATES, Case
+from compliance.cases.models import OPEN_STATES, Case, CaseSubject, Subject
 from compliance.db import chunked, utcnow
-from compliance.evidence.models import (
-    CaseSubject,
-    DuplicateFlag,
-    Finding,
-    Subject,
-)
+from compliance.evidence.models import DuplicateFlag, Finding
 from compliance.evidence.schema import FindingV1
 from compliance.extensions import db
 

@@ -9,13 +9,8 @@ from sqlalchemy import insert
 
 from compliance.actor import Actor
 from compliance.cases import search
-from compliance.evidence.models import (
-    CaseSubject,
-    CustodyEvent,
-    DuplicateFlag,
-    EvidenceItem,
-    Finding,
-)
+from compliance.cases.models import CaseSubject
+from compliance.evidence.models import CustodyEvent, DuplicateFlag, EvidenceItem, Finding
 from compliance.evidence.operations.placement import BatchPlacement, Placement
 from compliance.extensions import db
 

@@ -149,6 +149,24 @@ def superseded_ids(item_ids: list[int]) -> set[int]:
     )
 
 
+def covered_evidence(case: Case) -> dict[str, str]:
+    """The evidence an approval of `case` covers: each item's SHA-256 by its id.
+
+    The "evidence" section of `cases.approval.approval_content`. Correspondence (a notice's
+    proof of sending, a recipient's answer) is kept but never approved; an item a later one
+    corrects gives way to the correction.
+    """
+    items = list(
+        db.session.execute(
+            select(EvidenceItem.id, EvidenceItem.sha256)
+            .where(EvidenceItem.case_id == case.id, EvidenceItem.role != "correspondence")
+            .order_by(EvidenceItem.id)
+        )
+    )
+    replaced = superseded_ids([item_id for item_id, _sha in items])
+    return {str(item_id): sha for item_id, sha in items if item_id not in replaced}
+
+
 def evidence_count(case: Case) -> int:
     """Evidence items of the case that no later item supersedes."""
     corrected = select(EvidenceItem.supersedes_id).where(EvidenceItem.supersedes_id.is_not(None))

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from compliance.actor import Actor
 from compliance.audit.chain import record
 from compliance.auth.permissions import require_permission
-from compliance.cases.models import Case
+from compliance.cases.models import Case, CaseSubject, Subject
 from compliance.db import utcnow
 from compliance.errors import Conflict, InvalidInput, NotFound
-from compliance.evidence.models import CaseSubject, Finding, Subject
+from compliance.evidence.models import Finding
 from compliance.evidence.schema import normalise_subject
 from compliance.evidence.store import blob_store
 from compliance.extensions import db

@@ -17,9 +17,8 @@ from sqlalchemy import select
 
 from compliance.actor import Actor
 from compliance.audit.chain import record
-from compliance.cases.models import OPEN_STATES, Case
+from compliance.cases.models import OPEN_STATES, Case, CaseSubject, Subject
 from compliance.db import chunked, utcnow
-from compliance.evidence.models import CaseSubject, Subject
 from compliance.extensions import db
 from compliance.intel import stix
 from compliance.intel.models import (

@@ -27,8 +27,10 @@ from compliance.notices.operations.reading import (
     get_notice,
     list_notices,
     next_step,
+    notice_count,
     notice_json,
     notices_for_case,
+    unsettled_notice_labels,
     unsettled_notices,
 )
 from compliance.notices.operations.recipients import (
@@ -91,6 +93,8 @@ __all__ = [
     "set_owner",
     "transition_notice",
     "unsettled_notices",
+    "notice_count",
+    "unsettled_notice_labels",
     "update_recipient",
     "update_referral",
 ]

@@ -70,6 +70,16 @@ def unsettled_notices(case: Case) -> list[Notice]:
     return [n for n in notices_for_case(case) if n.state not in FINAL_NOTICE_STATES]
 
 
+def notice_count(case: Case) -> int:
+    """Notices sent for the case (the workflow's guard: a notice was sent before closing)."""
+    return len(notices_for_case(case))
+
+
+def unsettled_notice_labels(case: Case) -> list[str]:
+    """The case's unsettled notices as "reference (state)", as the closing guard names them."""
+    return [f"{n.our_reference} ({n.state_label.lower()})" for n in unsettled_notices(case)]
+
+
 def next_step(notice: Notice) -> str:
     """What the team waits for next, in words (the case tab and the notice page show it)."""
     return {

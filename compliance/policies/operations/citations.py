@@ -32,6 +32,14 @@ def citations_for_case(case: Case, include_removed: bool = False) -> list[Clause
     return list(db.session.scalars(query.order_by(ClauseCitation.cited_at, ClauseCitation.id)))
 
 
+def covered_clauses(case: Case) -> dict[str, str]:
+    """The clauses an approval of `case` covers: each citation, as a packet states it, by id.
+
+    The "clauses" section of `cases.approval.approval_content`; withdrawn citations are out.
+    """
+    return {str(citation.id): citation.citation() for citation in citations_for_case(case)}
+
+
 def active_citation_count(case: Case) -> int:
     return db.session.scalar(
         select(func.count(ClauseCitation.id)).where(

@@ -99,8 +99,26 @@ def complete_review(
 
     now = utcnow()
     due = _checked_next(next_review_at, cadence_due(kind, now, case.state), now)
+    review = _new_review(case, actor, kind, outcome, notes, token, now, due)
+    stored = _insert_once(review)
+    if stored is review:
+        _schedule_next_and_record(case, actor, review)
+    return stored
+
+
+def _new_review(
+    case: Case,
+    actor: Actor,
+    kind: str,
+    outcome: str,
+    notes: str,
+    token: str,
+    now: datetime,
+    due: datetime | None,
+) -> Review:
+    """The review row: who reviewed the case, in which state, when it was and will be due."""
     row = find_schedule(kind, "case", case.id)
-    review = Review(
+    return Review(
         kind=kind,
         subject_type="case",
         subject_id=case.id,
@@ -116,16 +134,25 @@ def complete_review(
         next_review_at=due,
         form_token=token,
     )
+
+
+def _insert_once(review: Review) -> Review:
+    """Insert the review, or answer with the one its form token already stored."""
     try:
         with db.session.begin_nested():
             db.session.add(review)
     except IntegrityError:
         # The same form, submitted concurrently, won the race: answer with its review.
-        winner = _review_by_token(token)
+        winner = _review_by_token(review.form_token)
         if winner is None:
             raise
         return winner
+    return review
 
+
+def _schedule_next_and_record(case: Case, actor: Actor, review: Review) -> None:
+    """Set when the next review is due (schedule, and case) and record the completed review."""
+    kind, due = review.kind, review.next_review_at
     before = case.snapshot()
     _set_schedule(kind, "case", case.id, case.ref, due, case=case)
     if kind == "case":
@@ -142,14 +169,13 @@ def complete_review(
         else None,
         details={
             "kind": kind,
-            "outcome": outcome,
+            "outcome": review.outcome,
             "case_state": case.state,
             "was_due_at": review.was_due_at,
             "next_review_at": due,
-            "notes": text_fingerprint(notes),
+            "notes": text_fingerprint(review.notes),
         },
     )
-    return review
 
 
 def reviews_for_case(case: Case) -> list[Review]:
