@@ -55,19 +55,16 @@ def test_operations_and_models_use_no_request_objects():
     assert not offenders, offenders
 
 
-def test_a_model_importing_an_operation_breaks_the_contract(tmp_path):
-    """The check can fail: the same contracts, on a copy where a model imports an operation."""
+def _contracts_on_a_copy(tmp_path: Path, module: str, line: str) -> str:
+    """Run the contracts on a copy of compliance/ where `module` (a path) gains `line`."""
     shutil.copytree(
         PROJECT_ROOT / "compliance",
         tmp_path / "compliance",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    models = tmp_path / "compliance" / "cases" / "models.py"
-    models.write_text(
-        models.read_text(encoding="utf-8") + "\nfrom compliance.cases import operations  # noqa\n",
-        encoding="utf-8",
-    )
+    path = tmp_path / "compliance" / module
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
     result = subprocess.run(
         [*_lint_imports(), "--no-cache"],
         cwd=tmp_path,
@@ -77,7 +74,26 @@ def test_a_model_importing_an_operation_breaks_the_contract(tmp_path):
         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode != 0, result.stdout[-3000:]
-    assert "compliance.cases.models is not allowed to import" in result.stdout.replace("\n", " ")
+    return result.stdout.replace("\n", " ")
+
+
+def test_a_model_importing_an_operation_breaks_the_contract(tmp_path):
+    """The check can fail: the same contracts, on a copy where a model imports an operation."""
+    out = _contracts_on_a_copy(
+        tmp_path, "cases/models.py", "from compliance.cases import operations"
+    )
+    assert "compliance.cases.models is not allowed to import" in out
+
+
+def test_a_lower_domain_asking_a_higher_one_breaks_the_contract(tmp_path):
+    """Cases sit below packets: readiness asking packets directly (even inside a function,
+    as it once did) closes a cycle; it asks through `fact_providers` instead."""
+    out = _contracts_on_a_copy(
+        tmp_path,
+        "cases/readiness.py",
+        "def _sent(case):\n    from compliance.packets.operations import sent_packet_types",
+    )
+    assert "No cycles are allowed in compliance" in out and ".cases -> .packets" in out
 
 
 # Size: a module holds one job and a function reads in one screen (README "Layout"). Anything
