@@ -209,15 +209,19 @@ def open_reviews(
     parts = [query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(my_cases))]
     if user.role == "counsel":
         # Nobody owns these cases (or their owner left): counsel are told of their reviews
-        # (recipients_for), so counsel find them among their own work too.
+        # (recipients_for), so counsel find them among their own work too. Asked row by row
+        # (EXISTS), the reviews are read in due order and the reading stops at `limit`: as a
+        # list of cases (IN), every unowned case's reviews were read and sorted first, tens
+        # of milliseconds on the dashboard at 100,000 cases (make bench).
         unowned = (
             select(Case.id)
             .outerjoin(User, User.id == Case.owner_id)
-            .where(or_(Case.owner_id.is_(None), User.active.is_(False)))
+            .where(
+                Case.id == ReviewSchedule.case_id,
+                or_(Case.owner_id.is_(None), User.active.is_(False)),
+            )
         )
-        parts.append(
-            query.where(ReviewSchedule.kind == "case", ReviewSchedule.case_id.in_(unowned))
-        )
+        parts.append(query.where(ReviewSchedule.kind == "case", unowned.exists()))
     kinds = [k for k, p in (("hold", "hold.manage"), ("policy", "policy.review")) if can(user, p)]
     if kinds:
         parts.append(query.where(ReviewSchedule.kind.in_(kinds)))
