@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from compliance.notices.models import OUTCOMES, RECIPIENT_KINDS, REFERRAL_STATUSES
+from compliance.notices.operations import RECIPIENT_FIELDS
 from compliance.packets.composition import BASES
 from compliance.packets.models import CHANNELS
 
@@ -48,25 +49,8 @@ class RecipientForm(FlaskForm):
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
     active = BooleanField("Active (offered when addressing packets)", default=True)
 
-    FIELDS = (
-        "name",
-        "kind",
-        "jurisdiction",
-        "subdivision",
-        "email",
-        "web_form_url",
-        "postal_address",
-        "agent_name",
-        "agent_registration",
-        "accepted_bases",
-        "in_sharing_community",
-        "response_days",
-        "notes",
-        "active",
-    )
-
     def fields(self) -> dict:
-        return {name: getattr(self, name).data for name in self.FIELDS}
+        return {name: getattr(self, name).data for name in RECIPIENT_FIELDS}
 
 
 class SendForm(FlaskForm):

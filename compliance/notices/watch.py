@@ -33,7 +33,7 @@ from compliance.errors import InvalidInput, NotFound, WorkflowRefused
 from compliance.evidence.models import EvidenceItem, Finding
 from compliance.extensions import db
 from compliance.notices.models import IDENTIFIER_KINDS, Notice, NoticeIdentifier
-from compliance.notices.operations import normalise_identifier
+from compliance.notices.operations import distinct_identifiers, normalise_identifier
 from compliance.notices.tracking import REPEAT_STATUSES, RepeatFlag
 from compliance.reviews.models import Notification, OutboxEmail
 
@@ -82,15 +82,7 @@ def identifiers_in(metrics: Any, file_sha256s: Iterable[str] = ()) -> list[tuple
     found: list[tuple[str, str]] = []
     _scan(metrics or {}, "", found, 0)
     found += [("file_sha256", sha) for sha in file_sha256s]
-    pairs: list[tuple[str, str]] = []
-    for kind, value in found:
-        try:
-            pair = (kind, normalise_identifier(kind, value))
-        except InvalidInput:
-            continue
-        if pair not in pairs:
-            pairs.append(pair)
-    return pairs
+    return distinct_identifiers(found)
 
 
 def matching_notices(pairs: list[tuple[str, str]]) -> list[tuple[Notice, str, str]]:

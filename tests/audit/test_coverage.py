@@ -106,8 +106,9 @@ READ_ONLY = {
     "compliance.intel.taxii_client": {"get_feed", "list_feeds"},
     "compliance.notices.operations": {
         "address_composition",  # fills a composition from the directory; request_packet audits
-        "find_notice_transition", "find_recipient", "get_information_request", "get_notice",
-        "get_recipient", "identifiers_from_packet", "list_notices", "list_recipients",
+        "distinct_identifiers", "find_notice_transition", "find_recipient",
+        "get_information_request", "get_notice", "get_recipient", "identifiers_from_packet",
+        "list_notices", "list_recipients",
         "next_step", "normalise_identifier", "notice_count", "notice_json", "notice_options",
         "notices_for_case", "notices_matching", "recipient_json", "unsettled_notice_labels",
         "unsettled_notices",

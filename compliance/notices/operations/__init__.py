@@ -17,6 +17,7 @@ flushes; the caller (a view, the CLI, a test) commits. Import from
 from compliance.notices.models import Notice
 from compliance.notices.operations.events import ANALYST_OR_COUNSEL, COUNSEL, Upload
 from compliance.notices.operations.identifiers import (
+    distinct_identifiers,
     identifiers_from_packet,
     normalise_identifier,
     notices_matching,
@@ -64,6 +65,7 @@ __all__ = [
     "COUNSEL",
     "NOTICE_TRANSITIONS",
     "RECIPIENT_FIELDS",
+    "distinct_identifiers",
     "Notice",
     "NoticeTransition",
     "Upload",

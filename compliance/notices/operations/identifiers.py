@@ -76,6 +76,12 @@ def identifiers_from_packet(packet: Packet | None) -> list[tuple[str, str]]:
     for name in stored.get("files") or []:
         if _SHA256.match(name.strip().lower()):
             found.append(("file_sha256", name))
+    return distinct_identifiers(found)
+
+
+def distinct_identifiers(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(kind, value) pairs normalised, in first-seen order, without repeats; a value that is
+    not a valid identifier of its kind is left out (found text, not user input)."""
     pairs: list[tuple[str, str]] = []
     for kind, value in found:
         try:
